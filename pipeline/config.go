@@ -1,0 +1,140 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/koistream/koistream/pipeline/koiapi"
+	"github.com/koistream/koistream/stages"
+	"github.com/koistream/koistream/topics"
+)
+
+// Defaults of a node's configuration.
+const (
+	// DefaultDataDir holds the broker log, stage state and projections.
+	DefaultDataDir = "./data"
+	// DefaultListen is the HTTP listener: loopback, the port the Python
+	// GitHub sensor prototype used.
+	DefaultListen = "127.0.0.1:8002"
+	// DefaultWebhookPath is where GitHub webhooks are received.
+	DefaultWebhookPath = "/github/webhook"
+	// DefaultShutdownTimeout bounds a graceful shutdown.
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// Config is everything a node needs. The zero value plus defaults runs a
+// node with an embedded broker in ./data; see [Config.Validate].
+type Config struct {
+	// DataDir holds the embedded broker's log (<data>/broker), the stage
+	// state (<data>/stages) and the cache projection (<data>/cache).
+	DataDir string
+	// Listen is the HTTP host:port (webhook, KOI-net, health, metrics).
+	// Port 0 picks a free port; [Node.Addr] reports it.
+	Listen string
+	// Brokers are external Kafka/Redpanda seed brokers. Empty means run the
+	// embedded broker.
+	Brokers []string
+	// KafkaListen is where the embedded broker listens. Ignored with
+	// Brokers.
+	KafkaListen string
+	// KafkaNoSync turns off the embedded broker's fsync before
+	// acknowledging. Never set it where a 2xx must mean durable.
+	KafkaNoSync bool
+	// TopicPrefix prefixes every topic name. Defaults to
+	// topics.DefaultPrefix.
+	TopicPrefix string
+	// Partitions is the partition count of topics koistream creates.
+	Partitions int
+	// KOIPath is where the KOI-net API is mounted.
+	KOIPath string
+	// WebhookPath is where GitHub webhooks are received.
+	WebhookPath string
+	// WebhookSecrets are the accepted webhook secrets; see webhook.Config.
+	WebhookSecrets [][]byte
+	// Segments place the stages; defaults to stages.DefaultSegments().
+	Segments []stages.Segment
+	// Registry holds the stages segments may name; defaults to
+	// stages.Builtin().
+	Registry *stages.Registry
+	// ShutdownTimeout bounds Shutdown's draining.
+	ShutdownTimeout time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// SpanProcessors receive every finished span (tests record them).
+	SpanProcessors []sdktrace.SpanProcessor
+	// OTLP turns on OTLP trace export, configured by the OTEL_* variables.
+	OTLP bool
+}
+
+// SetDefaults fills every unset field with its default.
+func (c *Config) SetDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.KafkaListen == "" {
+		c.KafkaListen = topics.DefaultKafkaListen
+	}
+	if c.TopicPrefix == "" {
+		c.TopicPrefix = topics.DefaultPrefix
+	}
+	if c.Partitions == 0 {
+		c.Partitions = topics.DefaultPartitions
+	}
+	if c.KOIPath == "" {
+		c.KOIPath = koiapi.DefaultPath
+	}
+	if c.WebhookPath == "" {
+		c.WebhookPath = DefaultWebhookPath
+	}
+	if c.Segments == nil {
+		c.Segments = stages.DefaultSegments()
+	}
+	if c.Registry == nil {
+		c.Registry = stages.Builtin()
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports the first problem that would stop a node from starting.
+// Call SetDefaults first.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("config: data dir is required")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("config: listen %q: %w", c.Listen, err)
+	}
+	if len(c.Brokers) == 0 {
+		if _, _, err := net.SplitHostPort(c.KafkaListen); err != nil {
+			return fmt.Errorf("config: kafka listen %q: %w", c.KafkaListen, err)
+		}
+	}
+	for _, b := range c.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return fmt.Errorf("config: broker %q: %w", b, err)
+		}
+	}
+	if c.Partitions < 1 {
+		return fmt.Errorf("config: partitions must be at least 1, got %d", c.Partitions)
+	}
+	for _, p := range []string{c.KOIPath, c.WebhookPath} {
+		if !strings.HasPrefix(p, "/") {
+			return fmt.Errorf("config: path %q must start with /", p)
+		}
+	}
+	return stages.ValidateSegments(c.Segments, c.Registry)
+}

@@ -1,0 +1,58 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/koistream/koistream/stages"
+	"github.com/koistream/koistream/topics"
+)
+
+// deadLetterPublisher publishes to the dead topic and counts what it
+// published per failing stage (koistream_stage_records_dead). It also
+// records where the input came from, since the Kafka position lives in the
+// message context and would otherwise not reach the dead record.
+type deadLetterPublisher struct {
+	next message.Publisher
+	dead metric.Int64Counter
+}
+
+func newDeadLetterPublisher(next message.Publisher, m metric.Meter) (*deadLetterPublisher, error) {
+	c, err := m.Int64Counter("koistream_stage_records_dead",
+		metric.WithDescription("Records a stage could not process, sent to the dead-letter topic."))
+	if err != nil {
+		return nil, fmt.Errorf("dead letter counter: %w", err)
+	}
+	return &deadLetterPublisher{next: next, dead: c}, nil
+}
+
+// Metadata keys the dead-letter publisher adds: the input's topic,
+// partition and offset.
+const (
+	metaOriginTopic     = "koistream-origin-topic"
+	metaOriginPartition = "koistream-origin-partition"
+	metaOriginOffset    = "koistream-origin-offset"
+)
+
+func (d *deadLetterPublisher) Publish(topic string, msgs ...*message.Message) error {
+	for _, m := range msgs {
+		if pos, ok := topics.PositionFromContext(m.Context()); ok {
+			m.Metadata.Set(metaOriginTopic, pos.Topic)
+			m.Metadata.Set(metaOriginPartition, fmt.Sprint(pos.Partition))
+			m.Metadata.Set(metaOriginOffset, fmt.Sprint(pos.Offset))
+		}
+	}
+	if err := d.next.Publish(topic, msgs...); err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		d.dead.Add(m.Context(), 1, metric.WithAttributes(attribute.String("stage", m.Metadata.Get(stages.MetadataFailedStage))))
+	}
+	return nil
+}
+
+// Close does nothing: the wrapped publisher is shared and closed by the node.
+func (d *deadLetterPublisher) Close() error { return nil }

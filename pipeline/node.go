@@ -1,0 +1,337 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/koistream/koistream/pipeline/koiapi"
+	"github.com/koistream/koistream/pipeline/telemetry"
+	"github.com/koistream/koistream/pipeline/webhook"
+	"github.com/koistream/koistream/projections"
+	"github.com/koistream/koistream/stages"
+	"github.com/koistream/koistream/topics"
+)
+
+// Node is a running koistream node. Its methods are safe for concurrent use.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	tel    *telemetry.Telemetry
+	names  topics.Names
+	broker *topics.Embedded // nil with external brokers
+	kafka  []string
+
+	state   *pebble.DB
+	cache   *projections.Cache
+	pub     *topics.Publisher
+	router  *message.Router
+	runner  *projections.Runner
+	httpSrv *http.Server
+	httpLn  net.Listener
+
+	cancel   context.CancelFunc
+	errc     chan error // first fatal error of a background part
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start brings a node up: log, topics, stage state, projections, router and
+// HTTP listener, in that order. It returns once the HTTP listener accepts
+// connections; /healthz turns 200 once the router and projections run. On
+// error everything already started is stopped again.
+func Start(ctx context.Context, cfg Config) (n *Node, err error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n = &Node{cfg: cfg, log: cfg.Logger, names: topics.NewNames(cfg.TopicPrefix), errc: make(chan error, 4)}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	n.cancel = cancel
+	defer func() {
+		if err != nil {
+			_ = n.Shutdown(context.Background())
+			n = nil
+		}
+	}()
+
+	if n.tel, err = telemetry.Setup(ctx, telemetry.Config{SpanProcessors: cfg.SpanProcessors, OTLP: cfg.OTLP}); err != nil {
+		return n, err
+	}
+
+	n.kafka = cfg.Brokers
+	if len(n.kafka) == 0 {
+		n.broker, err = topics.StartEmbedded(topics.EmbeddedConfig{
+			DataDir:    filepath.Join(cfg.DataDir, "broker"),
+			Listen:     cfg.KafkaListen,
+			NoSync:     cfg.KafkaNoSync,
+			Partitions: cfg.Partitions,
+			Logger:     n.log,
+		})
+		if err != nil {
+			return n, err
+		}
+		n.kafka = []string{n.broker.Addr()}
+	}
+	if err = topics.EnsureTopics(ctx, n.kafka, n.names.All(), cfg.Partitions); err != nil {
+		return n, err
+	}
+
+	pebbleOpts := &pebble.Options{FormatMajorVersion: pebble.FormatNewest}
+	if n.state, err = pebble.Open(filepath.Join(cfg.DataDir, "stages"), pebbleOpts); err != nil {
+		return n, fmt.Errorf("open stage state: %w", err)
+	}
+	if n.cache, err = projections.OpenCache(filepath.Join(cfg.DataDir, "cache")); err != nil {
+		return n, err
+	}
+
+	wmLog := watermill.NewSlogLogger(n.log.With("component", "watermill"))
+	if n.pub, err = topics.NewPublisher(topics.PublisherConfig{Brokers: n.kafka, Propagator: n.tel.Propagator}, wmLog); err != nil {
+		return n, err
+	}
+	if err = n.buildRouter(wmLog); err != nil {
+		return n, err
+	}
+	if n.runner, err = projections.NewRunner(projections.RunnerConfig{
+		Brokers:    n.kafka,
+		Topic:      n.names.Events,
+		Logger:     n.log,
+		Tracer:     n.tel.Tracer("koistream/projections"),
+		Meter:      n.tel.Meter("koistream/projections"),
+		Propagator: n.tel.Propagator,
+	}, n.cache); err != nil {
+		return n, err
+	}
+
+	n.background("router", func() error { return n.router.Run(runCtx) })
+	n.background("projection cache", func() error { return n.runner.Run(runCtx) })
+
+	if err = n.serveHTTP(); err != nil {
+		return n, err
+	}
+	n.log.Info("koistream serving",
+		"http", n.Addr(), "kafka", n.KafkaAddrs(), "data_dir", cfg.DataDir,
+		"webhook", cfg.WebhookPath, "koi_net", cfg.KOIPath, "embedded_broker", n.broker != nil)
+	return n, nil
+}
+
+// background runs fn until it returns; an error return is fatal to the node
+// and reported by Wait.
+func (n *Node) background(name string, fn func() error) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := fn(); err != nil {
+			n.log.Error("node part failed", "part", name, "err", err)
+			select {
+			case n.errc <- fmt.Errorf("%s: %w", name, err):
+			default:
+			}
+		}
+	}()
+}
+
+func (n *Node) buildRouter(wmLog watermill.LoggerAdapter) error {
+	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: n.cfg.ShutdownTimeout}, wmLog)
+	if err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	dead, err := newDeadLetterPublisher(n.pub, n.tel.Meter("koistream/stages"))
+	if err != nil {
+		return err
+	}
+	poison, err := middleware.PoisonQueue(dead, n.names.Dead)
+	if err != nil {
+		return fmt.Errorf("router: poison queue: %w", err)
+	}
+	// Outermost first: a failure that survives the retries, or that is
+	// permanent, is published to the dead topic and only then acknowledged.
+	// If that publish fails the input is nacked and comes again: nothing is
+	// dropped.
+	r.AddMiddleware(
+		poison,
+		middleware.Retry{
+			MaxRetries:      3,
+			InitialInterval: 100 * time.Millisecond,
+			MaxInterval:     2 * time.Second,
+			Multiplier:      2,
+			ShouldRetry:     func(p middleware.RetryParams) bool { return !stages.IsPermanent(p.Err) },
+			Logger:          wmLog,
+		}.Middleware,
+		middleware.Recoverer,
+	)
+	tel := stages.Telemetry{Tracer: n.tel.Tracer("koistream/stages"), Meter: n.tel.Meter("koistream/stages")}
+	deps := stages.Deps{State: n.state, Logger: n.log, Now: time.Now}
+	for _, seg := range n.cfg.Segments {
+		var sts []stages.Stage
+		for _, name := range seg.Stages {
+			st, err := n.cfg.Registry.New(name, deps)
+			if err != nil {
+				return err
+			}
+			sts = append(sts, st)
+		}
+		chain, err := stages.NewChain(seg.HandlerName(), sts, tel)
+		if err != nil {
+			return err
+		}
+		sub, err := topics.NewSubscriber(topics.SubscriberConfig{
+			Brokers:       n.kafka,
+			ConsumerGroup: n.cfg.TopicPrefix + "stage." + seg.HandlerName(),
+			Partitions:    n.cfg.Partitions,
+			Propagator:    n.tel.Propagator,
+		}, wmLog)
+		if err != nil {
+			return err
+		}
+		r.AddHandler(seg.HandlerName(), n.names.Resolve(seg.From), sub, n.names.Resolve(seg.To), n.pub, chain.Handle)
+	}
+	n.router = r
+	return nil
+}
+
+func (n *Node) serveHTTP() error {
+	wh, err := webhook.New(webhook.Config{
+		Secrets:   n.cfg.WebhookSecrets,
+		Topic:     n.names.Raw,
+		Publisher: n.pub,
+		Tracer:    n.tel.Tracer("koistream/webhook"),
+		Logger:    n.log,
+	})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(n.cfg.WebhookPath, wh)
+	koiapi.New(n.cache, n.log).Register(mux, n.cfg.KOIPath)
+	mux.HandleFunc("GET /healthz", n.healthz)
+	mux.HandleFunc("GET /readyz", n.healthz)
+	mux.Handle("GET /metrics", n.tel.Metrics)
+
+	if n.httpLn, err = net.Listen("tcp", n.cfg.Listen); err != nil {
+		return fmt.Errorf("http listen on %s: %w", n.cfg.Listen, err)
+	}
+	n.httpSrv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		// GitHub gives up after 10 s; a slow 25 MiB upload still fits.
+		ReadTimeout: 60 * time.Second,
+		IdleTimeout: 120 * time.Second,
+	}
+	n.background("http", func() error {
+		if err := n.httpSrv.Serve(n.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	return nil
+}
+
+// healthz answers 200 {"status":"ok"} once the broker, the router and the
+// projections run, else 503 naming what is not running.
+func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
+	checks := map[string]bool{
+		"broker":      n.broker != nil || len(n.cfg.Brokers) > 0,
+		"router":      n.router != nil && n.router.IsRunning(),
+		"projections": n.runner != nil && n.runner.Ready(),
+	}
+	status, code := "ok", http.StatusOK
+	for _, ok := range checks {
+		if !ok {
+			status, code = "starting", http.StatusServiceUnavailable
+		}
+	}
+	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+}
+
+// Addr returns the HTTP listener's host:port.
+func (n *Node) Addr() string { return n.httpLn.Addr().String() }
+
+// KafkaAddrs returns the seed brokers the node uses: the embedded broker's
+// address, or the configured brokers.
+func (n *Node) KafkaAddrs() []string { return n.kafka }
+
+// Topics returns the node's topic names.
+func (n *Node) Topics() topics.Names { return n.names }
+
+// Cache returns the cache projection.
+func (n *Node) Cache() *projections.Cache { return n.cache }
+
+// ProjectionLag returns how many event records the cache has not applied.
+func (n *Node) ProjectionLag() int64 { return n.runner.Lag() }
+
+// Wait blocks until ctx ends (returning nil) or a part of the node fails
+// (returning its error). Either way the caller should then Shutdown.
+func (n *Node) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-n.errc:
+		return err
+	}
+}
+
+// Shutdown stops the node gracefully: the HTTP listener stops accepting and
+// drains in-flight requests, the router finishes in-flight messages, the
+// projection stops after its current batch, and the broker flushes and
+// closes. It is idempotent; later calls return the first call's result.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.stopOnce.Do(func() { n.stopErr = n.shutdown(ctx) })
+	return n.stopErr
+}
+
+func (n *Node) shutdown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if n.httpSrv != nil {
+		if err := n.httpSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	} else if n.httpLn != nil {
+		n.httpLn.Close()
+	}
+	if n.router != nil {
+		if err := n.router.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("router close: %w", err))
+		}
+	}
+	n.cancel()
+	n.wg.Wait()
+	if n.pub != nil {
+		if err := n.pub.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("publisher close: %w", err))
+		}
+	}
+	if n.cache != nil {
+		if err := n.cache.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.state != nil {
+		if err := n.state.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close stage state: %w", err))
+		}
+	}
+	if n.broker != nil {
+		n.broker.Close()
+	}
+	if n.tel != nil {
+		if err := n.tel.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("telemetry shutdown: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,197 @@
+package webhook
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/koistream/koistream/pipeline/httperr"
+	"github.com/koistream/koistream/stages/github"
+	"github.com/koistream/koistream/topics"
+)
+
+// DefaultMaxBody is GitHub's payload cap: GitHub does not deliver larger
+// payloads, so anything larger is not from GitHub.
+const DefaultMaxBody = 25 << 20
+
+// Config configures a [Handler].
+type Config struct {
+	// Secrets are the webhook secrets; a delivery must be signed with one
+	// of them. With none, every delivery is refused with 401: accepting
+	// unsigned input would let anyone write into the system of record.
+	Secrets [][]byte
+	// Topic is the raw topic deliveries are appended to. Required.
+	Topic string
+	// Publisher appends to the log; its Publish must return only once the
+	// broker acknowledged durably. Required.
+	Publisher message.Publisher
+	// Tracer makes one span per delivery. Required (use a no-op tracer to
+	// turn tracing off).
+	Tracer trace.Tracer
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// MaxBody is the largest body accepted, in bytes. Defaults to
+	// DefaultMaxBody.
+	MaxBody int64
+	// Now returns the receive time. Defaults to time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.MaxBody == 0 {
+		c.MaxBody = DefaultMaxBody
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports whether the configuration is complete.
+func (c Config) Validate() error {
+	switch {
+	case c.Topic == "":
+		return errors.New("webhook: topic is required")
+	case c.Publisher == nil:
+		return errors.New("webhook: publisher is required")
+	case c.Tracer == nil:
+		return errors.New("webhook: tracer is required")
+	case c.MaxBody < 1:
+		return fmt.Errorf("webhook: max body must be positive, got %d", c.MaxBody)
+	}
+	return nil
+}
+
+// Handler serves POST /github/webhook. It is safe for concurrent use.
+//
+// Checks run in this order, and the first failure answers: method (405),
+// size (413), signature (401), X-GitHub-Event and X-GitHub-Delivery headers
+// (400), content type (415), body is one JSON object (400). A delivery that
+// passes is appended to the raw topic byte for byte, keyed by its delivery
+// GUID, with GitHub's headers, content type, receive time and trace context
+// as Kafka headers; only then does the handler answer 202. If the log
+// cannot take it the answer is 503 and GitHub may redeliver.
+type Handler struct {
+	cfg Config
+}
+
+// New returns a handler for cfg.
+func New(cfg Config) (*Handler, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(cfg.Secrets) == 0 {
+		cfg.Logger.Warn("no GitHub webhook secret configured: every delivery will be refused with 401 (set GITHUB_WEBHOOK_SECRET)")
+	}
+	return &Handler{cfg: cfg}, nil
+}
+
+// forwardedHeaders are the request headers kept on the raw record.
+var forwardedHeaders = []string{
+	topics.HeaderGitHubHookID,
+	topics.HeaderGitHubTargetType,
+	topics.HeaderGitHubTargetID,
+	"X-Hub-Signature-256",
+}
+
+// Accepted is the JSON body of a 202 answer.
+type Accepted struct {
+	Status   string `json:"status"`
+	Delivery string `json:"delivery"`
+	Event    string `json:"event"`
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, span := h.cfg.Tracer.Start(r.Context(), "webhook github", trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	fail := func(status int, code, detail string) {
+		span.SetStatus(codes.Error, code)
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+		httperr.Write(w, status, code, detail)
+	}
+
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		fail(http.StatusMethodNotAllowed, "method_not_allowed", "webhooks are delivered with POST")
+		return
+	}
+	receivedAt := h.cfg.Now().UTC()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			fail(http.StatusRequestEntityTooLarge, "payload_too_large",
+				fmt.Sprintf("body is larger than %d bytes, GitHub's cap on webhook payloads", h.cfg.MaxBody))
+			return
+		}
+		fail(http.StatusBadRequest, "unreadable_body", "reading the body failed: "+err.Error())
+		return
+	}
+	sig := r.Header.Get("X-Hub-Signature-256")
+	switch {
+	case len(h.cfg.Secrets) == 0:
+		fail(http.StatusUnauthorized, "no_secret_configured", "this node has no webhook secret configured, so it cannot verify any delivery")
+		return
+	case sig == "":
+		fail(http.StatusUnauthorized, "missing_signature", "X-Hub-Signature-256 header is required")
+		return
+	case !VerifySignature(h.cfg.Secrets, sig, body):
+		fail(http.StatusUnauthorized, "invalid_signature", "X-Hub-Signature-256 does not match the body under any configured secret")
+		return
+	}
+	event, delivery := r.Header.Get(topics.HeaderGitHubEvent), r.Header.Get(topics.HeaderGitHubDelivery)
+	if event == "" || delivery == "" {
+		fail(http.StatusBadRequest, "missing_header", "X-GitHub-Event and X-GitHub-Delivery headers are required")
+		return
+	}
+	span.SetAttributes(attribute.String("github.event", event), attribute.String("github.delivery", delivery))
+	contentType := r.Header.Get("Content-Type")
+	if _, err := github.DecodeBody(contentType, body); err != nil {
+		if errors.Is(err, github.ErrUnsupportedContentType) {
+			fail(http.StatusUnsupportedMediaType, "unsupported_media_type", err.Error())
+			return
+		}
+		fail(http.StatusBadRequest, "invalid_payload", err.Error())
+		return
+	}
+
+	msg := message.NewMessage(watermill.NewUUID(), body)
+	msg.Metadata = message.Metadata{
+		topics.MetadataKey:          delivery,
+		topics.HeaderSourceKind:     topics.SourceGitHubWebhook,
+		topics.HeaderReceivedAt:     receivedAt.Format(time.RFC3339Nano),
+		topics.HeaderContentType:    contentType,
+		topics.HeaderGitHubEvent:    event,
+		topics.HeaderGitHubDelivery: delivery,
+	}
+	if ua := r.Header.Get("User-Agent"); ua != "" {
+		msg.Metadata.Set(topics.HeaderUserAgent, ua)
+	}
+	for _, k := range forwardedHeaders {
+		if v := r.Header.Get(k); v != "" {
+			msg.Metadata.Set(k, v)
+		}
+	}
+	msg.SetContext(ctx)
+	if err := h.cfg.Publisher.Publish(h.cfg.Topic, msg); err != nil {
+		span.RecordError(err)
+		h.cfg.Logger.Error("webhook not stored", "delivery", delivery, "event", event, "err", err)
+		fail(http.StatusServiceUnavailable, "log_unavailable", "the delivery could not be stored durably; retry or redeliver it")
+		return
+	}
+	h.cfg.Logger.Debug("webhook stored", "delivery", delivery, "event", event, "bytes", len(body))
+	writeJSON(w, http.StatusAccepted, Accepted{Status: "accepted", Delivery: delivery, Event: event})
+}

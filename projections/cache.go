@@ -1,0 +1,246 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/segmentio/encoding/json"
+
+	"github.com/koistream/koistream/topics/koi"
+)
+
+// Key layout. Every key starts with a one-byte table tag and a zero byte.
+var (
+	prefixBundle   = []byte("b\x00") // b\0<rid> → {"manifest":…,"contents":…}
+	prefixManifest = []byte("m\x00") // m\0<rid> → manifest JSON
+	prefixType     = []byte("t\x00") // t\0<rid type>\0<rid> → empty
+	prefixOffset   = []byte("o\x00") // o\0<topic>\0<partition u32> → next offset u64
+)
+
+// Cache is the cache projection: for every RID the latest bundle announced
+// on the events topic, and an index by RID type. NEW and UPDATE events store
+// the bundle; FORGET deletes it. Reads see only whole batches. A Cache is
+// safe for concurrent use; Apply must not be called concurrently with itself.
+type Cache struct {
+	db *pebble.DB
+}
+
+// OpenCache opens (creating if needed) the cache in dir.
+func OpenCache(dir string) (*Cache, error) {
+	db, err := pebble.Open(dir, &pebble.Options{FormatMajorVersion: pebble.FormatNewest})
+	if err != nil {
+		return nil, fmt.Errorf("open cache projection in %s: %w", dir, err)
+	}
+	return &Cache{db: db}, nil
+}
+
+// Close flushes and closes the database.
+func (c *Cache) Close() error {
+	if err := c.db.Close(); err != nil {
+		return fmt.Errorf("close cache projection: %w", err)
+	}
+	return nil
+}
+
+// Record is one record of the events topic as the cache consumes it.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Value     []byte
+}
+
+// eventRecord is the part of a KOI event the cache needs; manifest and
+// contents stay raw so they are served byte for byte.
+type eventRecord struct {
+	RID       string          `json:"rid"`
+	EventType koi.EventType   `json:"event_type"`
+	Manifest  json.RawMessage `json:"manifest"`
+	Contents  json.RawMessage `json:"contents"`
+}
+
+// ErrBadEvent wraps the reason a record of the events topic could not be
+// applied. Such records are skipped (and counted by the runner), never
+// retried: they would fail the same way forever.
+var ErrBadEvent = errors.New("bad event record")
+
+// Apply writes the effect of recs and the offsets after them in one atomic,
+// fsynced batch. Records that are not valid KOI events are skipped and
+// reported in the returned slice, the offsets still advance past them.
+func (c *Cache) Apply(recs []Record) (skipped []error, err error) {
+	b := c.db.NewBatch()
+	defer b.Close()
+	next := map[string]map[int32]int64{}
+	for _, r := range recs {
+		if next[r.Topic] == nil {
+			next[r.Topic] = map[int32]int64{}
+		}
+		next[r.Topic][r.Partition] = r.Offset + 1
+		if err := applyEvent(b, r.Value); err != nil {
+			skipped = append(skipped, fmt.Errorf("%s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err))
+		}
+	}
+	for topic, parts := range next {
+		for p, off := range parts {
+			if err := b.Set(offsetKey(topic, p), binary.BigEndian.AppendUint64(nil, uint64(off)), nil); err != nil {
+				return skipped, fmt.Errorf("cache: stage offset: %w", err)
+			}
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return skipped, fmt.Errorf("cache: commit batch of %d: %w", len(recs), err)
+	}
+	return skipped, nil
+}
+
+func applyEvent(b *pebble.Batch, value []byte) error {
+	var ev eventRecord
+	if err := json.Unmarshal(value, &ev); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadEvent, err)
+	}
+	typ, err := koi.RIDType(ev.RID)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadEvent, err)
+	}
+	switch ev.EventType {
+	case koi.EventNew, koi.EventUpdate:
+		if len(ev.Manifest) == 0 || len(ev.Contents) == 0 || bytes.Equal(ev.Manifest, []byte("null")) || bytes.Equal(ev.Contents, []byte("null")) {
+			return fmt.Errorf("%w: %s %s without manifest and contents", ErrBadEvent, ev.EventType, ev.RID)
+		}
+		bundle := make([]byte, 0, len(ev.Manifest)+len(ev.Contents)+26)
+		bundle = append(bundle, `{"manifest":`...)
+		bundle = append(bundle, ev.Manifest...)
+		bundle = append(bundle, `,"contents":`...)
+		bundle = append(bundle, ev.Contents...)
+		bundle = append(bundle, '}')
+		if err := b.Set(prefixed(prefixBundle, ev.RID), bundle, nil); err != nil {
+			return err
+		}
+		if err := b.Set(prefixed(prefixManifest, ev.RID), ev.Manifest, nil); err != nil {
+			return err
+		}
+		return b.Set(typeKey(typ, ev.RID), nil, nil)
+	case koi.EventForget:
+		if err := b.Delete(prefixed(prefixBundle, ev.RID), nil); err != nil {
+			return err
+		}
+		if err := b.Delete(prefixed(prefixManifest, ev.RID), nil); err != nil {
+			return err
+		}
+		return b.Delete(typeKey(typ, ev.RID), nil)
+	default:
+		return fmt.Errorf("%w: unknown event type %q", ErrBadEvent, ev.EventType)
+	}
+}
+
+// Offsets returns, for topic, the next offset to consume per partition, as
+// committed with the state. Partitions never applied are absent.
+func (c *Cache) Offsets(topic string) (map[int32]int64, error) {
+	lo := prefixed(prefixOffset, topic+"\x00")
+	it, err := c.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upperBound(lo)})
+	if err != nil {
+		return nil, fmt.Errorf("cache: offsets: %w", err)
+	}
+	out := map[int32]int64{}
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()[len(lo):]
+		v, err := it.ValueAndErr()
+		if err != nil || len(k) != 4 || len(v) != 8 {
+			it.Close()
+			return nil, fmt.Errorf("cache: corrupt offset entry %q: %v", it.Key(), err)
+		}
+		out[int32(binary.BigEndian.Uint32(k))] = int64(binary.BigEndian.Uint64(v))
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("cache: offsets: %w", err)
+	}
+	return out, nil
+}
+
+// Bundle returns the stored bundle JSON of rid, or ok=false if the cache has
+// none. The returned bytes are the caller's.
+func (c *Cache) Bundle(rid string) ([]byte, bool, error) {
+	return c.get(prefixed(prefixBundle, rid))
+}
+
+// Manifest returns the stored manifest JSON of rid, or ok=false.
+func (c *Cache) Manifest(rid string) ([]byte, bool, error) {
+	return c.get(prefixed(prefixManifest, rid))
+}
+
+func (c *Cache) get(key []byte) ([]byte, bool, error) {
+	v, closer, err := c.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("cache: get %q: %w", key, err)
+	}
+	defer closer.Close()
+	return bytes.Clone(v), true, nil
+}
+
+// RIDs returns the cached RIDs whose type is in types (all RIDs when types is
+// empty), sorted by type then RID.
+func (c *Cache) RIDs(types []string) ([]string, error) {
+	var out []string
+	scan := func(lo []byte) error {
+		it, err := c.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upperBound(lo)})
+		if err != nil {
+			return err
+		}
+		for it.First(); it.Valid(); it.Next() {
+			k := it.Key()[len(prefixType):]
+			if i := bytes.IndexByte(k, 0); i >= 0 {
+				out = append(out, string(k[i+1:]))
+			}
+		}
+		return it.Close()
+	}
+	if len(types) == 0 {
+		if err := scan(prefixType); err != nil {
+			return nil, fmt.Errorf("cache: list rids: %w", err)
+		}
+		return out, nil
+	}
+	uniq := append([]string(nil), types...)
+	sort.Strings(uniq)
+	for i, t := range uniq {
+		if i > 0 && uniq[i-1] == t {
+			continue
+		}
+		if err := scan(prefixed(prefixType, t+"\x00")); err != nil {
+			return nil, fmt.Errorf("cache: list rids of %s: %w", t, err)
+		}
+	}
+	return out, nil
+}
+
+func prefixed(p []byte, s string) []byte {
+	k := make([]byte, 0, len(p)+len(s))
+	return append(append(k, p...), s...)
+}
+
+func typeKey(typ, rid string) []byte {
+	return prefixed(prefixType, typ+"\x00"+rid)
+}
+
+func offsetKey(topic string, p int32) []byte {
+	return binary.BigEndian.AppendUint32(prefixed(prefixOffset, topic+"\x00"), uint32(p))
+}
+
+// upperBound returns the smallest key greater than every key with prefix p.
+func upperBound(p []byte) []byte {
+	ub := bytes.Clone(p)
+	for i := len(ub) - 1; i >= 0; i-- {
+		if ub[i] < 0xff {
+			ub[i]++
+			return ub[:i+1]
+		}
+	}
+	return nil
+}

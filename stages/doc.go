@@ -1,0 +1,13 @@
+// Package stages holds koistream's processing stages: the watermill handlers
+// that turn raw inputs into canonical observations (normalize), drop inputs
+// already seen (dedupe), and turn observations into KOI events with RIDs,
+// manifests and NEW/UPDATE/FORGET (ridify). Stages are registered by name in
+// one [Registry] and composed into [Segment]s by configuration, so an extra
+// stage plugs in without touching the others.
+//
+// A stage sees one message at a time and returns the messages it produces.
+// Stage state (seen keys, RID hashes) lives in Pebble; every state write
+// records the log position that caused it, so a record redelivered after a
+// crash is recognised as a retry and re-emitted rather than dropped: delivery
+// through the stages is at-least-once and nothing acknowledged is lost.
+package stages

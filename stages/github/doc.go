@@ -1,0 +1,32 @@
+// Package github turns raw GitHub webhook deliveries into canonical KOI-net
+// observations keyed by RID. It is the pure core of koistream's "normalize"
+// stage for the webhook source: it knows nothing about Kafka or watermill, it
+// keeps no state between calls, and every function is safe for concurrent use
+// by multiple goroutines.
+//
+// A delivery, as stored in the raw topic, is an [Input]. [DecodeBody] extracts
+// the JSON payload from the body according to its content type, and
+// [Normalize] parses that payload once and returns its [Observation] values:
+//
+//   - always one event observation, orn:github.event:<owner>/<repo>:<delivery>,
+//     whose contents are {"webhook_event_type", "action"?, "repository"?,
+//     "payload"} with the payload embedded byte for byte;
+//   - a repository observation, orn:github.repo:<owner>/<repo>, whenever the
+//     payload carries a repository (a forget when the repository was deleted);
+//   - commit observations for push events, an issue observation for issues and
+//     issue_comment events, and a pull request observation for pull_request
+//     events.
+//
+// Entity contents use a fixed, documented field set per entity type (see
+// [Normalize]) so that the REST API view of the same object can be mapped to
+// the same set and hash the same downstream. Contents are deterministic: the
+// same input always yields byte-identical observations.
+//
+// Branches and tags (the create and delete events, and the refs of push
+// events) get no entity observation. rid-lib, which Python KOI-net consumers
+// use to recognise RID types, ships no GitHub branch or tag type, and the
+// design (DESIGN.md, "RIDs") lists only the event, repo, commit, issue and pr
+// types; an orn:github.branch RID would be opaque to every other node. Those
+// events are still published as event observations, and their commits
+// appear as commit observations when a push carries them.
+package github

@@ -1,0 +1,739 @@
+package github
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/segmentio/encoding/json"
+
+	"github.com/koistream/koistream/topics/koi"
+)
+
+// Input is one webhook delivery as stored in the raw topic: the body exactly
+// as received plus the request headers Normalize needs.
+type Input struct {
+	// Event is the X-GitHub-Event header, for example "push" or "issues".
+	// It must not be empty. Unknown event types are accepted.
+	Event string
+	// Delivery is the X-GitHub-Delivery header, the delivery GUID. It is
+	// the event RID's id and must be non-empty printable ASCII without
+	// spaces, ':' or '/'. GitHub keeps it on redelivery.
+	Delivery string
+	// ContentType is the Content-Type header as received; see DecodeBody.
+	ContentType string
+	// Body is the raw request body as received. Normalize neither modifies
+	// nor retains it.
+	Body []byte
+	// ReceivedAt is when the delivery was received. Normalize does not use
+	// it: observations depend only on the delivery itself, so a redelivery
+	// normalizes to the same bytes.
+	ReceivedAt time.Time
+}
+
+// Op says what an Observation asserts about its RID.
+type Op string
+
+const (
+	// OpUpsert asserts the RID's current contents; Observation.Contents
+	// holds them.
+	OpUpsert Op = "upsert"
+	// OpForget asserts that the RID's object no longer exists (an issue or
+	// a repository was deleted); Observation.Contents is nil.
+	OpForget Op = "forget"
+)
+
+// Observation is one canonical statement about one RID, the unit the
+// observed topic carries.
+type Observation struct {
+	// RID is the canonical rid-lib string, for example
+	// "orn:github.issue:octo/hello:7". It is never empty.
+	RID string
+	// Op is OpUpsert or OpForget.
+	Op Op
+	// Contents is the bundle contents, a JSON object, for upserts and nil
+	// for forgets. It never aliases Input.Body. The Contents of the entity
+	// observations returned by one Normalize call may share one backing
+	// array, each capped at its own length so that appending to one cannot
+	// overwrite another; treat Contents as read-only.
+	Contents []byte
+}
+
+// Well-known event types and actions.
+const (
+	eventPush         = "push"
+	eventIssues       = "issues"
+	eventIssueComment = "issue_comment"
+	eventPullRequest  = "pull_request"
+	eventRepository   = "repository"
+	actionDeleted     = "deleted"
+)
+
+// parseFlags: strings and raw members may point into the payload (they are
+// copied into the output before Normalize returns), and member names match
+// exactly, as JSON consumers in other languages index them.
+const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
+
+// Normalize turns one webhook delivery into canonical observations. It
+// decodes the body with DecodeBody's rules, parses the payload once, and
+// returns the event observation first, then entity observations in payload
+// order: the repository, then the push's commits, the issue or the pull
+// request. Every error wraps ErrBadPayload and is permanent.
+//
+// The event observation, orn:github.event:<owner>/<repo>:<Delivery>, is an
+// upsert whose contents are, in this key order,
+//
+//	{"webhook_event_type":<Event>,"action":<action>,"repository":<repository>,"payload":<payload>}
+//
+// where "action" is omitted when the payload has none (or it is null),
+// "repository" is the payload's repository object byte for byte and is
+// omitted when absent or null, and "payload" is the decoded payload exactly
+// as received, including any surrounding whitespace. <owner>/<repo> is the
+// repository's full_name; without a repository it is organization.login,
+// else installation.account.login, else sender.login, else "_". Every event
+// type, including ping and types this package does not know, produces it.
+//
+// Entity observations hold these fields, in this order; a field missing from
+// the payload is null, list fields are [] when missing, and every timestamp
+// is normalized with koi.FormatTimestamp (UTC, "Z", microseconds only when
+// non-zero). Scalars are copied from the payload as raw JSON after their
+// JSON kind is checked, so string escapes are kept as GitHub sent them.
+//
+// Repository, orn:github.repo:<full_name>, emitted whenever the payload has a
+// repository object; a forget instead for the repository event with action
+// "deleted":
+//
+//	full_name, name, owner (login), description, private, fork, archived,
+//	html_url, default_branch, language, topics ([string]),
+//	stargazers_count, forks_count, open_issues_count,
+//	created_at, pushed_at, updated_at
+//
+// Commit, orn:github.commit:<full_name>:<sha>, one per element of a push's
+// commits array and one for head_commit when it is not among them:
+//
+//	sha, message, author {name, email}, committer {name, email},
+//	timestamp, html_url (the commit's url)
+//
+// Issue, orn:github.issue:<full_name>:<number>, from issues events (a forget
+// for action "deleted") and from issue_comment events whose issue is not a
+// pull request (issue.pull_request absent):
+//
+//	number, title, state, state_reason, body, user (login),
+//	labels ([name]), assignees ([login]), milestone (title),
+//	locked, comments, html_url, created_at, updated_at, closed_at
+//
+// Pull request, orn:github.pr:<full_name>:<number>, from pull_request events
+// only (review and review comment events carry partial pull request objects
+// that would hash differently):
+//
+//	number, title, state, draft, merged, body, user (login),
+//	labels ([name]), assignees ([login]), head {ref, sha}, base {ref, sha},
+//	html_url, created_at, updated_at, closed_at, merged_at, merge_commit_sha
+//
+// The same Input always yields byte-identical observations. Unknown members
+// are ignored. A payload that is not a JSON object, a repository without a
+// usable full_name, an issue or pull request without a positive number, a
+// commit without a hex sha, or a member of the wrong JSON type (for example
+// a string number, or commits that is not an array) is an error, never a
+// panic.
+//
+// Normalize is safe for concurrent use by multiple goroutines. It does not
+// modify or retain in.Body, and no returned slice aliases it.
+func Normalize(in Input) ([]Observation, error) {
+	if in.Event == "" {
+		return nil, fmt.Errorf("%w: empty event type", ErrBadPayload)
+	}
+	if !utf8.ValidString(in.Event) {
+		return nil, fmt.Errorf("%w: event type is not valid UTF-8", ErrBadPayload)
+	}
+	if err := checkDelivery(in.Delivery); err != nil {
+		return nil, err
+	}
+	payload, err := extractPayload(in.ContentType, in.Body)
+	if err != nil {
+		return nil, err
+	}
+	if err := precheck(payload); err != nil {
+		return nil, err
+	}
+	n := normalizer{in: &in, payload: payload}
+	switch in.Event {
+	case eventPush:
+		var p pushPayload
+		if err := n.parse(&p); err != nil {
+			return nil, err
+		}
+		if err := n.begin(&p.envelope, 2+len(p.Commits)); err != nil {
+			return nil, err
+		}
+		n.commits(p.Commits, p.HeadCommit)
+	case eventIssues, eventIssueComment:
+		var p issuesPayload
+		if err := n.parse(&p); err != nil {
+			return nil, err
+		}
+		if err := n.begin(&p.envelope, 1); err != nil {
+			return nil, err
+		}
+		n.issue(p.Issue)
+	case eventPullRequest:
+		var p pullRequestPayload
+		if err := n.parse(&p); err != nil {
+			return nil, err
+		}
+		if err := n.begin(&p.envelope, 1); err != nil {
+			return nil, err
+		}
+		n.pullRequest(p.PullRequest)
+	default:
+		var p envelope
+		if err := n.parse(&p); err != nil {
+			return nil, err
+		}
+		if err := n.begin(&p, 0); err != nil {
+			return nil, err
+		}
+	}
+	return n.finish()
+}
+
+// checkDelivery validates the delivery id, which becomes the last component
+// of the event RID.
+func checkDelivery(d string) error {
+	if d == "" {
+		return fmt.Errorf("%w: empty delivery id", ErrBadPayload)
+	}
+	if !isRefComponent(d) {
+		return fmt.Errorf("%w: delivery id %q is not printable ASCII without ' ', ':' or '/'", ErrBadPayload, truncate(d, 80))
+	}
+	return nil
+}
+
+// isRefComponent reports whether s can be one component of an RID
+// reference: non-empty printable ASCII without space, ':' or '/'.
+func isRefComponent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == ':' || c == '/' {
+			return false
+		}
+	}
+	return true
+}
+
+// isFullName reports whether s is usable as "<owner>/<repo>" in an RID:
+// two RID components separated by exactly one '/'.
+func isFullName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return isRefComponent(s[:i]) && isRefComponent(s[i+1:])
+		}
+	}
+	return false
+}
+
+// entity records where one entity observation's contents lie in the shared
+// entity buffer.
+type entity struct {
+	rid        string
+	op         Op
+	start, end int
+}
+
+// normalizer carries the state of one Normalize call.
+type normalizer struct {
+	in       *Input
+	payload  []byte
+	fullName string // repository.full_name, "" without a repository
+	action   string
+	obs      []Observation
+	ents     []entity
+	w        writer // entity contents, one shared buffer
+}
+
+// parse decodes the whole payload into v, the one parse per record.
+func (n *normalizer) parse(v any) error {
+	rest, err := json.Parse(n.payload, v, parseFlags)
+	if err != nil {
+		return decodeError("", err)
+	}
+	if len(rest) != 0 {
+		return fmt.Errorf("%w: data after the payload object", ErrBadPayload)
+	}
+	return nil
+}
+
+// decodeError wraps a decoder error in ErrBadPayload. The message names the
+// member and the JSON kinds involved and stays short: the decoder's own
+// messages quote the remaining input, which can be most of the payload.
+// prefix is the path of the object that was decoded ("" for the payload).
+func decodeError(prefix string, err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		field := te.Field
+		if prefix != "" {
+			field = prefix + "." + field
+		}
+		want := kindName(te.Type)
+		if strings.HasPrefix(te.Value, "number ") && strings.Contains(te.Value, "overflow") {
+			return fmt.Errorf("%w: %s: number out of range for %s", ErrBadPayload, field, want)
+		}
+		got := te.Value // the input at the member, Go-quoted
+		if u, err := strconv.Unquote(got); err == nil {
+			got = u
+		}
+		return fmt.Errorf("%w: %s: want %s, got %s", ErrBadPayload, field, want, kindOf([]byte(got)))
+	}
+	return fmt.Errorf("%w: %s", ErrBadPayload, truncate(err.Error(), 160))
+}
+
+// kindName names the JSON a Go type of the wire structs accepts.
+func kindName(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Struct:
+		return "object or null"
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "JSON value" // json.RawMessage
+		}
+		return "array or null"
+	case reflect.String:
+		return "string"
+	case reflect.Int64:
+		return "integer"
+	}
+	return t.String()
+}
+
+// begin interprets the members common to all events and emits the event
+// observation and, when there is a repository, the repository observation.
+// more is the expected number of further observations.
+func (n *normalizer) begin(env *envelope, more int) error {
+	if !isNull(env.Action) {
+		a, ok := rawString(env.Action)
+		if !ok {
+			return fmt.Errorf("%w: action: want string or null, got %s", ErrBadPayload, kindOf(env.Action))
+		}
+		n.action = a
+	}
+	var repo repoWire
+	hasRepo := !isNull(env.Repository)
+	if hasRepo {
+		if env.Repository[0] != '{' {
+			return fmt.Errorf("%w: repository: want object or null, got %s", ErrBadPayload, kindOf(env.Repository))
+		}
+		if _, err := json.Parse(env.Repository, &repo, parseFlags); err != nil {
+			return decodeError("repository", err)
+		}
+		if !isFullName(repo.FullName) {
+			return fmt.Errorf("%w: repository.full_name %q is not <owner>/<repo>", ErrBadPayload, truncate(repo.FullName, 100))
+		}
+		n.fullName = repo.FullName
+	}
+	ownerRepo, err := n.eventOwner(env)
+	if err != nil {
+		return err
+	}
+
+	n.obs = make([]Observation, 1, 2+more)
+	n.obs[0] = Observation{
+		RID:      koi.GitHubEventRID(ownerRepo, n.in.Delivery),
+		Op:       OpUpsert,
+		Contents: n.eventContents(env),
+	}
+	if !hasRepo {
+		return nil
+	}
+	rid := koi.GitHubRepoRID(n.fullName)
+	if n.in.Event == eventRepository && n.action == actionDeleted {
+		n.ents = append(n.ents, entity{rid: rid, op: OpForget})
+		return nil
+	}
+	n.w.b = make([]byte, 0, 512+more*512)
+	start := len(n.w.b)
+	n.repo(&repo)
+	n.ents = append(n.ents, entity{rid: rid, op: OpUpsert, start: start, end: len(n.w.b)})
+	return n.w.err
+}
+
+// eventOwner returns the <owner>/<repo> part of the event RID.
+func (n *normalizer) eventOwner(env *envelope) (string, error) {
+	if n.fullName != "" {
+		return n.fullName, nil
+	}
+	candidates := [...]struct {
+		path string
+		u    *loginWire
+	}{
+		{"organization.login", env.Organization},
+		{"installation.account.login", nil},
+		{"sender.login", env.Sender},
+	}
+	if env.Installation != nil {
+		candidates[1].u = env.Installation.Account
+	}
+	for _, c := range candidates {
+		if c.u == nil || isNull(c.u.Login) {
+			continue
+		}
+		login, ok := rawString(c.u.Login)
+		if !ok {
+			return "", fmt.Errorf("%w: %s: want string, got %s", ErrBadPayload, c.path, kindOf(c.u.Login))
+		}
+		if login == "" {
+			continue
+		}
+		if !isRefComponent(login) {
+			return "", fmt.Errorf("%w: %s %q is not usable in an RID", ErrBadPayload, c.path, truncate(login, 100))
+		}
+		return login, nil
+	}
+	return "_", nil
+}
+
+// eventContents assembles the event observation's contents in one exactly
+// sized allocation.
+func (n *normalizer) eventContents(env *envelope) []byte {
+	const (
+		k1 = `{"webhook_event_type":`
+		k2 = `,"action":`
+		k3 = `,"repository":`
+		k4 = `,"payload":`
+	)
+	size := len(k1) + quotedLen(n.in.Event) + len(k4) + len(n.payload) + 1
+	hasAction := !isNull(env.Action)
+	hasRepo := !isNull(env.Repository)
+	if hasAction {
+		size += len(k2) + len(env.Action)
+	}
+	if hasRepo {
+		size += len(k3) + len(env.Repository)
+	}
+	b := make([]byte, 0, size)
+	b = append(b, k1...)
+	b = appendString(b, n.in.Event)
+	if hasAction {
+		b = append(b, k2...)
+		b = append(b, env.Action...)
+	}
+	if hasRepo {
+		b = append(b, k3...)
+		b = append(b, env.Repository...)
+	}
+	b = append(b, k4...)
+	b = append(b, n.payload...)
+	return append(b, '}')
+}
+
+// repo writes the canonical repository contents.
+func (n *normalizer) repo(r *repoWire) {
+	w := &n.w
+	w.lit(`{"full_name":`)
+	w.b = appendString(w.b, r.FullName)
+	w.lit(`,"name":`)
+	w.str(r.Name, "repository.name")
+	w.lit(`,"owner":`)
+	w.login(r.Owner, "repository.owner")
+	w.lit(`,"description":`)
+	w.str(r.Description, "repository.description")
+	w.lit(`,"private":`)
+	w.boolean(r.Private, "repository.private")
+	w.lit(`,"fork":`)
+	w.boolean(r.Fork, "repository.fork")
+	w.lit(`,"archived":`)
+	w.boolean(r.Archived, "repository.archived")
+	w.lit(`,"html_url":`)
+	w.str(r.HTMLURL, "repository.html_url")
+	w.lit(`,"default_branch":`)
+	w.str(r.DefaultBranch, "repository.default_branch")
+	w.lit(`,"language":`)
+	w.str(r.Language, "repository.language")
+	w.lit(`,"topics":[`)
+	for i, t := range r.Topics {
+		if i > 0 {
+			w.lit(",")
+		}
+		if isNull(t) || t[0] != '"' {
+			w.fail("repository.topics[]", "string", t)
+			continue
+		}
+		w.b = append(w.b, t...)
+	}
+	w.lit(`],"stargazers_count":`)
+	w.integer(r.StargazersCount, "repository.stargazers_count")
+	w.lit(`,"forks_count":`)
+	w.integer(r.ForksCount, "repository.forks_count")
+	w.lit(`,"open_issues_count":`)
+	w.integer(r.OpenIssuesCount, "repository.open_issues_count")
+	w.lit(`,"created_at":`)
+	w.timestamp(r.CreatedAt, "repository.created_at")
+	w.lit(`,"pushed_at":`)
+	w.timestamp(r.PushedAt, "repository.pushed_at")
+	w.lit(`,"updated_at":`)
+	w.timestamp(r.UpdatedAt, "repository.updated_at")
+	w.lit(`}`)
+}
+
+// commits emits one commit observation per distinct commit of a push, in
+// payload order, with head_commit last unless it is among the commits.
+func (n *normalizer) commits(cs []commitWire, head *commitWire) {
+	if n.w.err != nil || (len(cs) == 0 && head == nil) {
+		return
+	}
+	if n.fullName == "" {
+		n.w.err = fmt.Errorf("%w: push without repository", ErrBadPayload)
+		return
+	}
+	// Pushes carry up to 2048 commits; a map only pays off for many.
+	var seen map[string]struct{}
+	if len(cs) > 16 {
+		seen = make(map[string]struct{}, len(cs))
+	}
+	first := len(n.ents)
+	emitted := func(sha string) bool {
+		if seen != nil {
+			_, ok := seen[sha]
+			return ok
+		}
+		for _, e := range n.ents[first:] {
+			if e.rid[len(e.rid)-len(sha):] == sha {
+				return true
+			}
+		}
+		return false
+	}
+	emit := func(c *commitWire, path string) {
+		if !isSHA(c.ID) {
+			n.w.err = fmt.Errorf("%w: %s.id %q is not a hex commit sha", ErrBadPayload, path, truncate(c.ID, 80))
+			return
+		}
+		if emitted(c.ID) {
+			return
+		}
+		if seen != nil {
+			seen[c.ID] = struct{}{}
+		}
+		start := len(n.w.b)
+		n.commit(c, path)
+		n.ents = append(n.ents, entity{
+			rid:   koi.GitHubCommitRID(n.fullName, c.ID),
+			op:    OpUpsert,
+			start: start,
+			end:   len(n.w.b),
+		})
+	}
+	for i := range cs {
+		if n.w.err != nil {
+			return
+		}
+		emit(&cs[i], "commits[]")
+	}
+	if head != nil && n.w.err == nil {
+		emit(head, "head_commit")
+	}
+}
+
+// isSHA reports whether s is a full lowercase hex object id (SHA-1 or
+// SHA-256), the only form rid-lib consumers can compare.
+func isSHA(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// commit writes the canonical commit contents.
+func (n *normalizer) commit(c *commitWire, path string) {
+	w := &n.w
+	w.lit(`{"sha":`)
+	w.b = appendString(w.b, c.ID)
+	w.lit(`,"message":`)
+	w.str(c.Message, path+".message")
+	w.lit(`,"author":`)
+	w.person(c.Author, path+".author")
+	w.lit(`,"committer":`)
+	w.person(c.Committer, path+".committer")
+	w.lit(`,"timestamp":`)
+	w.timestamp(c.Timestamp, path+".timestamp")
+	w.lit(`,"html_url":`)
+	w.str(c.URL, path+".url")
+	w.lit(`}`)
+}
+
+// person appends {name, email} of a commit author or committer, or null.
+func (w *writer) person(p *personWire, path string) {
+	if p == nil {
+		w.lit("null")
+		return
+	}
+	w.lit(`{"name":`)
+	w.str(p.Name, path+".name")
+	w.lit(`,"email":`)
+	w.str(p.Email, path+".email")
+	w.lit(`}`)
+}
+
+// issue emits the issue observation of an issues or issue_comment event.
+func (n *normalizer) issue(is *issueWire) {
+	if n.w.err != nil {
+		return
+	}
+	if is == nil {
+		n.w.err = fmt.Errorf("%w: %s event without issue", ErrBadPayload, n.in.Event)
+		return
+	}
+	if n.in.Event == eventIssueComment && !isNull(is.PullRequest) {
+		return // a comment on a pull request: its issue object is the PR's
+	}
+	if n.fullName == "" {
+		n.w.err = fmt.Errorf("%w: %s event without repository", ErrBadPayload, n.in.Event)
+		return
+	}
+	if is.Number <= 0 {
+		n.w.err = fmt.Errorf("%w: issue.number %d is not positive", ErrBadPayload, is.Number)
+		return
+	}
+	rid := koi.GitHubIssueRID(n.fullName, is.Number)
+	if n.in.Event == eventIssues && n.action == actionDeleted {
+		n.ents = append(n.ents, entity{rid: rid, op: OpForget})
+		return
+	}
+	w := &n.w
+	start := len(w.b)
+	w.lit(`{"number":`)
+	w.b = strconv.AppendInt(w.b, is.Number, 10)
+	w.lit(`,"title":`)
+	w.str(is.Title, "issue.title")
+	w.lit(`,"state":`)
+	w.str(is.State, "issue.state")
+	w.lit(`,"state_reason":`)
+	w.str(is.StateReason, "issue.state_reason")
+	w.lit(`,"body":`)
+	w.str(is.Body, "issue.body")
+	w.lit(`,"user":`)
+	w.login(is.User, "issue.user")
+	w.lit(`,"labels":`)
+	w.labels(is.Labels, "issue.labels[]")
+	w.lit(`,"assignees":`)
+	w.logins(is.Assignees, "issue.assignees[]")
+	w.lit(`,"milestone":`)
+	if is.Milestone == nil {
+		w.lit("null")
+	} else {
+		w.str(is.Milestone.Title, "issue.milestone.title")
+	}
+	w.lit(`,"locked":`)
+	w.boolean(is.Locked, "issue.locked")
+	w.lit(`,"comments":`)
+	w.integer(is.Comments, "issue.comments")
+	w.lit(`,"html_url":`)
+	w.str(is.HTMLURL, "issue.html_url")
+	w.lit(`,"created_at":`)
+	w.timestamp(is.CreatedAt, "issue.created_at")
+	w.lit(`,"updated_at":`)
+	w.timestamp(is.UpdatedAt, "issue.updated_at")
+	w.lit(`,"closed_at":`)
+	w.timestamp(is.ClosedAt, "issue.closed_at")
+	w.lit(`}`)
+	n.ents = append(n.ents, entity{rid: rid, op: OpUpsert, start: start, end: len(w.b)})
+}
+
+// pullRequest emits the pull request observation of a pull_request event.
+func (n *normalizer) pullRequest(pr *pullRequestWire) {
+	if n.w.err != nil {
+		return
+	}
+	if pr == nil {
+		n.w.err = fmt.Errorf("%w: pull_request event without pull_request", ErrBadPayload)
+		return
+	}
+	if n.fullName == "" {
+		n.w.err = fmt.Errorf("%w: pull_request event without repository", ErrBadPayload)
+		return
+	}
+	if pr.Number <= 0 {
+		n.w.err = fmt.Errorf("%w: pull_request.number %d is not positive", ErrBadPayload, pr.Number)
+		return
+	}
+	w := &n.w
+	start := len(w.b)
+	w.lit(`{"number":`)
+	w.b = strconv.AppendInt(w.b, pr.Number, 10)
+	w.lit(`,"title":`)
+	w.str(pr.Title, "pull_request.title")
+	w.lit(`,"state":`)
+	w.str(pr.State, "pull_request.state")
+	w.lit(`,"draft":`)
+	w.boolean(pr.Draft, "pull_request.draft")
+	w.lit(`,"merged":`)
+	w.boolean(pr.Merged, "pull_request.merged")
+	w.lit(`,"body":`)
+	w.str(pr.Body, "pull_request.body")
+	w.lit(`,"user":`)
+	w.login(pr.User, "pull_request.user")
+	w.lit(`,"labels":`)
+	w.labels(pr.Labels, "pull_request.labels[]")
+	w.lit(`,"assignees":`)
+	w.logins(pr.Assignees, "pull_request.assignees[]")
+	w.lit(`,"head":`)
+	w.ref(pr.Head, "pull_request.head")
+	w.lit(`,"base":`)
+	w.ref(pr.Base, "pull_request.base")
+	w.lit(`,"html_url":`)
+	w.str(pr.HTMLURL, "pull_request.html_url")
+	w.lit(`,"created_at":`)
+	w.timestamp(pr.CreatedAt, "pull_request.created_at")
+	w.lit(`,"updated_at":`)
+	w.timestamp(pr.UpdatedAt, "pull_request.updated_at")
+	w.lit(`,"closed_at":`)
+	w.timestamp(pr.ClosedAt, "pull_request.closed_at")
+	w.lit(`,"merged_at":`)
+	w.timestamp(pr.MergedAt, "pull_request.merged_at")
+	w.lit(`,"merge_commit_sha":`)
+	w.str(pr.MergeCommitSHA, "pull_request.merge_commit_sha")
+	w.lit(`}`)
+	n.ents = append(n.ents, entity{rid: koi.GitHubPRRID(n.fullName, pr.Number), op: OpUpsert, start: start, end: len(w.b)})
+}
+
+// ref appends {ref, sha} of a pull request head or base, or null.
+func (w *writer) ref(r *refWire, path string) {
+	if r == nil {
+		w.lit("null")
+		return
+	}
+	w.lit(`{"ref":`)
+	w.str(r.Ref, path+".ref")
+	w.lit(`,"sha":`)
+	w.str(r.SHA, path+".sha")
+	w.lit(`}`)
+}
+
+// finish slices the entity buffer into the observations.
+func (n *normalizer) finish() ([]Observation, error) {
+	if n.w.err != nil {
+		return nil, n.w.err
+	}
+	b := n.w.b
+	for _, e := range n.ents {
+		o := Observation{RID: e.rid, Op: e.op}
+		if e.op == OpUpsert {
+			o.Contents = b[e.start:e.end:e.end]
+		}
+		n.obs = append(n.obs, o)
+	}
+	return n.obs, nil
+}

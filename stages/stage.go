@@ -1,0 +1,52 @@
+package stages
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Stage is one named step of the pipeline. Process receives one message and
+// returns the messages that continue down the chain: none to drop it, several
+// to fan out. Returning an error makes the whole segment retry the input
+// message; wrap the error with [Permanent] when retrying cannot help, so the
+// input goes to the dead-letter topic at once.
+//
+// Process is called concurrently for messages of different partitions and
+// sequentially for messages of one partition, so a stage must be safe for
+// concurrent use but may rely on per-partition order.
+type Stage interface {
+	// Name returns the name the stage is registered under.
+	Name() string
+	// Process handles one message. ctx carries the trace and the log
+	// position of the input record (topics.PositionFromContext).
+	Process(ctx context.Context, msg *message.Message) ([]*message.Message, error)
+}
+
+// Deps is what a stage factory may use to build a stage. All fields are set
+// by the pipeline before any factory runs.
+type Deps struct {
+	// State is the Pebble database where stages keep their state. Each stage
+	// must keep its keys under its own prefix (see [StateKey]).
+	State *pebble.DB
+	// Logger is the stage's logger.
+	Logger *slog.Logger
+	// Now returns the current time; tests fix it.
+	Now func() time.Time
+}
+
+// Factory builds a stage from its dependencies.
+type Factory func(deps Deps) (Stage, error)
+
+// StateKey returns the Pebble key of a stage's state entry: the stage name, a
+// zero byte, then key. Stages must use it so their keys never collide.
+func StateKey(stage string, key string) []byte {
+	b := make([]byte, 0, len(stage)+1+len(key))
+	b = append(b, stage...)
+	b = append(b, 0)
+	b = append(b, key...)
+	return b
+}

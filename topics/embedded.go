@@ -1,0 +1,135 @@
+package topics
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// DefaultKafkaListen is the address the embedded broker listens on when none
+// is configured: Kafka's usual port, on loopback only.
+const DefaultKafkaListen = "127.0.0.1:9092"
+
+// EmbeddedConfig configures the in-process Kafka-protocol broker.
+type EmbeddedConfig struct {
+	// DataDir is the folder the broker persists its log and group offsets
+	// in. It is created if missing and reloaded on start. Required.
+	DataDir string
+	// Listen is the host:port the broker accepts Kafka clients on. Port 0
+	// picks a free port; Addr reports it. Defaults to DefaultKafkaListen.
+	Listen string
+	// NoSync turns off the fsync the broker does before acknowledging each
+	// produce. Off by default: a 2xx to a webhook promises durability, which
+	// needs the fsync. Only benchmarks that measure the cost turn it on.
+	NoSync bool
+	// Partitions is the partition count for topics created implicitly.
+	// Defaults to DefaultPartitions.
+	Partitions int
+	// Logger receives the broker's warnings and errors. Defaults to
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *EmbeddedConfig) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultKafkaListen
+	}
+	if c.Partitions == 0 {
+		c.Partitions = DefaultPartitions
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports whether the configuration can start a broker.
+func (c EmbeddedConfig) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("embedded broker: data dir is required")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("embedded broker: listen address %q: %w", c.Listen, err)
+	}
+	if c.Partitions < 1 {
+		return fmt.Errorf("embedded broker: partitions must be at least 1, got %d", c.Partitions)
+	}
+	return nil
+}
+
+// Embedded is a running in-process Kafka-protocol broker (franz-go's kfake)
+// persisted to disk. Any Kafka client can connect to Addr. It is a single
+// broker without replication: durability comes from fsync before
+// acknowledgement, not from copies. Close is safe to call more than once.
+type Embedded struct {
+	cluster *kfake.Cluster
+	addr    string
+}
+
+// StartEmbedded starts the broker on cfg.Listen, reloading any log already
+// under cfg.DataDir. It returns once the broker accepts connections.
+func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker: data dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("embedded broker: data dir: %w", err)
+	}
+	listen := cfg.Listen
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.DataDir(dir),
+		kfake.DefaultNumPartitions(cfg.Partitions),
+		kfake.AllowAutoTopicCreation(),
+		kfake.WithLogger(slogAdapter{cfg.Logger}),
+		// kfake listens on 127.0.0.1:<port>; we honour the configured host
+		// too, so --kafka-listen can name another interface.
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			return net.Listen(network, listen)
+		}),
+	}
+	if !cfg.NoSync {
+		opts = append(opts, kfake.SyncWrites())
+	}
+	cluster, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker: start on %s with data in %s: %w", listen, dir, err)
+	}
+	addrs := cluster.ListenAddrs()
+	if len(addrs) == 0 {
+		cluster.Close()
+		return nil, errors.New("embedded broker: no listener")
+	}
+	return &Embedded{cluster: cluster, addr: addrs[0]}, nil
+}
+
+// Addr returns the host:port Kafka clients should use as a seed broker.
+func (e *Embedded) Addr() string { return e.addr }
+
+// Close stops accepting connections, flushes the log and the group state to
+// disk, and releases the data folder.
+func (e *Embedded) Close() {
+	e.cluster.Close()
+}
+
+// slogAdapter routes kfake's logs to slog. kfake logs at debug level very
+// chattily, so only warnings and errors pass.
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Logf(level kfake.LogLevel, msg string, args ...any) {
+	switch level {
+	case kfake.LogLevelError:
+		a.l.Error("kafka broker: " + fmt.Sprintf(msg, args...))
+	case kfake.LogLevelWarn:
+		a.l.Warn("kafka broker: " + fmt.Sprintf(msg, args...))
+	}
+}

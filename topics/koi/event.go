@@ -1,0 +1,95 @@
+package koi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// EventType is the kind of change an Event announces. Its JSON form is the
+// bare string value.
+type EventType string
+
+// The event types of KOI-net. Receivers of NEW and UPDATE decide for
+// themselves which of the two applies (by comparing with their cache); only
+// FORGET is taken at face value.
+const (
+	// EventNew announces an object the sender has not announced before.
+	EventNew EventType = "NEW"
+	// EventUpdate announces a new version of a known object.
+	EventUpdate EventType = "UPDATE"
+	// EventForget announces that the object is gone; it carries no manifest
+	// or contents.
+	EventForget EventType = "FORGET"
+)
+
+// ErrInvalidEvent is wrapped by the error Event.UnmarshalJSON returns for an
+// event without an RID or with an unknown event_type.
+var ErrInvalidEvent = errors.New("koi: invalid event")
+
+// Valid reports whether t is one of EventNew, EventUpdate and EventForget.
+func (t EventType) Valid() bool {
+	return t == EventNew || t == EventUpdate || t == EventForget
+}
+
+// Event is one KOI-net event. Fields are in the order Python KOI nodes
+// serialize them (rid, event_type, manifest, contents); Manifest and Contents
+// are omitted from JSON when nil, as koi-net 1.1+ does. Contents holds the raw
+// JSON bytes exactly as given or received.
+type Event struct {
+	// RID is the canonical string form of the RID the event is about.
+	RID string `json:"rid"`
+	// EventType is NEW, UPDATE or FORGET.
+	EventType EventType `json:"event_type"`
+	// Manifest is the manifest of the new version; nil for FORGET events.
+	Manifest *Manifest `json:"manifest,omitempty"`
+	// Contents is the raw JSON contents; nil for FORGET and for events that
+	// announce only a manifest.
+	Contents json.RawMessage `json:"contents,omitempty"`
+}
+
+// NewForgetEvent returns the FORGET event for rid, which carries only the
+// RID and the event type.
+func NewForgetEvent(rid string) Event {
+	return Event{RID: rid, EventType: EventForget}
+}
+
+// NewBundleEvent returns an event of type t carrying b's manifest and
+// contents. The event aliases b.Contents.
+func NewBundleEvent(t EventType, b Bundle) Event {
+	m := b.Manifest
+	return Event{RID: m.RID, EventType: t, Manifest: &m, Contents: b.Contents}
+}
+
+// Bundle returns the event's manifest and contents as a Bundle, and false if
+// the event lacks either of them.
+func (e Event) Bundle() (Bundle, bool) {
+	if e.Manifest == nil || len(e.Contents) == 0 {
+		return Bundle{}, false
+	}
+	return Bundle{Manifest: *e.Manifest, Contents: e.Contents}, true
+}
+
+// UnmarshalJSON decodes an event, accepting the koi-net 1.0 form in which
+// absent manifest and contents are sent as null (both decode to nil). It
+// returns an error wrapping ErrInvalidEvent when rid is missing or empty or
+// event_type is not NEW, UPDATE or FORGET.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	type plain Event
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if bytes.Equal(p.Contents, []byte("null")) {
+		p.Contents = nil
+	}
+	if p.RID == "" {
+		return fmt.Errorf("%w: missing rid", ErrInvalidEvent)
+	}
+	if !p.EventType.Valid() {
+		return fmt.Errorf("%w: unknown event_type %q for %s", ErrInvalidEvent, p.EventType, p.RID)
+	}
+	*e = Event(p)
+	return nil
+}

@@ -1,0 +1,112 @@
+package koi_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/koistream/koistream/topics/koi"
+)
+
+func TestEventJSON(t *testing.T) {
+	m := koi.Manifest{RID: "orn:github.issue:o/r:7", Timestamp: "2025-01-02T03:04:05Z", SHA256Hash: "ab"}
+	const mJSON = `{"rid":"orn:github.issue:o/r:7","timestamp":"2025-01-02T03:04:05Z","sha256_hash":"ab"}`
+	tests := []struct {
+		name string
+		ev   koi.Event
+		want string
+	}{
+		{"forget", koi.NewForgetEvent("orn:github.issue:o/r:7"), `{"rid":"orn:github.issue:o/r:7","event_type":"FORGET"}`},
+		{"bundle", koi.NewBundleEvent(koi.EventNew, koi.Bundle{Manifest: m, Contents: json.RawMessage(`{"b":null,"a":1}`)}),
+			`{"rid":"orn:github.issue:o/r:7","event_type":"NEW","manifest":` + mJSON + `,"contents":{"b":null,"a":1}}`},
+		{"manifest only", koi.Event{RID: m.RID, EventType: koi.EventUpdate, Manifest: &m},
+			`{"rid":"orn:github.issue:o/r:7","event_type":"UPDATE","manifest":` + mJSON + `}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := json.Marshal(tc.ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Errorf("json.Marshal = %s, want %s", got, tc.want)
+			}
+			var back koi.Event
+			if err := json.Unmarshal(got, &back); err != nil {
+				t.Fatal(err)
+			}
+			again, err := json.Marshal(back)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(again) != tc.want {
+				t.Errorf("round trip = %s, want %s", again, tc.want)
+			}
+		})
+	}
+}
+
+func TestEventUnmarshal(t *testing.T) {
+	tests := []struct {
+		name       string
+		in         string
+		wantType   koi.EventType
+		wantBundle bool
+		want       string // re-marshalled form
+		wantErr    error
+	}{
+		{"1.0 nulls", `{"rid":"orn:x:y","event_type":"FORGET","manifest":null,"contents":null}`, koi.EventForget, false, `{"rid":"orn:x:y","event_type":"FORGET"}`, nil},
+		{"full", `{"rid":"orn:x:y","event_type":"NEW","manifest":{"rid":"orn:x:y","timestamp":"t","sha256_hash":"h"},"contents":{"k": [1, 2]}}`, koi.EventNew, true,
+			`{"rid":"orn:x:y","event_type":"NEW","manifest":{"rid":"orn:x:y","timestamp":"t","sha256_hash":"h"},"contents":{"k":[1,2]}}`, nil},
+		{"empty contents object", `{"rid":"orn:x:y","event_type":"UPDATE","manifest":{"rid":"orn:x:y","timestamp":"t","sha256_hash":"h"},"contents":{}}`, koi.EventUpdate, true,
+			`{"rid":"orn:x:y","event_type":"UPDATE","manifest":{"rid":"orn:x:y","timestamp":"t","sha256_hash":"h"},"contents":{}}`, nil},
+		{"unknown field ignored", `{"rid":"orn:x:y","event_type":"FORGET","extra":1}`, koi.EventForget, false, `{"rid":"orn:x:y","event_type":"FORGET"}`, nil},
+		{"bad type", `{"rid":"orn:x:y","event_type":"DELETE"}`, "", false, "", koi.ErrInvalidEvent},
+		{"lowercase type", `{"rid":"orn:x:y","event_type":"new"}`, "", false, "", koi.ErrInvalidEvent},
+		{"missing rid", `{"event_type":"NEW"}`, "", false, "", koi.ErrInvalidEvent},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ev koi.Event
+			err := json.Unmarshal([]byte(tc.in), &ev)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("error = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.EventType != tc.wantType {
+				t.Errorf("EventType = %q, want %q", ev.EventType, tc.wantType)
+			}
+			if _, ok := ev.Bundle(); ok != tc.wantBundle {
+				t.Errorf("Bundle() ok = %v, want %v", ok, tc.wantBundle)
+			}
+			got, err := json.Marshal(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Errorf("re-marshalled = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestEventTypeValid(t *testing.T) {
+	tests := []struct {
+		t    koi.EventType
+		want bool
+	}{
+		{koi.EventNew, true}, {koi.EventUpdate, true}, {koi.EventForget, true}, {"", false}, {"new", false},
+	}
+	for _, tc := range tests {
+		t.Run(string(tc.t), func(t *testing.T) {
+			if got := tc.t.Valid(); got != tc.want {
+				t.Errorf("Valid() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
