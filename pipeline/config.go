@@ -59,6 +59,9 @@ type Config struct {
 	WebhookSecrets [][]byte
 	// Segments place the stages; defaults to stages.DefaultSegments().
 	Segments []stages.Segment
+	// Repositories are the "owner/repo" names of github.repositories, given
+	// to stages that scope by repository (repofilter).
+	Repositories []string
 	// Registry holds the stages segments may name; defaults to
 	// stages.Builtin().
 	Registry *stages.Registry

@@ -109,6 +109,9 @@ func (f *File) Apply(cfg *Config) error {
 	if f.Server.Path != "" {
 		cfg.KOIPath = f.Server.Path
 	}
+	if len(f.GitHub.Repositories) > 0 {
+		cfg.Repositories = f.GitHub.Repositories
+	}
 	k := f.Koistream
 	if k.DataDir != "" {
 		cfg.DataDir = k.DataDir

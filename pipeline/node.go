@@ -89,11 +89,10 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		return n, err
 	}
 
-	pebbleOpts := &pebble.Options{FormatMajorVersion: pebble.FormatNewest}
-	if n.state, err = pebble.Open(filepath.Join(cfg.DataDir, "stages"), pebbleOpts); err != nil {
+	if n.state, err = pebble.Open(filepath.Join(cfg.DataDir, "stages"), projections.PebbleOptions(n.log)); err != nil {
 		return n, fmt.Errorf("open stage state: %w", err)
 	}
-	if n.cache, err = projections.OpenCache(filepath.Join(cfg.DataDir, "cache")); err != nil {
+	if n.cache, err = projections.OpenCache(filepath.Join(cfg.DataDir, "cache"), n.log); err != nil {
 		return n, err
 	}
 
@@ -173,7 +172,7 @@ func (n *Node) buildRouter(wmLog watermill.LoggerAdapter) error {
 		middleware.Recoverer,
 	)
 	tel := stages.Telemetry{Tracer: n.tel.Tracer("koistream/stages"), Meter: n.tel.Meter("koistream/stages")}
-	deps := stages.Deps{State: n.state, Logger: n.log, Now: time.Now}
+	deps := stages.Deps{State: n.state, Logger: n.log, Now: time.Now, Repositories: n.cfg.Repositories}
 	for _, seg := range n.cfg.Segments {
 		var sts []stages.Stage
 		for _, name := range seg.Stages {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -29,9 +30,10 @@ type Cache struct {
 	db *pebble.DB
 }
 
-// OpenCache opens (creating if needed) the cache in dir.
-func OpenCache(dir string) (*Cache, error) {
-	db, err := pebble.Open(dir, &pebble.Options{FormatMajorVersion: pebble.FormatNewest})
+// OpenCache opens (creating if needed) the cache in dir. logger receives
+// Pebble's messages; nil means slog.Default().
+func OpenCache(dir string, logger *slog.Logger) (*Cache, error) {
+	db, err := pebble.Open(dir, PebbleOptions(logger))
 	if err != nil {
 		return nil, fmt.Errorf("open cache projection in %s: %w", dir, err)
 	}

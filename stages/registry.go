@@ -20,13 +20,14 @@ func NewRegistry() *Registry {
 }
 
 // Builtin returns a registry holding every stage koistream ships:
-// normalize, dedupe, ridify and the extra stages. Registering a new stage
+// normalize, dedupe, ridify and the extra stage repofilter. Registering a new stage
 // here, with its name, is all it takes to make it placeable by configuration.
 func Builtin() *Registry {
 	r := NewRegistry()
 	r.mustRegister(NormalizeName, NewNormalize)
 	r.mustRegister(DedupeName, NewDedupe)
 	r.mustRegister(RidifyName, NewRidify)
+	r.mustRegister(RepoFilterName, NewRepoFilter)
 	return r
 }
 

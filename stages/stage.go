@@ -36,6 +36,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now returns the current time; tests fix it.
 	Now func() time.Time
+	// Repositories are the configured "owner/repo" names
+	// (github.repositories), for stages that scope by repository.
+	Repositories []string
 }
 
 // Factory builds a stage from its dependencies.

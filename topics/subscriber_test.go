@@ -274,7 +274,8 @@ func TestSlowPartitionDoesNotBlockOthers(t *testing.T) {
 	createTopic(t, addr, topic, 2)
 	keys := keysFor(2)
 	pub := newTestPublisher(t, addr)
-	const slowN = partitionQueueHigh*2 + 100
+	// Twice the high mark in 1-byte records, so partition 0 pauses.
+	const slowN = 2*partitionQueueHigh/recordOverhead + 100
 	for i := 0; i < slowN; i += 500 {
 		publishNumbered(t, pub, topic, keys[0], i, min(500, slowN-i))
 	}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/koistream/koistream/stages/github"
@@ -119,7 +121,9 @@ func FuzzNormalize(f *testing.F) {
 // BenchmarkNormalize measures a push with three commits (a fourth, the
 // head commit, is deduplicated): "testdata" is the file as stored
 // (pretty-printed), "compact" the same payload compacted the way GitHub
-// delivers it.
+// delivers it, and "compact-ascii" that with non-ASCII characters written as
+// \u escapes. The decoder has a fast path for payloads made only of
+// printable ASCII, which "compact-ascii" takes and the others do not.
 func BenchmarkNormalize(b *testing.B) {
 	body := readFile(b, "push.multiple-commits.json")
 	var compact bytes.Buffer
@@ -132,6 +136,7 @@ func BenchmarkNormalize(b *testing.B) {
 	}{
 		{"testdata", body},
 		{"compact", compact.Bytes()},
+		{"compact-ascii", asciiJSON(compact.Bytes())},
 	} {
 		b.Run(bm.name, func(b *testing.B) {
 			in := jsonInput("push", bm.body)
@@ -144,4 +149,22 @@ func BenchmarkNormalize(b *testing.B) {
 			}
 		})
 	}
+}
+
+// asciiJSON rewrites the non-ASCII characters of valid JSON text, which can
+// only occur inside strings, as \u escapes.
+func asciiJSON(src []byte) []byte {
+	var out []byte
+	for _, r := range string(src) {
+		switch {
+		case r < utf8.RuneSelf:
+			out = append(out, byte(r))
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, "\\u%04x\\u%04x", r1, r2)
+		default:
+			out = fmt.Appendf(out, "\\u%04x", r)
+		}
+	}
+	return out
 }

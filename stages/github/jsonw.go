@@ -15,19 +15,37 @@ import (
 
 // writer assembles canonical contents. Scalar members are copied from the
 // payload as raw JSON after their kind is checked, which keeps them exact and
-// avoids decoding them; the first kind mismatch is kept in err and later
-// writes become no-ops as far as errors go.
+// avoids decoding them. The first kind mismatch is kept in err; later errors
+// are dropped. Member names passed to the methods are constants relative to
+// the object being written (ctx, and idx for an array element), so that
+// error paths cost nothing until an error happens.
 type writer struct {
 	b   []byte
 	err error
+	ctx string // path of the object being written, e.g. "commits"
+	idx int    // index of that object in its array, or -1
+}
+
+// at sets the object that member names are relative to.
+func (w *writer) at(ctx string, idx int) {
+	w.ctx, w.idx = ctx, idx
+}
+
+// path returns the payload path of member name of the current object.
+func (w *writer) path(name string) string {
+	p := w.ctx
+	if w.idx >= 0 {
+		p += "." + strconv.Itoa(w.idx)
+	}
+	return p + "." + name
 }
 
 // lit appends literal JSON text.
 func (w *writer) lit(s string) { w.b = append(w.b, s...) }
 
-func (w *writer) fail(path, want string, raw []byte) {
+func (w *writer) fail(name, want string, raw []byte) {
 	if w.err == nil {
-		w.err = fmt.Errorf("%w: %s: want %s, got %s", ErrBadPayload, path, want, kindOf(raw))
+		w.err = fmt.Errorf("%w: %s: want %s, got %s", ErrBadPayload, w.path(name), want, kindOf(raw))
 	}
 }
 
@@ -61,38 +79,38 @@ func kindOf(raw []byte) string {
 }
 
 // str appends a string member, or null.
-func (w *writer) str(raw []byte, path string) {
+func (w *writer) str(raw []byte, name string) {
 	switch {
 	case isNull(raw):
 		w.lit("null")
 	case raw[0] == '"':
 		w.b = append(w.b, raw...)
 	default:
-		w.fail(path, "string or null", raw)
+		w.fail(name, "string or null", raw)
 	}
 }
 
 // integer appends an integer member, or null.
-func (w *writer) integer(raw []byte, path string) {
+func (w *writer) integer(raw []byte, name string) {
 	switch {
 	case isNull(raw):
 		w.lit("null")
 	case isInteger(raw):
 		w.b = append(w.b, raw...)
 	default:
-		w.fail(path, "integer or null", raw)
+		w.fail(name, "integer or null", raw)
 	}
 }
 
 // boolean appends a boolean member, or null.
-func (w *writer) boolean(raw []byte, path string) {
+func (w *writer) boolean(raw []byte, name string) {
 	switch {
 	case isNull(raw):
 		w.lit("null")
 	case raw[0] == 't' || raw[0] == 'f':
 		w.b = append(w.b, raw...)
 	default:
-		w.fail(path, "boolean or null", raw)
+		w.fail(name, "boolean or null", raw)
 	}
 }
 
@@ -107,20 +125,20 @@ const (
 // or null. GitHub sends ISO 8601 strings with any offset, except in push
 // payloads, whose repository created_at and pushed_at are integer Unix
 // seconds; both are accepted everywhere.
-func (w *writer) timestamp(raw []byte, path string) {
+func (w *writer) timestamp(raw []byte, name string) {
 	switch {
 	case isNull(raw):
 		w.lit("null")
 	case raw[0] == '"':
 		s, ok := rawString(raw)
 		if !ok {
-			w.fail(path, "timestamp", raw)
+			w.fail(name, "timestamp", raw)
 			return
 		}
 		t, err := koi.ParseTimestamp(s)
 		if err != nil {
 			if w.err == nil {
-				w.err = fmt.Errorf("%w: %s: invalid timestamp %q", ErrBadPayload, path, truncate(s, 40))
+				w.err = fmt.Errorf("%w: %s: invalid timestamp %q", ErrBadPayload, w.path(name), truncate(s, 40))
 			}
 			return
 		}
@@ -129,13 +147,13 @@ func (w *writer) timestamp(raw []byte, path string) {
 		n, err := strconv.ParseInt(string(raw), 10, 64)
 		if err != nil || n < minEpoch || n > maxEpoch {
 			if w.err == nil {
-				w.err = fmt.Errorf("%w: %s: epoch timestamp %s out of range", ErrBadPayload, path, truncate(string(raw), 40))
+				w.err = fmt.Errorf("%w: %s: epoch timestamp %s out of range", ErrBadPayload, w.path(name), truncate(string(raw), 40))
 			}
 			return
 		}
 		w.appendTime(time.Unix(n, 0))
 	default:
-		w.fail(path, "timestamp or null", raw)
+		w.fail(name, "timestamp or null", raw)
 	}
 }
 
@@ -146,37 +164,67 @@ func (w *writer) appendTime(t time.Time) {
 }
 
 // login appends the login of a user-like object, or null when the object
-// is absent or null.
-func (w *writer) login(u *loginWire, path string) {
+// is absent or null. name is the login member's path, e.g. "user.login".
+func (w *writer) login(u *loginWire, name string) {
 	if u == nil {
 		w.lit("null")
 		return
 	}
-	w.str(u.Login, path+".login")
+	w.str(u.Login, name)
 }
 
 // labels appends the names of labels as an array ([] when there are none).
-func (w *writer) labels(ls []labelWire, path string) {
+// name is the path of a label's name, e.g. "labels[].name".
+func (w *writer) labels(ls []labelWire, name string) {
 	w.lit("[")
 	for i := range ls {
 		if i > 0 {
 			w.lit(",")
 		}
-		w.str(ls[i].Name, path+".name")
+		w.str(ls[i].Name, name)
 	}
 	w.lit("]")
 }
 
 // logins appends the logins of users as an array ([] when there are none).
-func (w *writer) logins(us []loginWire, path string) {
+// name is the path of a user's login, e.g. "assignees[].login".
+func (w *writer) logins(us []loginWire, name string) {
 	w.lit("[")
 	for i := range us {
 		if i > 0 {
 			w.lit(",")
 		}
-		w.str(us[i].Login, path+".login")
+		w.str(us[i].Login, name)
 	}
 	w.lit("]")
+}
+
+// person appends {name, email} of a commit author or committer, or null.
+// nameField and emailField are the members' paths.
+func (w *writer) person(p *personWire, nameField, emailField string) {
+	if p == nil {
+		w.lit("null")
+		return
+	}
+	w.lit(`{"name":`)
+	w.str(p.Name, nameField)
+	w.lit(`,"email":`)
+	w.str(p.Email, emailField)
+	w.lit(`}`)
+}
+
+// ref appends {ref, sha} of a pull request head or base, or null.
+// refField and shaField are the members' paths.
+func (w *writer) ref(r *refWire, refField, shaField string) {
+	if r == nil {
+		w.lit("null")
+		return
+	}
+	w.lit(`{"ref":`)
+	w.str(r.Ref, refField)
+	w.lit(`,"sha":`)
+	w.str(r.SHA, shaField)
+	w.lit(`}`)
 }
 
 // isInteger reports whether raw, a JSON number the decoder already

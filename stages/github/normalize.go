@@ -434,52 +434,64 @@ func (n *normalizer) eventContents(env *envelope) []byte {
 	return append(b, '}')
 }
 
-// repo writes the canonical repository contents.
+// repo writes the canonical repository contents:
+//
+//	{"full_name","name","owner","description","private","fork","archived",
+//	 "html_url","default_branch","language","topics","stargazers_count",
+//	 "forks_count","open_issues_count","created_at","pushed_at","updated_at"}
+//
+// owner is owner.login; topics is [] when absent. The REST repository
+// object (GET /repos/{owner}/{repo}) has every one of these members under
+// the same name, so it maps one to one; webhook-only members (the push
+// payload's stargazers, master_branch, organization, and its Unix-second
+// created_at and pushed_at) are dropped or normalized, so a push and any
+// other event showing the same repository state give identical bytes.
 func (n *normalizer) repo(r *repoWire) {
 	w := &n.w
+	w.at("repository", -1)
 	w.lit(`{"full_name":`)
 	w.b = appendString(w.b, r.FullName)
 	w.lit(`,"name":`)
-	w.str(r.Name, "repository.name")
+	w.str(r.Name, "name")
 	w.lit(`,"owner":`)
-	w.login(r.Owner, "repository.owner")
+	w.login(r.Owner, "owner.login")
 	w.lit(`,"description":`)
-	w.str(r.Description, "repository.description")
+	w.str(r.Description, "description")
 	w.lit(`,"private":`)
-	w.boolean(r.Private, "repository.private")
+	w.boolean(r.Private, "private")
 	w.lit(`,"fork":`)
-	w.boolean(r.Fork, "repository.fork")
+	w.boolean(r.Fork, "fork")
 	w.lit(`,"archived":`)
-	w.boolean(r.Archived, "repository.archived")
+	w.boolean(r.Archived, "archived")
 	w.lit(`,"html_url":`)
-	w.str(r.HTMLURL, "repository.html_url")
+	w.str(r.HTMLURL, "html_url")
 	w.lit(`,"default_branch":`)
-	w.str(r.DefaultBranch, "repository.default_branch")
+	w.str(r.DefaultBranch, "default_branch")
 	w.lit(`,"language":`)
-	w.str(r.Language, "repository.language")
+	w.str(r.Language, "language")
 	w.lit(`,"topics":[`)
 	for i, t := range r.Topics {
 		if i > 0 {
 			w.lit(",")
 		}
 		if isNull(t) || t[0] != '"' {
-			w.fail("repository.topics[]", "string", t)
+			w.fail("topics[]", "string", t)
 			continue
 		}
 		w.b = append(w.b, t...)
 	}
 	w.lit(`],"stargazers_count":`)
-	w.integer(r.StargazersCount, "repository.stargazers_count")
+	w.integer(r.StargazersCount, "stargazers_count")
 	w.lit(`,"forks_count":`)
-	w.integer(r.ForksCount, "repository.forks_count")
+	w.integer(r.ForksCount, "forks_count")
 	w.lit(`,"open_issues_count":`)
-	w.integer(r.OpenIssuesCount, "repository.open_issues_count")
+	w.integer(r.OpenIssuesCount, "open_issues_count")
 	w.lit(`,"created_at":`)
-	w.timestamp(r.CreatedAt, "repository.created_at")
+	w.timestamp(r.CreatedAt, "created_at")
 	w.lit(`,"pushed_at":`)
-	w.timestamp(r.PushedAt, "repository.pushed_at")
+	w.timestamp(r.PushedAt, "pushed_at")
 	w.lit(`,"updated_at":`)
-	w.timestamp(r.UpdatedAt, "repository.updated_at")
+	w.timestamp(r.UpdatedAt, "updated_at")
 	w.lit(`}`)
 }
 
@@ -504,16 +516,16 @@ func (n *normalizer) commits(cs []commitWire, head *commitWire) {
 			_, ok := seen[sha]
 			return ok
 		}
-		for _, e := range n.ents[first:] {
-			if e.rid[len(e.rid)-len(sha):] == sha {
+		for _, e := range n.ents[first:] { // commit RIDs end in ":<sha>"
+			if k := len(e.rid) - len(sha); e.rid[k:] == sha && e.rid[k-1] == ':' {
 				return true
 			}
 		}
 		return false
 	}
-	emit := func(c *commitWire, path string) {
+	emit := func(c *commitWire) {
 		if !isSHA(c.ID) {
-			n.w.err = fmt.Errorf("%w: %s.id %q is not a hex commit sha", ErrBadPayload, path, truncate(c.ID, 80))
+			n.w.err = fmt.Errorf("%w: %s %q is not a hex commit sha", ErrBadPayload, n.w.path("id"), truncate(c.ID, 80))
 			return
 		}
 		if emitted(c.ID) {
@@ -523,7 +535,7 @@ func (n *normalizer) commits(cs []commitWire, head *commitWire) {
 			seen[c.ID] = struct{}{}
 		}
 		start := len(n.w.b)
-		n.commit(c, path)
+		n.commit(c)
 		n.ents = append(n.ents, entity{
 			rid:   koi.GitHubCommitRID(n.fullName, c.ID),
 			op:    OpUpsert,
@@ -535,10 +547,12 @@ func (n *normalizer) commits(cs []commitWire, head *commitWire) {
 		if n.w.err != nil {
 			return
 		}
-		emit(&cs[i], "commits[]")
+		n.w.at("commits", i)
+		emit(&cs[i])
 	}
 	if head != nil && n.w.err == nil {
-		emit(head, "head_commit")
+		n.w.at("head_commit", -1)
+		emit(head)
 	}
 }
 
@@ -556,38 +570,47 @@ func isSHA(s string) bool {
 	return true
 }
 
-// commit writes the canonical commit contents.
-func (n *normalizer) commit(c *commitWire, path string) {
+// commit writes the canonical commit contents:
+//
+//	{"sha","message","author":{"name","email"},"committer":{"name","email"},
+//	 "timestamp","html_url"}
+//
+// from a push payload commit's id, message, author, committer, timestamp
+// and url (which is the commit's web URL). The REST commit object (GET
+// /repos/{owner}/{repo}/commits/{sha}) maps as sha, commit.message,
+// commit.author.{name,email}, commit.committer.{name,email}, html_url, and
+// a date of commit.author or commit.committer for timestamp. The push-only
+// members (distinct, tree_id, added, removed, modified, the authors'
+// usernames) are not part of the commit's identity and are dropped.
+func (n *normalizer) commit(c *commitWire) {
 	w := &n.w
 	w.lit(`{"sha":`)
 	w.b = appendString(w.b, c.ID)
 	w.lit(`,"message":`)
-	w.str(c.Message, path+".message")
+	w.str(c.Message, "message")
 	w.lit(`,"author":`)
-	w.person(c.Author, path+".author")
+	w.person(c.Author, "author.name", "author.email")
 	w.lit(`,"committer":`)
-	w.person(c.Committer, path+".committer")
+	w.person(c.Committer, "committer.name", "committer.email")
 	w.lit(`,"timestamp":`)
-	w.timestamp(c.Timestamp, path+".timestamp")
+	w.timestamp(c.Timestamp, "timestamp")
 	w.lit(`,"html_url":`)
-	w.str(c.URL, path+".url")
-	w.lit(`}`)
-}
-
-// person appends {name, email} of a commit author or committer, or null.
-func (w *writer) person(p *personWire, path string) {
-	if p == nil {
-		w.lit("null")
-		return
-	}
-	w.lit(`{"name":`)
-	w.str(p.Name, path+".name")
-	w.lit(`,"email":`)
-	w.str(p.Email, path+".email")
+	w.str(c.URL, "url")
 	w.lit(`}`)
 }
 
 // issue emits the issue observation of an issues or issue_comment event.
+// Its contents are
+//
+//	{"number","title","state","state_reason","body","user","labels",
+//	 "assignees","milestone","locked","comments","html_url","created_at",
+//	 "updated_at","closed_at"}
+//
+// with user the user's login, labels the label names, assignees the
+// assignees' logins and milestone the milestone title (null without one).
+// The REST issue object (GET /repos/{owner}/{repo}/issues/{number}) has
+// the same members and maps the same way. Issues that are pull requests are
+// left to pullRequest, whose field set differs.
 func (n *normalizer) issue(is *issueWire) {
 	if n.w.err != nil {
 		return
@@ -613,46 +636,56 @@ func (n *normalizer) issue(is *issueWire) {
 		return
 	}
 	w := &n.w
+	w.at("issue", -1)
 	start := len(w.b)
 	w.lit(`{"number":`)
 	w.b = strconv.AppendInt(w.b, is.Number, 10)
 	w.lit(`,"title":`)
-	w.str(is.Title, "issue.title")
+	w.str(is.Title, "title")
 	w.lit(`,"state":`)
-	w.str(is.State, "issue.state")
+	w.str(is.State, "state")
 	w.lit(`,"state_reason":`)
-	w.str(is.StateReason, "issue.state_reason")
+	w.str(is.StateReason, "state_reason")
 	w.lit(`,"body":`)
-	w.str(is.Body, "issue.body")
+	w.str(is.Body, "body")
 	w.lit(`,"user":`)
-	w.login(is.User, "issue.user")
+	w.login(is.User, "user.login")
 	w.lit(`,"labels":`)
-	w.labels(is.Labels, "issue.labels[]")
+	w.labels(is.Labels, "labels[].name")
 	w.lit(`,"assignees":`)
-	w.logins(is.Assignees, "issue.assignees[]")
+	w.logins(is.Assignees, "assignees[].login")
 	w.lit(`,"milestone":`)
 	if is.Milestone == nil {
 		w.lit("null")
 	} else {
-		w.str(is.Milestone.Title, "issue.milestone.title")
+		w.str(is.Milestone.Title, "milestone.title")
 	}
 	w.lit(`,"locked":`)
-	w.boolean(is.Locked, "issue.locked")
+	w.boolean(is.Locked, "locked")
 	w.lit(`,"comments":`)
-	w.integer(is.Comments, "issue.comments")
+	w.integer(is.Comments, "comments")
 	w.lit(`,"html_url":`)
-	w.str(is.HTMLURL, "issue.html_url")
+	w.str(is.HTMLURL, "html_url")
 	w.lit(`,"created_at":`)
-	w.timestamp(is.CreatedAt, "issue.created_at")
+	w.timestamp(is.CreatedAt, "created_at")
 	w.lit(`,"updated_at":`)
-	w.timestamp(is.UpdatedAt, "issue.updated_at")
+	w.timestamp(is.UpdatedAt, "updated_at")
 	w.lit(`,"closed_at":`)
-	w.timestamp(is.ClosedAt, "issue.closed_at")
+	w.timestamp(is.ClosedAt, "closed_at")
 	w.lit(`}`)
 	n.ents = append(n.ents, entity{rid: rid, op: OpUpsert, start: start, end: len(w.b)})
 }
 
 // pullRequest emits the pull request observation of a pull_request event.
+// Its contents are
+//
+//	{"number","title","state","draft","merged","body","user","labels",
+//	 "assignees","head":{"ref","sha"},"base":{"ref","sha"},"html_url",
+//	 "created_at","updated_at","closed_at","merged_at","merge_commit_sha"}
+//
+// with user, labels and assignees reduced as for issues. The REST pull
+// request object (GET /repos/{owner}/{repo}/pulls/{number}) has the same
+// members; the list endpoint omits merged, which would then be null.
 func (n *normalizer) pullRequest(pr *pullRequestWire) {
 	if n.w.err != nil {
 		return
@@ -670,56 +703,44 @@ func (n *normalizer) pullRequest(pr *pullRequestWire) {
 		return
 	}
 	w := &n.w
+	w.at("pull_request", -1)
 	start := len(w.b)
 	w.lit(`{"number":`)
 	w.b = strconv.AppendInt(w.b, pr.Number, 10)
 	w.lit(`,"title":`)
-	w.str(pr.Title, "pull_request.title")
+	w.str(pr.Title, "title")
 	w.lit(`,"state":`)
-	w.str(pr.State, "pull_request.state")
+	w.str(pr.State, "state")
 	w.lit(`,"draft":`)
-	w.boolean(pr.Draft, "pull_request.draft")
+	w.boolean(pr.Draft, "draft")
 	w.lit(`,"merged":`)
-	w.boolean(pr.Merged, "pull_request.merged")
+	w.boolean(pr.Merged, "merged")
 	w.lit(`,"body":`)
-	w.str(pr.Body, "pull_request.body")
+	w.str(pr.Body, "body")
 	w.lit(`,"user":`)
-	w.login(pr.User, "pull_request.user")
+	w.login(pr.User, "user.login")
 	w.lit(`,"labels":`)
-	w.labels(pr.Labels, "pull_request.labels[]")
+	w.labels(pr.Labels, "labels[].name")
 	w.lit(`,"assignees":`)
-	w.logins(pr.Assignees, "pull_request.assignees[]")
+	w.logins(pr.Assignees, "assignees[].login")
 	w.lit(`,"head":`)
-	w.ref(pr.Head, "pull_request.head")
+	w.ref(pr.Head, "head.ref", "head.sha")
 	w.lit(`,"base":`)
-	w.ref(pr.Base, "pull_request.base")
+	w.ref(pr.Base, "base.ref", "base.sha")
 	w.lit(`,"html_url":`)
-	w.str(pr.HTMLURL, "pull_request.html_url")
+	w.str(pr.HTMLURL, "html_url")
 	w.lit(`,"created_at":`)
-	w.timestamp(pr.CreatedAt, "pull_request.created_at")
+	w.timestamp(pr.CreatedAt, "created_at")
 	w.lit(`,"updated_at":`)
-	w.timestamp(pr.UpdatedAt, "pull_request.updated_at")
+	w.timestamp(pr.UpdatedAt, "updated_at")
 	w.lit(`,"closed_at":`)
-	w.timestamp(pr.ClosedAt, "pull_request.closed_at")
+	w.timestamp(pr.ClosedAt, "closed_at")
 	w.lit(`,"merged_at":`)
-	w.timestamp(pr.MergedAt, "pull_request.merged_at")
+	w.timestamp(pr.MergedAt, "merged_at")
 	w.lit(`,"merge_commit_sha":`)
-	w.str(pr.MergeCommitSHA, "pull_request.merge_commit_sha")
+	w.str(pr.MergeCommitSHA, "merge_commit_sha")
 	w.lit(`}`)
 	n.ents = append(n.ents, entity{rid: koi.GitHubPRRID(n.fullName, pr.Number), op: OpUpsert, start: start, end: len(w.b)})
-}
-
-// ref appends {ref, sha} of a pull request head or base, or null.
-func (w *writer) ref(r *refWire, path string) {
-	if r == nil {
-		w.lit("null")
-		return
-	}
-	w.lit(`{"ref":`)
-	w.str(r.Ref, path+".ref")
-	w.lit(`,"sha":`)
-	w.str(r.SHA, path+".sha")
-	w.lit(`}`)
 }
 
 // finish slices the entity buffer into the observations.

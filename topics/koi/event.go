@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	segjson "github.com/segmentio/encoding/json"
 )
 
 // EventType is the kind of change an Event announces. Its JSON form is the
@@ -78,7 +80,7 @@ func (e Event) Bundle() (Bundle, bool) {
 func (e *Event) UnmarshalJSON(b []byte) error {
 	type plain Event
 	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
+	if err := segjson.Unmarshal(b, &p); err != nil {
 		return err
 	}
 	if bytes.Equal(p.Contents, []byte("null")) {

@@ -32,7 +32,14 @@ var (
 	ErrNumberRange = errors.New("koi: number out of float64 range")
 	// ErrTooDeep reports input nested deeper than MaxNestingDepth.
 	ErrTooDeep = errors.New("koi: JSON nesting too deep")
+	// ErrTooLarge reports input longer than MaxCanonicalizeInput.
+	ErrTooLarge = errors.New("koi: JSON input too large")
 )
+
+// MaxCanonicalizeInput is the longest input, in bytes, that Canonicalize
+// accepts (512 MiB); longer input is rejected with an error wrapping
+// ErrTooLarge. The bound keeps internal offsets within 32 bits.
+const MaxCanonicalizeInput = 512 << 20
 
 // Canonicalize appends the RFC 8785 (JSON Canonicalization Scheme) form of
 // the JSON text src to dst and returns the extended buffer.
@@ -48,8 +55,8 @@ var (
 //
 // It returns an error wrapping ErrInvalidJSON for malformed JSON, invalid
 // UTF-8 or lone surrogate escapes, ErrDuplicateKey for duplicate member
-// names, ErrNumberRange for numbers that overflow float64, and ErrTooDeep
-// beyond MaxNestingDepth. On error the returned slice is dst unchanged in
+// names, ErrNumberRange for numbers that overflow float64, ErrTooDeep beyond
+// MaxNestingDepth and ErrTooLarge beyond MaxCanonicalizeInput. On error the returned slice is dst unchanged in
 // length, although bytes of dst's spare capacity may have been overwritten.
 //
 // Canonicalize does not retain src or dst and is safe for concurrent use.
@@ -107,19 +114,15 @@ var jcsPool = sync.Pool{New: func() any { return new(jcsState) }}
 // and the span of `"name":value` in dst. It is kept small because sorting
 // swaps members.
 type jcsMember struct {
-	prefix     uint64 // first 8 bytes of the decoded name, big-endian, zero-padded
+	prefix     uint64 // keyPrefix of the decoded name
 	keyOff     uint32 // decoded name: src[keyOff:keyEnd], or keys[...] if keyInKeys is set in keyEnd
 	keyEnd     uint32
-	start, end uint32 // span in dst, relative to the object's first member
+	start, end uint32 // span in dst, relative to the object's '{'
 }
 
 // keyInKeys flags jcsMember.keyEnd when the name was decoded into
 // jcsState.keys because it contained escapes.
 const keyInKeys = 1 << 31
-
-// maxJCSInput is the largest input Canonicalize accepts; member offsets are
-// 32-bit.
-const maxJCSInput = 1<<31 - 1
 
 // jcsState is the reusable parser/writer state of one Canonicalize call.
 type jcsState struct {
@@ -154,12 +157,12 @@ func (s *jcsState) reset() {
 }
 
 func (s *jcsState) fail(sentinel error, off int, what string) error {
-	return fmt.Errorf("koi: canonicalize: %w: %s at offset %d", sentinel, what, off)
+	return fmt.Errorf("%w: %s at offset %d", sentinel, what, off)
 }
 
 func (s *jcsState) document() error {
-	if len(s.src) > maxJCSInput/2 {
-		return s.fail(ErrInvalidJSON, 0, "input too large")
+	if len(s.src) > MaxCanonicalizeInput {
+		return s.fail(ErrTooLarge, 0, fmt.Sprintf("%d bytes", len(s.src)))
 	}
 	s.skipWS()
 	if err := s.value(); err != nil {
@@ -466,9 +469,16 @@ func (s *jcsState) sortRange(ms []jcsMember) {
 
 func (s *jcsState) insertionSort(ms []jcsMember) {
 	for i := 1; i < len(ms); i++ {
-		for j := i; j > 0 && s.lessMembers(&ms[j], &ms[j-1]); j-- {
-			ms[j-1], ms[j] = ms[j], ms[j-1]
+		if !s.lessMembers(&ms[i], &ms[i-1]) {
+			continue
 		}
+		x := ms[i]
+		j := i - 1
+		for j > 0 && s.lessMembers(&x, &ms[j-1]) {
+			j--
+		}
+		copy(ms[j+1:i+1], ms[j:i])
+		ms[j] = x
 	}
 }
 

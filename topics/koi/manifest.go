@@ -27,11 +27,11 @@ type Manifest struct {
 // of Hash if contents cannot be canonicalized. contents is not retained.
 func NewManifest(rid string, contents []byte, ts time.Time) (Manifest, error) {
 	if _, err := ParseRID(rid); err != nil {
-		return Manifest{}, fmt.Errorf("koi: new manifest: %w", err)
+		return Manifest{}, err
 	}
 	h, err := Hash(contents)
 	if err != nil {
-		return Manifest{}, fmt.Errorf("koi: new manifest for %s: %w", rid, err)
+		return Manifest{}, fmt.Errorf("contents of %s: %w", rid, err)
 	}
 	return Manifest{RID: rid, Timestamp: FormatTimestamp(ts), SHA256Hash: h}, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	segjson "github.com/segmentio/encoding/json"
 )
 
 // Values of the "type" discriminator of the KOI-net payloads.
@@ -47,20 +49,23 @@ const (
 )
 
 // Errors wrapped by the Decode functions. Every decoding error wraps
-// ErrInvalidPayload; a body whose "type" names another payload additionally
-// wraps ErrPayloadType.
+// ErrInvalidPayload; a body whose "type" names another payload wraps
+// ErrPayloadType, which itself wraps ErrInvalidPayload.
 var (
 	// ErrInvalidPayload reports a body that is not valid JSON for the
 	// payload, or lacks one of its required fields.
 	ErrInvalidPayload = errors.New("koi: invalid payload")
 	// ErrPayloadType reports a "type" discriminator naming a different
-	// payload than the one being decoded.
-	ErrPayloadType = errors.New("koi: wrong payload type")
+	// payload than the one being decoded. errors.Is(ErrPayloadType,
+	// ErrInvalidPayload) is true.
+	ErrPayloadType = fmt.Errorf("%w: wrong type", ErrInvalidPayload)
 )
 
 // PollEvents asks a node for the events queued for the sender (request of
 // /events/poll). Limit 0 means all queued events. Rid is only used by
-// koi-net 1.0, where it names the polling node; it is omitted when empty.
+// koi-net 1.0, where it names the polling node; it is omitted when empty and
+// must stay empty for 1.1+ peers, which drop unknown fields before checking
+// the signature.
 type PollEvents struct {
 	// Type is always PayloadTypePollEvents on the wire.
 	Type string `json:"type"`
@@ -281,6 +286,8 @@ func (p ErrorResponse) MarshalJSON() ([]byte, error) {
 
 // encodeNoEscape is json.Marshal without HTML escaping, so that an outer
 // encoder configured like Marshal does not receive pre-escaped '<', '>', '&'.
+// It uses encoding/json rather than segmentio's encoder because the latter
+// writes json.RawMessage values uncompacted when HTML escaping is off.
 func encodeNoEscape(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -294,17 +301,26 @@ func encodeNoEscape(v any) ([]byte, error) {
 // checkType verifies an optional "type" discriminator.
 func checkType(want string, got *string) error {
 	if got != nil && *got != want {
-		return fmt.Errorf("koi: decode %s: %w: %w: body has type %q", want, ErrInvalidPayload, ErrPayloadType, *got)
+		return fmt.Errorf("%w: decoding %s, body has type %q", ErrPayloadType, want, *got)
 	}
 	return nil
 }
 
+// decodeObject unmarshals the JSON object b into w. Unlike json.Unmarshal it
+// rejects a null body, which would otherwise decode to all defaults.
+func decodeObject(b []byte, w any) error {
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return errors.New("body is not a JSON object")
+	}
+	return segjson.Unmarshal(b, w)
+}
+
 func decodeErr(want string, err error) error {
-	return fmt.Errorf("koi: decode %s: %w: %w", want, ErrInvalidPayload, err)
+	return fmt.Errorf("%w: decoding %s: %w", ErrInvalidPayload, want, err)
 }
 
 func missing(want, field string) error {
-	return fmt.Errorf("koi: decode %s: %w: missing required field %q", want, ErrInvalidPayload, field)
+	return fmt.Errorf("%w: decoding %s, missing required field %q", ErrInvalidPayload, want, field)
 }
 
 // DecodePollEvents decodes a poll_events body. The "type" field may be absent
@@ -317,7 +333,7 @@ func DecodePollEvents(b []byte) (PollEvents, error) {
 		Limit int     `json:"limit"`
 		Rid   string  `json:"rid"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := decodeObject(b, &w); err != nil {
 		return PollEvents{}, decodeErr(PayloadTypePollEvents, err)
 	}
 	if err := checkType(PayloadTypePollEvents, w.Type); err != nil {
@@ -335,7 +351,7 @@ func DecodeFetchRids(b []byte) (FetchRids, error) {
 		Type     *string  `json:"type"`
 		RidTypes []string `json:"rid_types"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := decodeObject(b, &w); err != nil {
 		return FetchRids{}, decodeErr(PayloadTypeFetchRids, err)
 	}
 	if err := checkType(PayloadTypeFetchRids, w.Type); err != nil {
@@ -354,7 +370,7 @@ func DecodeFetchManifests(b []byte) (FetchManifests, error) {
 		RidTypes []string `json:"rid_types"`
 		Rids     []string `json:"rids"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := decodeObject(b, &w); err != nil {
 		return FetchManifests{}, decodeErr(PayloadTypeFetchManifests, err)
 	}
 	if err := checkType(PayloadTypeFetchManifests, w.Type); err != nil {
@@ -372,7 +388,7 @@ func DecodeFetchBundles(b []byte) (FetchBundles, error) {
 		Type *string   `json:"type"`
 		Rids *[]string `json:"rids"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := decodeObject(b, &w); err != nil {
 		return FetchBundles{}, decodeErr(PayloadTypeFetchBundles, err)
 	}
 	if err := checkType(PayloadTypeFetchBundles, w.Type); err != nil {
@@ -393,7 +409,7 @@ func DecodeRidsPayload(b []byte) (RidsPayload, error) {
 		Type *string   `json:"type"`
 		Rids *[]string `json:"rids"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := decodeObject(b, &w); err != nil {
 		return RidsPayload{}, decodeErr(PayloadTypeRidsPayload, err)
 	}
 	if err := checkType(PayloadTypeRidsPayload, w.Type); err != nil {
@@ -415,7 +431,7 @@ func DecodeManifestsPayload(b []byte) (ManifestsPayload, error) {
 		Manifests *[]Manifest `json:"manifests"`
 		NotFound  []string    `json:"not_found"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := decodeObject(b, &w); err != nil {
 		return ManifestsPayload{}, decodeErr(PayloadTypeManifestsPayload, err)
 	}
 	if err := checkType(PayloadTypeManifestsPayload, w.Type); err != nil {
@@ -439,7 +455,7 @@ func DecodeBundlesPayload(b []byte) (BundlesPayload, error) {
 		NotFound []string  `json:"not_found"`
 		Deferred []string  `json:"deferred"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := decodeObject(b, &w); err != nil {
 		return BundlesPayload{}, decodeErr(PayloadTypeBundlesPayload, err)
 	}
 	if err := checkType(PayloadTypeBundlesPayload, w.Type); err != nil {
@@ -462,7 +478,7 @@ func DecodeEventsPayload(b []byte) (EventsPayload, error) {
 		Type   *string  `json:"type"`
 		Events *[]Event `json:"events"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := decodeObject(b, &w); err != nil {
 		return EventsPayload{}, decodeErr(PayloadTypeEventsPayload, err)
 	}
 	if err := checkType(PayloadTypeEventsPayload, w.Type); err != nil {
@@ -483,7 +499,7 @@ func DecodeErrorResponse(b []byte) (ErrorResponse, error) {
 		Type  *string `json:"type"`
 		Error *string `json:"error"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := decodeObject(b, &w); err != nil {
 		return ErrorResponse{}, decodeErr(PayloadTypeErrorResponse, err)
 	}
 	if err := checkType(PayloadTypeErrorResponse, w.Type); err != nil {

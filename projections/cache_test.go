@@ -1,0 +1,106 @@
+package projections_test
+
+import (
+	"log/slog"
+	"reflect"
+	"testing"
+
+	"github.com/koistream/koistream/projections"
+)
+
+const (
+	manifest1 = `{"rid":"orn:github.issue:o/r:1","timestamp":"2025-01-02T03:04:05.123456Z","sha256_hash":"c823c275099e9446e747b73e2ba6b23593ef29c603b75d52649b502334e5ce17"}`
+	contents1 = `{"title": "keep my spacing",  "n": 1.0}`
+)
+
+func openCache(t *testing.T, dir string) *projections.Cache {
+	t.Helper()
+	c, err := projections.OpenCache(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func rec(p int32, off int64, v string) projections.Record {
+	return projections.Record{Topic: "koistream.events", Partition: p, Offset: off, Value: []byte(v)}
+}
+
+func newEvent(rid, manifest, contents string) string {
+	return `{"rid":"` + rid + `","event_type":"NEW","manifest":` + manifest + `,"contents":` + contents + `}`
+}
+
+func TestCacheApply(t *testing.T) {
+	t.Parallel()
+	c := openCache(t, t.TempDir())
+	defer c.Close()
+	prMan := `{"rid":"orn:github.pr:o/r:2","timestamp":"2025-01-02T03:04:05Z","sha256_hash":"00"}`
+	skipped, err := c.Apply([]projections.Record{
+		rec(0, 0, newEvent("orn:github.issue:o/r:1", manifest1, contents1)),
+		rec(1, 0, newEvent("orn:github.pr:o/r:2", prMan, `{}`)),
+		rec(1, 1, `not json`),
+		rec(0, 1, `{"rid":"orn:github.pr:o/r:2","event_type":"FORGET"}`),
+		rec(2, 5, `{"rid":"orn:github.repo:o/r","event_type":"NEW"}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(skipped) != 2 {
+		t.Fatalf("skipped %v, want the non-JSON record and the NEW without manifest", skipped)
+	}
+	b, ok, err := c.Bundle("orn:github.issue:o/r:1")
+	if err != nil || !ok {
+		t.Fatalf("bundle: %v %v", ok, err)
+	}
+	if want := `{"manifest":` + manifest1 + `,"contents":` + contents1 + `}`; string(b) != want {
+		t.Fatalf("bundle\n got %s\nwant %s (byte for byte)", b, want)
+	}
+	if _, ok, _ := c.Bundle("orn:github.pr:o/r:2"); ok {
+		t.Fatal("forgotten RID still cached")
+	}
+	for _, tc := range []struct {
+		types []string
+		want  []string
+	}{
+		{nil, []string{"orn:github.issue:o/r:1"}},
+		{[]string{"orn:github.issue"}, []string{"orn:github.issue:o/r:1"}},
+		{[]string{"orn:github.pr"}, nil},
+		{[]string{"orn:github.iss"}, nil},
+	} {
+		got, err := c.RIDs(tc.types)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("RIDs(%v) = %v, %v; want %v", tc.types, got, err, tc.want)
+		}
+	}
+	offs, err := c.Offsets("koistream.events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[int32]int64{0: 2, 1: 2, 2: 6}; !reflect.DeepEqual(offs, want) {
+		t.Fatalf("offsets %v, want %v (past skipped records too)", offs, want)
+	}
+}
+
+// TestCacheApplyIsIdempotent: the log delivers at least once; applying a
+// batch twice leaves the same state.
+func TestCacheApplyIsIdempotent(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := openCache(t, dir)
+	batch := []projections.Record{rec(0, 0, newEvent("orn:github.issue:o/r:1", manifest1, contents1))}
+	for i := 0; i < 2; i++ {
+		if _, err := c.Apply(batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c = openCache(t, dir)
+	defer c.Close()
+	got, _ := c.RIDs(nil)
+	offs, _ := c.Offsets("koistream.events")
+	if len(got) != 1 || offs[0] != 1 {
+		t.Fatalf("after reopen: rids %v offsets %v", got, offs)
+	}
+}

@@ -1,0 +1,160 @@
+package stages_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/koistream/koistream/stages"
+	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/koi"
+)
+
+// step is one observation fed to ridify and what it must emit.
+type step struct {
+	op       string
+	contents string
+	offset   int64
+	at       time.Time
+	want     string // "", "NEW", "UPDATE" or "FORGET"
+}
+
+func TestRidifyEventTypes(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 123456789, time.UTC)
+	const a, b = `{"title":"a","n":1}`, `{"n":1.0, "title":"b"}`
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{"first sight is NEW", []step{{"upsert", a, 0, t0, "NEW"}}},
+		{"same contents emit nothing", []step{{"upsert", a, 0, t0, "NEW"}, {"upsert", a, 1, t0, ""}}},
+		{"same canonical form emits nothing", []step{{"upsert", `{"n":1,"title":"a"}`, 0, t0, "NEW"}, {"upsert", `{"title": "a", "n": 1.0}`, 1, t0, ""}}},
+		{"other contents are UPDATE", []step{{"upsert", a, 0, t0, "NEW"}, {"upsert", b, 1, t0, "UPDATE"}}},
+		{"forget of a known RID", []step{{"upsert", a, 0, t0, "NEW"}, {"forget", "", 1, t0, "FORGET"}}},
+		{"forget of an unknown RID emits nothing", []step{{"forget", "", 0, t0, ""}}},
+		{"forget twice emits once", []step{{"upsert", a, 0, t0, "NEW"}, {"forget", "", 1, t0, "FORGET"}, {"forget", "", 2, t0, ""}}},
+		{"after a forget it is NEW again", []step{{"upsert", a, 0, t0, "NEW"}, {"forget", "", 1, t0, "FORGET"}, {"upsert", a, 2, t0, "NEW"}}},
+		{"a retry of the same record re-emits the same event", []step{{"upsert", a, 0, t0, "NEW"}, {"upsert", a, 0, t0, "NEW"}}},
+		{"an older record replayed is skipped", []step{{"upsert", a, 5, t0, "NEW"}, {"upsert", b, 6, t0, "UPDATE"}, {"upsert", a, 5, t0, ""}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			st := newStage(t, stages.RidifyName, openState(t))
+			const rid = "orn:github.issue:octo/hello:7"
+			var prev []koiEvent
+			for i, s := range c.steps {
+				ctx, in := observation(rid, s.op, s.contents, 3, s.offset, s.at)
+				out, err := st.Process(ctx, in)
+				if err != nil {
+					t.Fatalf("step %d: %v", i, err)
+				}
+				evs := decodeEvents(t, out)
+				if s.want == "" {
+					if len(evs) != 0 {
+						t.Fatalf("step %d: emitted %+v, want nothing", i, evs)
+					}
+					continue
+				}
+				if len(evs) != 1 || evs[0].EventType != s.want || evs[0].RID != rid {
+					t.Fatalf("step %d: emitted %+v, want one %s", i, evs, s.want)
+				}
+				if got := out[0].Metadata.Get(topics.MetadataKey); got != rid {
+					t.Fatalf("step %d: key %q, want the RID", i, got)
+				}
+				if s.want == "FORGET" {
+					if evs[0].Manifest != nil || evs[0].Contents != nil {
+						t.Fatalf("step %d: FORGET carries manifest or contents: %s", i, out[0].Payload)
+					}
+					continue
+				}
+				wantHash, err := koi.Hash([]byte(s.contents))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if evs[0].Manifest.SHA256Hash != wantHash || !bytes.Equal(evs[0].Contents, []byte(s.contents)) {
+					t.Fatalf("step %d: manifest %+v contents %s; want hash %s and contents as observed", i, evs[0].Manifest, evs[0].Contents, wantHash)
+				}
+				if len(prev) == 1 && prev[0].Manifest != nil && s.offset != c.steps[i-1].offset {
+					cur, _ := koi.ParseTimestamp(evs[0].Manifest.Timestamp)
+					old, _ := koi.ParseTimestamp(prev[0].Manifest.Timestamp)
+					if !cur.After(old) {
+						t.Fatalf("step %d: timestamp %s not after %s", i, evs[0].Manifest.Timestamp, prev[0].Manifest.Timestamp)
+					}
+				}
+				prev = evs
+			}
+		})
+	}
+}
+
+// TestRidifyManifest pins the manifest against the shared KOI-net vector
+// and the timestamp format Python nodes re-print.
+func TestRidifyManifest(t *testing.T) {
+	t.Parallel()
+	st := newStage(t, stages.RidifyName, openState(t))
+	contents := `{"webhook_event_type":"issues","action":"opened","payload":{"number":1,"title":"héllo 😀","closed_at":null,"score":1.0,"labels":[]}}`
+	at := time.Date(2025, 1, 2, 3, 4, 5, 123456789, time.UTC)
+	ctx, in := observation("orn:github.issue:octo/hello:1", "upsert", contents, 0, 0, at)
+	out, err := st.Process(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := decodeEvents(t, out)
+	if got := evs[0].Manifest; got.SHA256Hash != "c823c275099e9446e747b73e2ba6b23593ef29c603b75d52649b502334e5ce17" ||
+		got.Timestamp != "2025-01-02T03:04:05.123456Z" || got.RID != "orn:github.issue:octo/hello:1" {
+		t.Fatalf("manifest %+v", got)
+	}
+	if rk := out[0].Metadata.Get(topics.HeaderRoutingKey); rk != "ent.issue.insert" {
+		t.Fatalf("routing key %q", rk)
+	}
+}
+
+// TestRidifyTimestampsIncrease: a later observation received at the same
+// or an earlier instant still gets a strictly later manifest timestamp,
+// since KOI-net peers ignore updates that are not newer.
+func TestRidifyTimestampsIncrease(t *testing.T) {
+	t.Parallel()
+	st := newStage(t, stages.RidifyName, openState(t))
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var last time.Time
+	for i, c := range []string{`{"v":1}`, `{"v":2}`, `{"v":3}`} {
+		ctx, in := observation("orn:github.repo:o/r", "upsert", c, 0, int64(i), at.Add(-time.Duration(i)*time.Second))
+		out, err := st.Process(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, err := koi.ParseTimestamp(decodeEvents(t, out)[0].Manifest.Timestamp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !last.IsZero() && !ts.After(last) {
+			t.Fatalf("observation %d: timestamp %s not after %s", i, ts, last)
+		}
+		last = ts
+	}
+}
+
+func TestRidifyRejectsBadObservations(t *testing.T) {
+	t.Parallel()
+	at := time.Now()
+	cases := []struct {
+		name, rid, op, contents string
+	}{
+		{"no RID", "", "upsert", `{}`},
+		{"malformed RID", "not-a-rid", "upsert", `{}`},
+		{"unknown op", "orn:github.repo:o/r", "merge", `{}`},
+		{"contents not JSON", "orn:github.repo:o/r", "upsert", `{"a":`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			st := newStage(t, stages.RidifyName, openState(t))
+			ctx, in := observation(c.rid, c.op, c.contents, 0, 0, at)
+			if _, err := st.Process(ctx, in); !stages.IsPermanent(err) {
+				t.Fatalf("error %v, want a permanent error", err)
+			}
+		})
+	}
+}

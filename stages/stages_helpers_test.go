@@ -1,0 +1,86 @@
+package stages_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/koistream/koistream/projections"
+	"github.com/koistream/koistream/stages"
+	"github.com/koistream/koistream/topics"
+)
+
+// openState opens a real Pebble database in a temp folder.
+func openState(t *testing.T) *pebble.DB {
+	t.Helper()
+	db := openStateAt(t, t.TempDir())
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// openStateAt opens the database in dir; the caller closes it.
+func openStateAt(t *testing.T, dir string) *pebble.DB {
+	t.Helper()
+	db, err := pebble.Open(dir, projections.PebbleOptions(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func newStage(t *testing.T, name string, db *pebble.DB) stages.Stage {
+	t.Helper()
+	st, err := stages.Builtin().New(name, stages.Deps{State: db, Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// observation builds an observed-topic message as normalize emits it, at
+// the given position of the observed topic.
+func observation(rid, op, contents string, partition int32, offset int64, receivedAt time.Time) (context.Context, *message.Message) {
+	m := message.NewMessage(watermill.NewUUID(), []byte(contents))
+	m.Metadata = message.Metadata{
+		topics.MetadataKey:       rid,
+		topics.HeaderRID:         rid,
+		topics.HeaderOp:          op,
+		topics.HeaderSourceKind:  topics.SourceGitHubWebhook,
+		topics.HeaderSourceKey:   "delivery-1",
+		topics.HeaderGitHubEvent: "issues",
+		topics.HeaderReceivedAt:  receivedAt.UTC().Format(time.RFC3339Nano),
+	}
+	ctx := topics.ContextWithPosition(context.Background(), topics.Position{Topic: "koistream.observed", Partition: partition, Offset: offset})
+	return ctx, m
+}
+
+// koiEvent is a decoded events-topic record.
+type koiEvent struct {
+	RID       string `json:"rid"`
+	EventType string `json:"event_type"`
+	Manifest  *struct {
+		RID        string `json:"rid"`
+		Timestamp  string `json:"timestamp"`
+		SHA256Hash string `json:"sha256_hash"`
+	} `json:"manifest"`
+	Contents json.RawMessage `json:"contents"`
+}
+
+func decodeEvents(t *testing.T, msgs []*message.Message) []koiEvent {
+	t.Helper()
+	out := make([]koiEvent, 0, len(msgs))
+	for _, m := range msgs {
+		var ev koiEvent
+		if err := json.Unmarshal(m.Payload, &ev); err != nil {
+			t.Fatalf("event is not JSON: %v: %s", err, m.Payload)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
