@@ -418,7 +418,7 @@ func (sub *subscription) run() {
 	// for whatever is still assigned; by then there is nothing left to
 	// stop or commit.
 	sub.stopWorkers(nil, true)
-	sub.commit(context.Background(), "close")
+	sub.commit(context.Background(), sub.client, "close")
 	sub.client.CloseAllowingRebalance()
 }
 
@@ -431,7 +431,7 @@ func (sub *subscription) dispatch(partition int32, recs []*kgo.Record) {
 		// onAssigned runs before fetches for new partitions begin, so
 		// this does not happen; if it ever does, the records are still
 		// ours to deliver.
-		w = sub.startWorkerLocked(partition)
+		w = sub.startWorkerLocked(sub.client, partition)
 	}
 	sub.mu.Unlock()
 	w.enqueue(recs)
@@ -445,7 +445,7 @@ func (sub *subscription) onAssigned(_ context.Context, cl *kgo.Client, assigned 
 	sub.mu.Lock()
 	for _, p := range ps {
 		if sub.workers[p] == nil {
-			sub.startWorkerLocked(p)
+			sub.startWorkerLocked(cl, p)
 		}
 	}
 	sub.mu.Unlock()
@@ -467,7 +467,7 @@ func (sub *subscription) onRevoked(ctx context.Context, cl *kgo.Client, revoked 
 		cl.ResumeFetchPartitions(map[string][]int32{sub.topic: ps})
 		sub.s.logger.Debug("Partitions revoked", sub.fields.Add(watermill.LogFields{"partitions": ps}))
 	}
-	sub.commit(ctx, "revoke")
+	sub.commit(ctx, cl, "revoke")
 }
 
 // onLost runs when the member was fenced out of the group: the partitions
@@ -485,10 +485,11 @@ func (sub *subscription) onLost(_ context.Context, cl *kgo.Client, lost map[stri
 
 func (sub *subscription) onAutoCommit(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 	if err == nil && resp != nil {
+	topics:
 		for _, t := range resp.Topics {
 			for _, p := range t.Partitions {
 				if err = kerr.ErrorForCode(p.ErrorCode); err != nil {
-					break
+					break topics
 				}
 			}
 		}
@@ -499,17 +500,21 @@ func (sub *subscription) onAutoCommit(_ *kgo.Client, _ *kmsg.OffsetCommitRequest
 }
 
 // commit synchronously commits the marked (acknowledged) offsets.
-func (sub *subscription) commit(ctx context.Context, why string) {
+func (sub *subscription) commit(ctx context.Context, cl *kgo.Client, why string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sub.s.cfg.CommitTimeout)
 	defer cancel()
-	if err := sub.client.CommitMarkedOffsets(ctx); err != nil {
+	if err := cl.CommitMarkedOffsets(ctx); err != nil {
 		sub.s.logger.Error("Kafka offset commit failed", err, sub.fields.Add(watermill.LogFields{"on": why}))
 	}
 }
 
-func (sub *subscription) startWorkerLocked(partition int32) *partitionWorker {
+// startWorkerLocked starts the worker of partition. cl is the
+// subscription's client, passed in because the partition callbacks can run
+// before Subscribe has stored it in sub.client.
+func (sub *subscription) startWorkerLocked(cl *kgo.Client, partition int32) *partitionWorker {
 	w := &partitionWorker{
 		sub:       sub,
+		client:    cl,
 		partition: partition,
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
@@ -557,6 +562,7 @@ func (sub *subscription) stopWorkers(partitions []int32, abandon bool) {
 // a time.
 type partitionWorker struct {
 	sub       *subscription
+	client    *kgo.Client
 	partition int32
 
 	mu     sync.Mutex
@@ -585,7 +591,7 @@ func (w *partitionWorker) enqueue(recs []*kgo.Record) {
 	}
 	if !w.paused && w.queued >= partitionQueueHigh {
 		w.paused = true
-		w.sub.client.PauseFetchPartitions(w.tp())
+		w.client.PauseFetchPartitions(w.tp())
 	}
 	w.mu.Unlock()
 	select {
@@ -615,7 +621,7 @@ func (w *partitionWorker) next() *kgo.Record {
 			}
 			if w.paused && w.queued <= partitionQueueLow {
 				w.paused = false
-				w.sub.client.ResumeFetchPartitions(w.tp())
+				w.client.ResumeFetchPartitions(w.tp())
 			}
 			w.mu.Unlock()
 			return rec
@@ -664,7 +670,7 @@ func (w *partitionWorker) deliver(rec *kgo.Record) bool {
 		select {
 		case <-msg.Acked():
 			cancel()
-			sub.client.MarkCommitRecords(rec)
+			w.client.MarkCommitRecords(rec)
 			return true
 		case <-msg.Nacked():
 			cancel()
@@ -680,7 +686,7 @@ func (w *partitionWorker) deliver(rec *kgo.Record) bool {
 			// counts: the final commit happens after the workers exit.
 			select {
 			case <-msg.Acked():
-				sub.client.MarkCommitRecords(rec)
+				w.client.MarkCommitRecords(rec)
 			default:
 			}
 			return false

@@ -58,6 +58,7 @@ type node struct {
 	logs    *syncBuffer
 	exited  chan struct{}
 	waitErr error
+	serving map[string]any // the "koistream serving" log record
 }
 
 type syncBuffer struct {
@@ -83,8 +84,15 @@ func startNode(t *testing.T, dataDir string, extra ...string) *node {
 	t.Helper()
 	args := append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0",
 		"--kafka-listen", "127.0.0.1:0", "--log-format", "json", "--partitions", "4"}, extra...)
+	return startNodeWith(t, args, []string{"GITHUB_WEBHOOK_SECRET=old-secret, " + testSecret})
+}
+
+// startNodeWith runs the binary with exactly args and the extra
+// environment variables env.
+func startNodeWith(t *testing.T, args, env []string) *node {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "GITHUB_WEBHOOK_SECRET=old-secret, "+testSecret)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -129,6 +137,7 @@ func startNode(t *testing.T, dataDir string, extra ...string) *node {
 		n.http = rec["http"].(string)
 		kafka := rec["kafka"].([]any)
 		n.kafka = kafka[0].(string)
+		n.serving = rec
 	case <-n.exited:
 		t.Fatalf("node exited before serving: %v\n%s", n.waitErr, n.logs.String())
 	case <-time.After(60 * time.Second):
@@ -303,6 +312,12 @@ func endOffsets(t *testing.T, kafka, topic string) int64 {
 // input topic and the projection has applied the whole events topic.
 func drained(t *testing.T, n *node) bool {
 	t.Helper()
+	return drainedWith(t, n, "koistream.")
+}
+
+// drainedWith is drained for a node whose topics have the given prefix.
+func drainedWith(t *testing.T, n *node, prefix string) bool {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(n.kafka))
 	if err != nil {
 		t.Fatal(err)
@@ -311,7 +326,7 @@ func drained(t *testing.T, n *node) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(cl)
-	for group, topic := range map[string]string{"koistream.stage.ingest": "koistream.raw", "koistream.stage.ridify": "koistream.observed"} {
+	for group, topic := range map[string]string{prefix + "stage.ingest": prefix + "raw", prefix + "stage.ridify": prefix + "observed"} {
 		lags, err := adm.Lag(ctx, group)
 		if err != nil {
 			return false
@@ -371,3 +386,10 @@ func metricValue(t *testing.T, addr, name string) float64 {
 }
 
 func signWith(secret string, body []byte) string { return webhook.Sign([]byte(secret), body) }
+
+// runBinary runs a one-shot koistream command and returns its output.
+func runBinary(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(binary, args...).CombinedOutput()
+	return string(out), err
+}

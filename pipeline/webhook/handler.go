@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,11 @@ import (
 // payloads, so anything larger is not from GitHub.
 const DefaultMaxBody = 25 << 20
 
+// DefaultPublishTimeout bounds the wait for the log's acknowledgement: GitHub
+// gives up on a delivery after 10 s, so the handler answers 503 before that
+// rather than never (with the broker down the producer retries forever).
+const DefaultPublishTimeout = 8 * time.Second
+
 // Config configures a [Handler].
 type Config struct {
 	// Secrets are the webhook secrets; a delivery must be signed with one
@@ -44,6 +50,11 @@ type Config struct {
 	MaxBody int64
 	// Now returns the receive time. Defaults to time.Now.
 	Now func() time.Time
+	// PublishTimeout bounds how long a delivery waits for the log to
+	// acknowledge it before the answer is 503; the record may still be
+	// written later, and GitHub's redelivery then duplicates it under the
+	// same key. Defaults to DefaultPublishTimeout.
+	PublishTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -55,6 +66,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = DefaultPublishTimeout
 	}
 }
 
@@ -69,6 +83,8 @@ func (c Config) Validate() error {
 		return errors.New("webhook: tracer is required")
 	case c.MaxBody < 1:
 		return fmt.Errorf("webhook: max body must be positive, got %d", c.MaxBody)
+	case c.PublishTimeout < 0:
+		return fmt.Errorf("webhook: publish timeout must not be negative, got %s", c.PublishTimeout)
 	}
 	return nil
 }
@@ -185,7 +201,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			msg.Metadata.Set(k, v)
 		}
 	}
-	msg.SetContext(ctx)
+	pubCtx, cancel := context.WithTimeout(ctx, h.cfg.PublishTimeout)
+	defer cancel()
+	msg.SetContext(pubCtx)
 	if err := h.cfg.Publisher.Publish(h.cfg.Topic, msg); err != nil {
 		span.RecordError(err)
 		h.cfg.Logger.Error("webhook not stored", "delivery", delivery, "event", event, "err", err)

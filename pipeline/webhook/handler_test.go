@@ -669,23 +669,37 @@ func TestHandlerLogUnavailable(t *testing.T) {
 		}
 		defer broker.Close()
 		topic := newTopic(t, broker.Addr())
-		// Without a delivery timeout kgo retries forever and the answer
-		// waits for the request context, that is until GitHub hangs up.
-		pub := newPublisher(t, broker.Addr(), kgo.RecordDeliveryTimeout(time.Second))
-		srv := serve(t, baseConfig(topic, pub))
+		pub, err := topics.NewPublisher(topics.PublisherConfig{Brokers: []string{broker.Addr()}, CloseTimeout: 100 * time.Millisecond}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pub.Close()
+		cfg := baseConfig(topic, pub)
+		// The idempotent producer never gives up on a record by itself
+		// (kgo cannot fail a batch it may have sent): the handler's own
+		// deadline is what turns a dead log into a 503.
+		cfg.PublishTimeout = time.Second
+		srv := serve(t, cfg)
 
 		first := send(t, testClient, http.MethodPost, srv.URL, githubHeaders("ping", "gone-1", "application/json", testSecret, body), body)
 		if first.status != http.StatusAccepted {
 			t.Fatalf("first delivery: status = %d, want 202; body %s", first.status, first.body)
 		}
 		broker.Close()
+		start := time.Now()
 		r := send(t, testClient, http.MethodPost, srv.URL, githubHeaders("ping", "gone-2", "application/json", testSecret, body), body)
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("answered after %s, want about the 1s publish timeout", d)
+		}
 		if r.status != http.StatusServiceUnavailable {
 			t.Fatalf("status = %d, want 503; body %s", r.status, r.body)
 		}
 		if code, _ := errorBody(t, r); code != "log_unavailable" {
 			t.Errorf("error = %q, want log_unavailable", code)
 		}
+		// Closing the publisher fails the record it still retries, so it
+		// cannot reach the broker once restarted.
+		_ = pub.Close()
 		// Restarted on its data, the broker holds the first delivery only.
 		restarted, err := topics.StartEmbedded(topics.EmbeddedConfig{DataDir: dataDir, Listen: "127.0.0.1:0", Logger: quietLogger})
 		if err != nil {
@@ -710,6 +724,7 @@ func TestNewValidates(t *testing.T) {
 		{"no publisher", func(c *webhook.Config) { c.Publisher = nil }},
 		{"no tracer", func(c *webhook.Config) { c.Tracer = nil }},
 		{"negative max body", func(c *webhook.Config) { c.MaxBody = -1 }},
+		{"negative publish timeout", func(c *webhook.Config) { c.PublishTimeout = -time.Second }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
