@@ -7,7 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-		"strings"
+	"strings"
 	"sync"
 	"time"
 
