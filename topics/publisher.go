@@ -95,12 +95,11 @@ func (c PublisherConfig) Validate() error {
 // unkeyed messages stick to one partition per batch and spread over time.
 type Publisher struct {
 	cfg    PublisherConfig
-	logger watermill.LoggerAdapter
 	client *kgo.Client
 
-	mu       sync.RWMutex // held shared by Publish while it enqueues
+	mu       sync.RWMutex // orders Publish's inflight.Add before Close's Wait
 	closed   bool
-	inflight sync.WaitGroup // Publish calls that have enqueued and wait for acks
+	inflight sync.WaitGroup // Publish calls under way
 
 	closeOnce sync.Once
 	closeErr  error
@@ -130,7 +129,7 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 	if err != nil {
 		return nil, fmt.Errorf("topics publisher: new client for %v: %w", cfg.Brokers, err)
 	}
-	return &Publisher{cfg: cfg, logger: logger, client: client}, nil
+	return &Publisher{cfg: cfg, client: client}, nil
 }
 
 // Publish produces msgs to topic and returns once the broker has
@@ -144,10 +143,18 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 // error names the first failed message in argument order.
 //
 // Each message's Context supplies the trace context written to its headers,
-// and bounds how long Publish waits: if it ends first, Publish returns its
-// error, but the records stay queued and may still be written (an idempotent
-// producer cannot take back a record that may have reached the broker, and
-// failing it early would fail other callers' records batched with it).
+// and bounds how long Publish waits. If a context has already ended, Publish
+// produces nothing and returns its error. If one ends while Publish waits,
+// Publish returns its error at once, but the records stay queued and may
+// still be written: an idempotent producer cannot take back a record that
+// may have reached the broker, and failing it early would also fail other
+// callers' records batched with it.
+//
+// The topic must exist (see EnsureTopics and
+// Subscriber.SubscribeInitialize): Publish does not ask the broker to create
+// topics, so a missing topic fails with UNKNOWN_TOPIC_OR_PARTITION after
+// about a second of retries, unless KgoOpts include
+// kgo.AllowAutoTopicCreation().
 //
 // Publish is safe for concurrent use. After Close it returns
 // ErrPublisherClosed.
@@ -160,6 +167,10 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	}
 	recs := make([]*kgo.Record, len(msgs))
 	for i, msg := range msgs {
+		if err := msg.Context().Err(); err != nil {
+			return fmt.Errorf("publish message %s (%d of %d) to %s: nothing produced: %w",
+				msg.UUID, i+1, len(msgs), topic, context.Cause(msg.Context()))
+		}
 		rec := recordFromMessage(topic, msg, p.cfg.Propagator)
 		// Hooks (e.g. kotel) see the message's values, but cancelling the
 		// message context must not fail the record: see the doc above.
@@ -204,7 +215,7 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 }
 
 // firstError returns the error of the first record, in argument order, that
-// failed, wrapped with the topic, the message UUID and the partition.
+// failed, wrapped with the topic and the message UUID.
 func (p *Publisher) firstError(topic string, recs []*kgo.Record, res kgo.ProduceResults) error {
 	if res.FirstErr() == nil {
 		return nil

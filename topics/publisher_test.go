@@ -371,6 +371,30 @@ func TestPublishStopsWaitingWithContext(t *testing.T) {
 	}
 }
 
+func TestPublishWithEndedContextProducesNothing(t *testing.T) {
+	t.Parallel()
+	addr := startTestBroker(t)
+	topic := uniqueTopic(t)
+	createTopic(t, addr, topic, 1)
+	pub := newTestPublisher(t, addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := pub.Publish(topic, message.NewMessage("live", []byte("a")), message.NewMessageWithContext(ctx, "dead", []byte("b")))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("publish = %v, want context.Canceled", err)
+	}
+	if err := pub.Publish(topic, message.NewMessage("after", []byte("c"))); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := newTestSubscriber(t, addr, groupFor(t)).Subscribe(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := receive(t, ch, 15*time.Second); msg.UUID != "after" {
+		t.Errorf("first record is %s, want after: the failed call produced something", msg.UUID)
+	}
+}
+
 func TestPublisherConfigValidate(t *testing.T) {
 	tests := []struct {
 		name    string

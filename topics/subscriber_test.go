@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -274,11 +275,25 @@ func TestSlowPartitionDoesNotBlockOthers(t *testing.T) {
 	createTopic(t, addr, topic, 2)
 	keys := keysFor(2)
 	pub := newTestPublisher(t, addr)
-	// Twice the high mark in 1-byte records, so partition 0 pauses.
-	const slowN = 2*partitionQueueHigh/recordOverhead + 100
-	for i := 0; i < slowN; i += 500 {
-		publishNumbered(t, pub, topic, keys[0], i, min(500, slowN-i))
+	// Twice the high mark in 4 KiB records, so partition 0 pauses.
+	const pad = 4096
+	const slowN = 2*partitionQueueHigh/pad + 100
+	padding := strings.Repeat("p", pad)
+	publishSlow := func(from, to int) {
+		for i := from; i < to; i += 500 {
+			var msgs []*message.Message
+			for j := i; j < min(i+500, to); j++ {
+				m := message.NewMessage(fmt.Sprint("slow-", j), []byte(strconv.Itoa(j)))
+				m.Metadata.Set(MetadataKey, keys[0])
+				m.Metadata.Set("pad", padding)
+				msgs = append(msgs, m)
+			}
+			if err := pub.Publish(topic, msgs...); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
+	publishSlow(0, slowN)
 
 	ch, err := newTestSubscriber(t, addr, groupFor(t)).Subscribe(context.Background(), topic)
 	if err != nil {
@@ -290,6 +305,9 @@ func TestSlowPartitionDoesNotBlockOthers(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // let partition 0 fill its queue
 
+	// More records for the paused partition: fetched only once it resumes.
+	const moreN = 300
+	publishSlow(slowN, slowN+moreN)
 	const fastN = 50
 	publishNumbered(t, pub, topic, keys[1], 0, fastN)
 	for i := range fastN {
@@ -301,7 +319,7 @@ func TestSlowPartitionDoesNotBlockOthers(t *testing.T) {
 	}
 
 	held.Ack()
-	for i := 1; i < slowN; i++ {
+	for i := 1; i < slowN+moreN; i++ {
 		msg := receive(t, ch, 15*time.Second)
 		if string(msg.Payload) != strconv.Itoa(i) {
 			t.Fatalf("partition 0: got %s, want %d", msg.Payload, i)
