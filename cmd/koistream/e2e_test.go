@@ -179,6 +179,10 @@ func TestWebhooksToBundles(t *testing.T) {
 		noEvent.event = ""
 		notJSON := good
 		notJSON.body = []byte("{not json")
+		badID := good
+		badID.id = "a:b/c"
+		form := good
+		form.contentType = "text/plain"
 		cases := []struct {
 			name   string
 			d      delivery
@@ -190,6 +194,8 @@ func TestWebhooksToBundles(t *testing.T) {
 			{"no signature", good, "", http.StatusUnauthorized, "missing_signature"},
 			{"missing event header", noEvent, testSecret, http.StatusBadRequest, "missing_header"},
 			{"body not JSON", notJSON, testSecret, http.StatusBadRequest, "invalid_payload"},
+			{"delivery id unusable in a RID", badID, testSecret, http.StatusBadRequest, "invalid_header"},
+			{"unsupported content type", form, testSecret, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {

@@ -93,7 +93,7 @@ func (c Config) Validate() error {
 //
 // Checks run in this order, and the first failure answers: method (405),
 // size (413), signature (401), X-GitHub-Event and X-GitHub-Delivery headers
-// (400), content type (415), body is one JSON object (400). A delivery that
+// present and the delivery id usable in an RID (400), content type (415), body is one JSON object (400). A delivery that
 // passes is appended to the raw topic byte for byte, keyed by its delivery
 // GUID, with GitHub's headers, content type, receive time and trace context
 // as Kafka headers; only then does the handler answer 202. If the log
@@ -171,6 +171,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	event, delivery := r.Header.Get(topics.HeaderGitHubEvent), r.Header.Get(topics.HeaderGitHubDelivery)
 	if event == "" || delivery == "" {
 		fail(http.StatusBadRequest, "missing_header", "X-GitHub-Event and X-GitHub-Delivery headers are required")
+		return
+	}
+	if err := github.CheckDelivery(delivery); err != nil {
+		fail(http.StatusBadRequest, "invalid_header", "X-GitHub-Delivery: "+err.Error())
 		return
 	}
 	span.SetAttributes(attribute.String("github.event", event), attribute.String("github.delivery", delivery))

@@ -201,6 +201,14 @@ func Normalize(in Input) ([]Observation, error) {
 	return n.finish()
 }
 
+// CheckDelivery reports whether d can be a delivery id: it becomes the last
+// component of the event RID, so it must be non-empty printable ASCII
+// without space, ':' or '/' (GitHub's GUIDs are). Sources call it to refuse
+// such input up front; the error wraps ErrBadPayload.
+func CheckDelivery(d string) error {
+	return checkDelivery(d)
+}
+
 // checkDelivery validates the delivery id, which becomes the last component
 // of the event RID.
 func checkDelivery(d string) error {
