@@ -49,6 +49,17 @@ func (s *Server) Register(mux *http.ServeMux, path string) {
 	mux.HandleFunc("POST "+path+"/rids/fetch", s.fetchRids)
 	mux.HandleFunc("POST "+path+"/manifests/fetch", s.fetchManifests)
 	mux.HandleFunc("POST "+path+"/bundles/fetch", s.fetchBundles)
+	// Other methods and paths get FastAPI's JSON answers, as from a Python
+	// node, rather than the mux's plain text.
+	for _, p := range []string{"/rids/fetch", "/manifests/fetch", "/bundles/fetch"} {
+		mux.HandleFunc(path+p, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Allow", http.MethodPost)
+			writeDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		})
+	}
+	mux.HandleFunc(path+"/", func(w http.ResponseWriter, _ *http.Request) {
+		writeDetail(w, http.StatusNotFound, "Not Found")
+	})
 }
 
 func (s *Server) fetchRids(w http.ResponseWriter, r *http.Request) {
