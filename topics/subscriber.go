@@ -207,12 +207,19 @@ func (c SubscriberConfig) startOffset() kgo.Offset {
 // Acked or Nacked or the subscription ends, the acknowledged offsets are
 // committed, and only then does the rebalance proceed; so the next owner
 // starts exactly after the last Acked message, and two members never
-// process the same partition at once. When partitions are lost instead
-// (the member was fenced out of the group, e.g. after missing its session
-// timeout), another member may already own them: delivery stops at once, the
+// process the same partition at once. The group waits for this only up to
+// its rebalance timeout (kgo.RebalanceTimeout, 60s by default): a handler
+// that holds a message longer than that while its partition is being
+// revoked gets its member removed from the group, and the member's
+// partitions are then lost.
+//
+// Lost partitions (the member was fenced out of the group, e.g. after
+// missing its session or rebalance timeout) may already belong to another
+// member, so they are handled differently: delivery stops at once, the
 // in-flight message is abandoned (its context is cancelled and a later Ack
 // has no effect) and nothing is committed, since a commit from a fenced
-// member would be rejected or could rewind the new owner.
+// member would be rejected or could rewind the new owner. The member then
+// rejoins the group.
 type Subscriber struct {
 	cfg    SubscriberConfig
 	logger watermill.LoggerAdapter

@@ -501,3 +501,97 @@ func TestSubscribeInitialize(t *testing.T) {
 		}
 	}
 }
+
+// newUnitSubscription returns a subscription whose client never connects,
+// for driving partition workers directly.
+func newUnitSubscription(t *testing.T) (*subscription, context.CancelFunc) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	s, err := NewSubscriber(SubscriberConfig{Brokers: []string{"127.0.0.1:1"}, ConsumerGroup: "g", NackResendSleep: time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return &subscription{
+		s: s, topic: "t", ctx: ctx, client: cl,
+		out:     make(chan *message.Message),
+		workers: map[int32]*partitionWorker{},
+	}, cancel
+}
+
+// TestWorkerStop drives one partition worker through the ways it can be
+// stopped while a message is in flight or waiting to be delivered: a revoke
+// waits for the in-flight message to be settled, a loss or the end of the
+// subscription does not, and nothing is delivered after a stop.
+func TestWorkerStop(t *testing.T) {
+	tests := []struct {
+		name     string
+		deliver  bool   // read the first message, so it is in flight
+		stop     string // "revoke", "lost" or "end"
+		settle   string // "ack", "nack" or "" (never), after the stop began
+		wantWait bool   // the stop waits for the settlement
+	}{
+		{"revoke waits for ack", true, "revoke", "ack", true},
+		{"revoke waits for nack and does not redeliver", true, "revoke", "nack", true},
+		{"revoke does not wait for an undelivered message", false, "revoke", "", false},
+		{"lost abandons the in-flight message", true, "lost", "", false},
+		{"subscription end abandons the in-flight message", true, "end", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sub, endSub := newUnitSubscription(t)
+			sub.mu.Lock()
+			w := sub.startWorkerLocked(sub.client, 0)
+			sub.mu.Unlock()
+			w.enqueue([]*kgo.Record{
+				{Topic: "t", Partition: 0, Offset: 0, Value: []byte("0")},
+				{Topic: "t", Partition: 0, Offset: 1, Value: []byte("1")},
+			})
+			var inFlight *message.Message
+			if tt.deliver {
+				inFlight = receive(t, sub.out, 5*time.Second)
+			}
+
+			stopped := make(chan struct{})
+			go func() {
+				defer close(stopped)
+				switch tt.stop {
+				case "revoke":
+					sub.stopWorkers([]int32{0}, false)
+				case "lost":
+					sub.stopWorkers([]int32{0}, true)
+				case "end":
+					endSub()
+					sub.stopWorkers(nil, true)
+				}
+			}()
+			if tt.wantWait {
+				select {
+				case <-stopped:
+					t.Fatal("the stop returned while the message was in flight")
+				case <-time.After(200 * time.Millisecond):
+				}
+				switch tt.settle {
+				case "ack":
+					inFlight.Ack()
+				case "nack":
+					inFlight.Nack()
+				}
+			}
+			select {
+			case <-stopped:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the stop did not return")
+			}
+			if inFlight != nil && inFlight.Context().Err() == nil {
+				t.Error("the in-flight message's context is live after the stop")
+			}
+			expectNothing(t, sub.out, 100*time.Millisecond)
+		})
+	}
+}
