@@ -206,14 +206,14 @@ func (r *Ridify) load(key []byte) (ridState, bool, error) {
 func (r *Ridify) emit(in *message.Message, rid string, st ridState) ([]*message.Message, error) {
 	var b []byte
 	b = append(b, `{"rid":`...)
-	b = appendJSONString(b, rid)
+	b = koi.AppendString(b, rid)
 	b = append(b, `,"event_type":"`...)
 	b = append(b, st.eventType...)
 	b = append(b, '"')
 	if st.eventType != koi.EventForget {
 		ts := koi.FormatTimestamp(time.UnixMicro(st.micros))
 		b = append(b, `,"manifest":{"rid":`...)
-		b = appendJSONString(b, rid)
+		b = koi.AppendString(b, rid)
 		b = append(b, `,"timestamp":"`...)
 		b = append(b, ts...)
 		b = append(b, `","sha256_hash":"`...)
