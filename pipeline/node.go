@@ -188,7 +188,7 @@ func (n *Node) buildRouter(wmLog watermill.LoggerAdapter) error {
 		}
 		sub, err := topics.NewSubscriber(topics.SubscriberConfig{
 			Brokers:       n.kafka,
-			ConsumerGroup: n.cfg.TopicPrefix + "stage." + seg.HandlerName(),
+			ConsumerGroup: n.groupOf(seg.HandlerName()),
 			Partitions:    n.cfg.Partitions,
 			Propagator:    n.tel.Propagator,
 		}, wmLog)
@@ -333,4 +333,12 @@ func (n *Node) shutdown(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Drained reports whether the node has caught up with its log: every
+// segment has processed its input topic up to the current end and the cache
+// projection has applied the whole events topic. Benchmarks and tests poll it
+// after appending input; it costs a few metadata requests.
+func (n *Node) Drained(ctx context.Context) (bool, error) {
+	return n.drained(ctx)
 }

@@ -262,3 +262,15 @@ func (h headerCarrier) Keys() []string {
 	}
 	return keys
 }
+
+// Next returns, per partition, the next offset the runner will apply: every
+// record before it is in the projection.
+func (r *Runner) Next() map[int32]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[int32]int64, len(r.next))
+	for p, o := range r.next {
+		out[p] = o
+	}
+	return out
+}
