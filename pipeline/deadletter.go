@@ -16,22 +16,24 @@ import (
 // records where the input came from, since the Kafka position lives in the
 // message context and would otherwise not reach the dead record.
 type deadLetterPublisher struct {
-	next message.Publisher
-	dead metric.Int64Counter
+	next    message.Publisher
+	segment string
+	dead    metric.Int64Counter
 }
 
-func newDeadLetterPublisher(next message.Publisher, m metric.Meter) (*deadLetterPublisher, error) {
+func newDeadCounter(m metric.Meter) (metric.Int64Counter, error) {
 	c, err := m.Int64Counter("koistream_stage_records_dead",
 		metric.WithDescription("Records a stage could not process, sent to the dead-letter topic."))
 	if err != nil {
 		return nil, fmt.Errorf("dead letter counter: %w", err)
 	}
-	return &deadLetterPublisher{next: next, dead: c}, nil
+	return c, nil
 }
 
-// Metadata keys the dead-letter publisher adds: the input's topic,
-// partition and offset.
+// Metadata keys the dead-letter publisher adds: the segment, and the
+// input's topic, partition and offset.
 const (
+	metaFailedSegment   = "koistream-failed-segment"
 	metaOriginTopic     = "koistream-origin-topic"
 	metaOriginPartition = "koistream-origin-partition"
 	metaOriginOffset    = "koistream-origin-offset"
@@ -39,6 +41,7 @@ const (
 
 func (d *deadLetterPublisher) Publish(topic string, msgs ...*message.Message) error {
 	for _, m := range msgs {
+		m.Metadata.Set(metaFailedSegment, d.segment)
 		if pos, ok := topics.PositionFromContext(m.Context()); ok {
 			m.Metadata.Set(metaOriginTopic, pos.Topic)
 			m.Metadata.Set(metaOriginPartition, fmt.Sprint(pos.Partition))

@@ -8,8 +8,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// drained compares each segment's committed offsets with its input topic's
-// end offsets, then checks the projection's lag.
+// drained compares what each segment has handled with its input topic's end
+// offsets, then what the projection applied with the events topic's.
 func (n *Node) drained(ctx context.Context) (bool, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(n.kafka...))
 	if err != nil {
@@ -17,20 +17,18 @@ func (n *Node) drained(ctx context.Context) (bool, error) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	for _, seg := range n.cfg.Segments {
+	// Segments in flow order: once a segment has handled its input's end,
+	// its outputs are published, so the next segment's end is final.
+	for i, seg := range n.cfg.Segments {
 		topic := n.names.Resolve(seg.From)
 		ends, err := adm.ListEndOffsets(ctx, topic)
 		if err != nil {
 			return false, fmt.Errorf("drained: end offsets of %s: %w", topic, err)
 		}
-		committed, err := adm.FetchOffsets(ctx, n.groupOf(seg.HandlerName()))
-		if err != nil {
-			return false, fmt.Errorf("drained: offsets of segment %s: %w", seg.HandlerName(), err)
-		}
+		handled := n.segments[i].consumer.Handled()
 		behind := false
 		ends.Each(func(o kadm.ListedOffset) {
-			c, ok := committed.Lookup(topic, o.Partition)
-			if o.Offset > 0 && (!ok || c.At < o.Offset) {
+			if o.Offset > handled[o.Partition] {
 				behind = true
 			}
 		})

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/cockroachdb/pebble/v2"
 
@@ -33,13 +32,13 @@ type Node struct {
 	broker *topics.Embedded // nil with external brokers
 	kafka  []string
 
-	state   *pebble.DB
-	cache   *projections.Cache
-	pub     *topics.Publisher
-	router  *message.Router
-	runner  *projections.Runner
-	httpSrv *http.Server
-	httpLn  net.Listener
+	state    *pebble.DB
+	cache    *projections.Cache
+	pub      *topics.Publisher
+	segments []*segmentRunner
+	runner   *projections.Runner
+	httpSrv  *http.Server
+	httpLn   net.Listener
 
 	cancel   context.CancelFunc
 	errc     chan error // first fatal error of a background part
@@ -100,7 +99,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.pub, err = topics.NewPublisher(topics.PublisherConfig{Brokers: n.kafka, Propagator: n.tel.Propagator}, wmLog); err != nil {
 		return n, err
 	}
-	if err = n.buildRouter(wmLog); err != nil {
+	if err = n.buildSegments(wmLog); err != nil {
 		return n, err
 	}
 	if n.runner, err = projections.NewRunner(projections.RunnerConfig{
@@ -114,7 +113,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		return n, err
 	}
 
-	n.background("router", func() error { return n.router.Run(runCtx) })
+	for _, seg := range n.segments {
+		n.background("segment "+seg.name, func() error { return seg.consumer.Run(runCtx, seg.handle) })
+	}
 	n.background("projection cache", func() error { return n.runner.Run(runCtx) })
 
 	if err = n.serveHTTP(); err != nil {
@@ -142,35 +143,19 @@ func (n *Node) background(name string, fn func() error) {
 	}()
 }
 
-func (n *Node) buildRouter(wmLog watermill.LoggerAdapter) error {
-	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: n.cfg.ShutdownTimeout}, wmLog)
-	if err != nil {
-		return fmt.Errorf("router: %w", err)
-	}
-	dead, err := newDeadLetterPublisher(n.pub, n.tel.Meter("koistream/stages"))
+func (n *Node) buildSegments(wmLog watermill.LoggerAdapter) error {
+	deadCount, err := newDeadCounter(n.tel.Meter("koistream/stages"))
 	if err != nil {
 		return err
 	}
-	poison, err := middleware.PoisonQueue(dead, n.names.Dead)
-	if err != nil {
-		return fmt.Errorf("router: poison queue: %w", err)
-	}
-	// Outermost first: a failure that survives the retries, or that is
-	// permanent, is published to the dead topic and only then acknowledged.
-	// If that publish fails the input is nacked and comes again: nothing is
-	// dropped.
-	r.AddMiddleware(
-		poison,
-		middleware.Retry{
-			MaxRetries:      3,
-			InitialInterval: 100 * time.Millisecond,
-			MaxInterval:     2 * time.Second,
-			Multiplier:      2,
-			ShouldRetry:     func(p middleware.RetryParams) bool { return !stages.IsPermanent(p.Err) },
-			Logger:          wmLog,
-		}.Middleware,
-		middleware.Recoverer,
-	)
+	retry := middleware.Retry{
+		MaxRetries:      3,
+		InitialInterval: 100 * time.Millisecond,
+		MaxInterval:     2 * time.Second,
+		Multiplier:      2,
+		ShouldRetry:     func(p middleware.RetryParams) bool { return !stages.IsPermanent(p.Err) },
+		Logger:          wmLog,
+	}.Middleware
 	tel := stages.Telemetry{Tracer: n.tel.Tracer("koistream/stages"), Meter: n.tel.Meter("koistream/stages")}
 	deps := stages.Deps{State: n.state, Logger: n.log, Now: time.Now, Repositories: n.cfg.Repositories}
 	for _, seg := range n.cfg.Segments {
@@ -186,18 +171,34 @@ func (n *Node) buildRouter(wmLog watermill.LoggerAdapter) error {
 		if err != nil {
 			return err
 		}
-		sub, err := topics.NewSubscriber(topics.SubscriberConfig{
-			Brokers:       n.kafka,
-			ConsumerGroup: n.groupOf(seg.HandlerName()),
-			Partitions:    n.cfg.Partitions,
-			Propagator:    n.tel.Propagator,
-		}, wmLog)
+		dead := &deadLetterPublisher{next: n.pub, segment: seg.HandlerName(), dead: deadCount}
+		poison, err := middleware.PoisonQueue(dead, n.names.Dead)
+		if err != nil {
+			return fmt.Errorf("segment %s: poison queue: %w", seg.HandlerName(), err)
+		}
+		consumer, err := topics.NewBatchConsumer(topics.BatchConsumerConfig{
+			Brokers:    n.kafka,
+			Group:      n.groupOf(seg.HandlerName()),
+			Topic:      n.names.Resolve(seg.From),
+			Propagator: n.tel.Propagator,
+			Logger:     n.log.With("segment", seg.HandlerName()),
+		})
 		if err != nil {
 			return err
 		}
-		r.AddHandler(seg.HandlerName(), n.names.Resolve(seg.From), sub, n.names.Resolve(seg.To), n.pub, chain.Handle)
+		// Outermost first: a failure that survives the retries, or that is
+		// permanent, is published to the dead topic and only then counts as
+		// handled. If that publish fails the poll is retried: nothing is
+		// dropped.
+		n.segments = append(n.segments, &segmentRunner{
+			name:     seg.HandlerName(),
+			to:       n.names.Resolve(seg.To),
+			handler:  poison(retry(middleware.Recoverer(chain.Handle))),
+			pub:      n.pub,
+			state:    n.state,
+			consumer: consumer,
+		})
 	}
-	n.router = r
 	return nil
 }
 
@@ -238,12 +239,12 @@ func (n *Node) serveHTTP() error {
 	return nil
 }
 
-// healthz answers 200 {"status":"ok"} once the broker, the router and the
-// projections run, else 503 naming what is not running.
+// healthz answers 200 {"status":"ok"} once the broker, the stage segments
+// and the projections run, else 503 naming what is not running.
 func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 	checks := map[string]bool{
 		"broker":      n.broker != nil || len(n.cfg.Brokers) > 0,
-		"router":      n.router != nil && n.router.IsRunning(),
+		"stages":      n.segmentsReady(),
 		"projections": n.runner != nil && n.runner.Ready(),
 	}
 	status, code := "ok", http.StatusOK
@@ -302,11 +303,8 @@ func (n *Node) shutdown(ctx context.Context) error {
 	} else if n.httpLn != nil {
 		n.httpLn.Close()
 	}
-	if n.router != nil {
-		if err := n.router.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("router close: %w", err))
-		}
-	}
+	// Segments finish their current poll (publishing and syncing it) and
+	// commit before they return; the projection stops after its batch.
 	n.cancel()
 	n.wg.Wait()
 	if n.pub != nil {
@@ -341,4 +339,16 @@ func (n *Node) shutdown(ctx context.Context) error {
 // after appending input; it costs a few metadata requests.
 func (n *Node) Drained(ctx context.Context) (bool, error) {
 	return n.drained(ctx)
+}
+
+func (n *Node) segmentsReady() bool {
+	if len(n.segments) == 0 {
+		return false
+	}
+	for _, s := range n.segments {
+		if !s.consumer.Ready() {
+			return false
+		}
+	}
+	return true
 }

@@ -75,9 +75,9 @@ func TestBadRecordsGoToTheDeadTopic(t *testing.T) {
 				t.Errorf("reason %q, want it to mention %q", reason, c.reason)
 			}
 			for k, want := range map[string]string{
-				"koistream-failed-stage": "normalize",
-				"koistream-origin-topic": "koistream.raw",
-				"handler_poisoned":       "ingest",
+				"koistream-failed-stage":   "normalize",
+				"koistream-origin-topic":   "koistream.raw",
+				"koistream-failed-segment": "ingest",
 			} {
 				if got := header(r, k); got != want {
 					t.Errorf("header %s = %q, want %q", k, got, want)
