@@ -9,7 +9,6 @@ import (
 	"sort"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/segmentio/encoding/json"
 
 	"github.com/koistream/koistream/topics/koi"
 )
@@ -59,10 +58,10 @@ type Record struct {
 // eventRecord is the part of a KOI event the cache needs; manifest and
 // contents stay raw so they are served byte for byte.
 type eventRecord struct {
-	RID       string          `json:"rid"`
-	EventType koi.EventType   `json:"event_type"`
-	Manifest  json.RawMessage `json:"manifest"`
-	Contents  json.RawMessage `json:"contents"`
+	RID       string
+	EventType koi.EventType
+	Manifest  []byte
+	Contents  []byte
 }
 
 // ErrBadEvent wraps the reason a record of the events topic could not be
@@ -100,8 +99,8 @@ func (c *Cache) Apply(recs []Record) (skipped []error, err error) {
 }
 
 func applyEvent(b *pebble.Batch, value []byte) error {
-	var ev eventRecord
-	if err := json.Unmarshal(value, &ev); err != nil {
+	ev, err := splitEvent(value)
+	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadEvent, err)
 	}
 	typ, err := koi.RIDType(ev.RID)

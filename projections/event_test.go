@@ -1,0 +1,87 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+func TestSplitEvent(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, in string
+		ok       bool
+	}{
+		{"new", `{"rid":"orn:github.repo:o/r","event_type":"NEW","manifest":{"rid":"x"},"contents":{"a":"}\"{","b":[1,{"c":null}]}}`, true},
+		{"forget", `{"rid":"orn:github.repo:o/r","event_type":"FORGET"}`, true},
+		{"spaces and other order", ` { "contents" : {"k": "v"} , "event_type":"UPDATE", "rid": "orn:a:b" } `, true},
+		{"escaped rid", `{"rid":"orn:a:\u00e9\"","event_type":"NEW"}`, true},
+		{"empty object", `{}`, true},
+		{"not an object", `[1]`, false},
+		{"trailing comma", `{"rid":"x",}`, false},
+		{"unbalanced", `{"rid":"x","contents":{"a":[}`, false},
+		{"unterminated string", `{"rid":"x`, false},
+		{"missing colon", `{"rid" "x"}`, false},
+		{"trailing data", `{"rid":"x"} {}`, false},
+		{"truncated", `{"rid":"x","contents":{"a":1}`, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ev, err := splitEvent([]byte(c.in))
+			if (err == nil) != c.ok {
+				t.Fatalf("err %v, want ok=%v", err, c.ok)
+			}
+			if c.ok {
+				checkAgainstStd(t, []byte(c.in), ev)
+			}
+		})
+	}
+}
+
+// checkAgainstStd compares splitEvent with encoding/json on the same input.
+func checkAgainstStd(t *testing.T, in []byte, ev eventRecord) {
+	t.Helper()
+	var std struct {
+		RID       string          `json:"rid"`
+		EventType string          `json:"event_type"`
+		Manifest  json.RawMessage `json:"manifest"`
+		Contents  json.RawMessage `json:"contents"`
+	}
+	if err := json.Unmarshal(in, &std); err != nil {
+		return // encoding/json is stricter (it validates contents); nothing to compare
+	}
+	if std.RID != ev.RID || std.EventType != string(ev.EventType) ||
+		!bytes.Equal(std.Manifest, ev.Manifest) || !bytes.Equal(std.Contents, ev.Contents) {
+		t.Fatalf("splitEvent %+v differs from encoding/json %+v", ev, std)
+	}
+}
+
+// FuzzSplitEvent: never panics, and agrees with encoding/json on every
+// input both accept as a single object.
+func FuzzSplitEvent(f *testing.F) {
+	for _, s := range []string{
+		`{"rid":"orn:github.repo:o/r","event_type":"NEW","manifest":{"rid":"x"},"contents":{"a":"}\"{"}}`,
+		`{"rid":"orn:a:b","event_type":"FORGET"}`, `{}`, `{"a":[1,2,{"b":"\\"}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		ev, err := splitEvent(in)
+		if err != nil {
+			return
+		}
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(in, &obj) != nil {
+			return
+		}
+		for _, k := range []string{"rid", "event_type", "manifest", "contents"} {
+			// encoding/json matches keys case-insensitively and keeps the
+			// last duplicate; compare only plain, unique keys.
+			n := bytes.Count(in, []byte(`"`+k+`"`))
+			if n > 1 || bytes.Count(bytes.ToLower(in), []byte(`"`+k+`"`)) != n {
+				return
+			}
+		}
+		checkAgainstStd(t, in, ev)
+	})
+}
