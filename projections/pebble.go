@@ -10,7 +10,8 @@ import (
 
 // PebbleOptions returns the options koistream opens every Pebble database
 // with: the newest format (a zero value would pick the oldest supported) and
-// Pebble's logging routed to logger, where its info chatter goes to debug.
+// Pebble's logging routed to logger, where its info chatter goes to debug,
+// and larger memtables.
 // The stage state database uses them too.
 func PebbleOptions(logger *slog.Logger) *pebble.Options {
 	if logger == nil {
@@ -18,7 +19,11 @@ func PebbleOptions(logger *slog.Logger) *pebble.Options {
 	}
 	return &pebble.Options{
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{logger.With("component", "pebble")},
+		// 64 MiB memtables (default 4 MiB) flush whole batches of bundles at
+		// once and leave far fewer L0 tables to compact: measured, the
+		// default spent a quarter of the pipeline's CPU in compactions.
+		MemTableSize: 64 << 20,
+		Logger:       pebbleLogger{logger.With("component", "pebble")},
 	}
 }
 
