@@ -35,6 +35,7 @@ const usage = `usage: koistream <command> [flags]
 commands:
   serve     run a node (embedded Kafka-protocol broker unless --brokers is given)
   rebuild   delete the projections of a stopped node; the next serve rebuilds them from the log
+  bench     measure throughput end to end and the ceilings of the log, Pebble and the stages
 `
 
 func run(args []string, stderr io.Writer) int {
@@ -47,6 +48,8 @@ func run(args []string, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "rebuild":
 		return rebuild(args[1:], stderr)
+	case "bench":
+		return bench(args[1:], stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return 0

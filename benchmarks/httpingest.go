@@ -1,0 +1,134 @@
+package benchmarks
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/koistream/koistream/pipeline"
+)
+
+const (
+	// MaxHTTPRequests caps the requests of the http_ingest measurement.
+	MaxHTTPRequests = 200_000
+	// MaxHTTPDuration caps its duration: posting stops after it.
+	MaxHTTPDuration = 15 * time.Second
+)
+
+// httpResult is what measureHTTPIngest measured.
+type httpResult struct {
+	elapsed   time.Duration
+	requests  int // requests sent
+	accepted  int // answered 202
+	errors    int // transport errors and answers other than 202
+	firstErr  string
+	latencies []time.Duration // of the 202 answers, sorted
+}
+
+// measureHTTPIngest starts a fresh node on dir (see startNode) and posts
+// signed webhooks to its /github/webhook from conns goroutines, one
+// keep-alive connection each (a shared http.Transport with
+// MaxIdleConnsPerHost = MaxConnsPerHost = conns): min(n, MaxHTTPRequests)
+// requests, or fewer if MaxHTTPDuration runs out first. Each request is a
+// corpus payload as generated (so its X-Hub-Signature-256 under
+// BenchSecret verifies) with GitHub's headers and a fresh
+// X-GitHub-Delivery. Every request's latency, from sending to having read
+// the whole answer, is recorded; anything but 202 counts as an error. The
+// node's stages run meanwhile, as in production.
+func measureHTTPIngest(ctx context.Context, dir string, c *Corpus, n, conns int) (httpResult, error) {
+	var res httpResult
+	node, err := startNode(ctx, dir)
+	if err != nil {
+		return res, fmt.Errorf("http ingest: %w", err)
+	}
+	defer node.Shutdown(context.Background())
+	return postWebhooks(ctx, node, c, min(n, MaxHTTPRequests), conns, MaxHTTPDuration)
+}
+
+// postWebhooks does the posting of measureHTTPIngest against node.
+func postWebhooks(ctx context.Context, node *pipeline.Node, c *Corpus, total, conns int, maxDur time.Duration) (httpResult, error) {
+	var res httpResult
+	tr := &http.Transport{
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
+		DisableCompression:  true,
+		IdleConnTimeout:     time.Minute,
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	url := "http://" + node.Addr() + "/github/webhook"
+
+	var (
+		next     atomic.Int64
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		perConn  = make([][]time.Duration, conns)
+		errCount atomic.Int64
+		sent     atomic.Int64
+	)
+	deadline := time.Now().Add(maxDur)
+	start := time.Now()
+	for w := range conns {
+		perConn[w] = make([]time.Duration, 0, total/conns+1)
+		wg.Go(func() {
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				i := int(next.Add(1) - 1)
+				if i >= total {
+					return
+				}
+				d := c.Original(i)
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(d.Body))
+				if err != nil {
+					errCount.Add(1)
+					continue
+				}
+				setWebhookHeaders(req.Header, d)
+				sent.Add(1)
+				t := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					errCount.Add(1)
+					mu.Lock()
+					if res.firstErr == "" {
+						res.firstErr = err.Error()
+					}
+					mu.Unlock()
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				lat := time.Since(t)
+				if resp.StatusCode != http.StatusAccepted {
+					errCount.Add(1)
+					mu.Lock()
+					if res.firstErr == "" {
+						res.firstErr = fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(body))
+					}
+					mu.Unlock()
+					continue
+				}
+				perConn[w] = append(perConn[w], lat)
+			}
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	for _, l := range perConn {
+		res.latencies = append(res.latencies, l...)
+	}
+	slices.Sort(res.latencies)
+	res.requests = int(sent.Load())
+	res.accepted = len(res.latencies)
+	res.errors = int(errCount.Load())
+	return res, nil
+}

@@ -1,0 +1,119 @@
+package benchmarks
+
+import (
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/koistream/koistream/projections"
+)
+
+// pebbleBatch is how many bundles go into one Pebble batch.
+const pebbleBatch = 1000
+
+// pebbleResult is what measurePebbleCeiling measured.
+type pebbleResult struct {
+	elapsed time.Duration
+	bundles int
+	bytes   int64
+}
+
+// measurePebbleCeiling writes, into a fresh Pebble database in dir opened
+// with projections.PebbleOptions, the keys the cache projection writes for
+// bundles: per NEW or UPDATE event the bundle (b\0<rid>), the manifest
+// (m\0<rid>) and the type index entry (t\0<type>\0<rid>), per FORGET their
+// deletion, plus an offset key per batch; in batches of pebbleBatch bundles,
+// each committed with fsync (pebble.Sync) as Cache.Apply does. The specs
+// come from the stages_cpu run, so the number, order, key lengths, repeats
+// (UPDATEs of one RID hit one key) and value sizes are those the pipeline
+// produces for the same deliveries; values are slices of corpus JSON, so
+// they compress like real bundles. Nothing is parsed: this is Pebble's
+// part of the projection alone.
+func measurePebbleCeiling(dir string, specs []bundleSpec, filler []byte) (pebbleResult, error) {
+	db, err := pebble.Open(dir, projections.PebbleOptions(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return pebbleResult{}, fmt.Errorf("pebble ceiling: %w", err)
+	}
+	defer db.Close()
+	if len(filler) == 0 {
+		filler = []byte("{}")
+	}
+	var (
+		res   = pebbleResult{bundles: len(specs)}
+		key   []byte
+		off   int
+		start = time.Now()
+	)
+	for i := 0; i < len(specs); i += pebbleBatch {
+		b := db.NewBatch()
+		for _, s := range specs[i:min(i+pebbleBatch, len(specs))] {
+			rid := syntheticRID(s)
+			if s.forget {
+				// Batch.Delete copies the key, so one buffer serves all three.
+				if err := b.Delete(prefixedKey(&key, "b\x00", rid), nil); err != nil {
+					return res, err
+				}
+				if err := b.Delete(prefixedKey(&key, "m\x00", rid), nil); err != nil {
+					return res, err
+				}
+				if err := b.Delete(typeIndexKey(&key, s, rid), nil); err != nil {
+					return res, err
+				}
+				continue
+			}
+			size := min(int(s.size), len(filler))
+			if off+size > len(filler) {
+				off = 0
+			}
+			value := filler[off : off+size]
+			off += 4099
+			manifest := filler[:min(len(rid)+110, len(filler))]
+			if err := b.Set(prefixedKey(&key, "b\x00", rid), value, nil); err != nil {
+				return res, err
+			}
+			if err := b.Set(prefixedKey(&key, "m\x00", rid), manifest, nil); err != nil {
+				return res, err
+			}
+			if err := b.Set(typeIndexKey(&key, s, rid), nil, nil); err != nil {
+				return res, err
+			}
+			res.bytes += int64(size)
+		}
+		if err := b.Set([]byte("o\x00koistream.events\x00\x00\x00\x00\x00"), binary.BigEndian.AppendUint64(nil, uint64(i)), nil); err != nil {
+			return res, err
+		}
+		if err := b.Commit(pebble.Sync); err != nil {
+			return res, fmt.Errorf("pebble ceiling: commit: %w", err)
+		}
+		b.Close()
+	}
+	res.elapsed = time.Since(start)
+	return res, nil
+}
+
+// syntheticRID is an RID-shaped string of the spec's type and length (at
+// least the type and 16 hex digits), the same for the same RID.
+func syntheticRID(s bundleSpec) []byte {
+	typ := ridTypes[s.typ]
+	n := max(int(s.ridLen), len(typ)+1+16)
+	rid := make([]byte, 0, n+16)
+	rid = append(rid, typ...)
+	rid = append(rid, ':')
+	for len(rid) < n {
+		rid = fmt.Appendf(rid, "%016x", s.ridHash)
+	}
+	return rid[:n]
+}
+
+func prefixedKey(buf *[]byte, prefix string, rid []byte) []byte {
+	*buf = append(append((*buf)[:0], prefix...), rid...)
+	return *buf
+}
+
+func typeIndexKey(buf *[]byte, s bundleSpec, rid []byte) []byte {
+	*buf = append(append(append(append((*buf)[:0], "t\x00"...), ridTypes[s.typ]...), 0), rid...)
+	return *buf
+}

@@ -1,0 +1,137 @@
+package benchmarks
+
+import (
+	"math"
+	"time"
+)
+
+// Result is what [Run] measured. It marshals to one JSON object, flat but
+// for the corpus_events counts. Rates are per second of wall-clock time;
+// sizes are in bytes unless the key says MB (10^6 bytes) or MiB (RSS,
+// memory total).
+type Result struct {
+	// Events is the number of webhook deliveries each measurement
+	// processed (http_ingest: see HTTPRequests).
+	Events int `json:"events"`
+	// StartedAt is when the run started, UTC.
+	StartedAt time.Time `json:"started_at"`
+	// DataDir is the folder the run's data was kept in; empty when it was a
+	// temporary folder, removed afterwards.
+	DataDir string `json:"data_dir,omitempty"`
+	// CorpusStats describes the payloads of the Events deliveries
+	// (payload_bytes is their total).
+	CorpusStats
+	// Machine describes the machine.
+	Machine
+
+	// E2EEventsPerS is Events over E2ESeconds: deliveries appended to the
+	// raw topic as the webhook source appends them, until the node reported
+	// every stage and the cache projection caught up (Node.Drained).
+	E2EEventsPerS float64 `json:"e2e_events_per_s"`
+	// E2EMBPerS is payload MB (10^6 bytes) per second of E2ESeconds.
+	E2EMBPerS float64 `json:"e2e_mb_per_s"`
+	// E2ESeconds is from the first append until drained.
+	E2ESeconds float64 `json:"e2e_seconds"`
+	// E2EAppendSeconds is from the first append until the last was
+	// acknowledged.
+	E2EAppendSeconds float64 `json:"e2e_append_seconds"`
+	// LagDrainMS is from the last append's acknowledgement until drained.
+	LagDrainMS float64 `json:"lag_drain_ms"`
+	// E2EMaterialized is how many of the Events deliveries are event RIDs
+	// in the cache afterwards; all of them, unless something was lost or
+	// dead-lettered.
+	E2EMaterialized int `json:"e2e_materialized"`
+	// E2EDeadLetters is the number of records on the dead-letter topic.
+	E2EDeadLetters int64 `json:"e2e_dead_letters"`
+
+	// LogCeilingEventsPerS is Events over the time to produce the same raw
+	// records to the same kind of broker and consume them back once, with
+	// no stages.
+	LogCeilingEventsPerS float64 `json:"log_ceiling_events_per_s"`
+	// LogCeilingMBPerS is the same in payload MB per second.
+	LogCeilingMBPerS float64 `json:"log_ceiling_mb_per_s"`
+	// LogProduceEventsPerS is Events over the time until every produce
+	// was acknowledged.
+	LogProduceEventsPerS float64 `json:"log_produce_events_per_s"`
+
+	// PebbleCeilingEventsPerS is Events over the time to write the cache
+	// projection's keys for every KOI event the stages produced for them
+	// into a fresh Pebble, in fsynced batches.
+	PebbleCeilingEventsPerS float64 `json:"pebble_ceiling_events_per_s"`
+	// PebbleCeilingBundles is the number of bundles (KOI events) written.
+	PebbleCeilingBundles int `json:"pebble_ceiling_bundles"`
+	// PebbleCeilingMBPerS is bundle MB written per second.
+	PebbleCeilingMBPerS float64 `json:"pebble_ceiling_mb_per_s"`
+
+	// StagesCPUEventsPerS is Events over the time normalize, dedupe and
+	// ridify took in memory on StagesGoroutines goroutines per step.
+	StagesCPUEventsPerS float64 `json:"stages_cpu_events_per_s"`
+	// StagesGoroutines is GOMAXPROCS at the time.
+	StagesGoroutines int `json:"stages_cpu_goroutines"`
+	// StagesObservations is how many observations normalize produced.
+	StagesObservations int64 `json:"stages_observations"`
+	// StagesKOIEvents is how many KOI events ridify produced.
+	StagesKOIEvents int64 `json:"stages_koi_events"`
+	// StagesDead is how many inputs a stage refused permanently (they
+	// would be dead-lettered).
+	StagesDead int64 `json:"stages_dead"`
+
+	// E2EVsLogCeiling, E2EVsStagesCPU and E2EVsPebbleCeiling are
+	// E2EEventsPerS over each ceiling of the same run.
+	E2EVsLogCeiling float64 `json:"e2e_vs_log_ceiling"`
+	// E2EVsStagesCPU: see E2EVsLogCeiling.
+	E2EVsStagesCPU float64 `json:"e2e_vs_stages_cpu"`
+	// E2EVsPebbleCeiling: see E2EVsLogCeiling.
+	E2EVsPebbleCeiling float64 `json:"e2e_vs_pebble_ceiling"`
+
+	// HTTPConnections is the number of concurrent connections.
+	HTTPConnections int `json:"http_connections"`
+	// HTTPRequests is the number of webhooks posted.
+	HTTPRequests int `json:"http_requests"`
+	// HTTPSeconds is how long posting them took.
+	HTTPSeconds float64 `json:"http_seconds"`
+	// HTTPIngestReqPerS is 202 answers per second.
+	HTTPIngestReqPerS float64 `json:"http_ingest_req_per_s"`
+	// HTTPP50MS, HTTPP99MS and HTTPMaxMS are latencies of the 202 answers
+	// (nearest rank over every request).
+	HTTPP50MS float64 `json:"http_p50_ms"`
+	// HTTPP99MS: see HTTPP50MS.
+	HTTPP99MS float64 `json:"http_p99_ms"`
+	// HTTPMaxMS: see HTTPP50MS.
+	HTTPMaxMS float64 `json:"http_max_ms"`
+	// HTTPErrors counts transport errors and answers other than 202.
+	HTTPErrors int `json:"http_errors"`
+	// HTTPFirstError describes the first of them.
+	HTTPFirstError string `json:"http_first_error,omitempty"`
+
+	// PeakRSSMB is the process's peak resident set size (VmHWM) in MiB.
+	// The harness and the nodes share the process, so it is an upper bound
+	// for a node; PeakRSSScope says over which part of the run.
+	PeakRSSMB float64 `json:"peak_rss_mb"`
+	// PeakRSSScope is "e2e+http_ingest" when the peak could be reset after
+	// the in-memory measurements, else "whole run".
+	PeakRSSScope string `json:"peak_rss_scope"`
+}
+
+// perSecond returns count/d, rounded to 0.1.
+func perSecond(count float64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return round(count/d.Seconds(), 1)
+}
+
+// ratio returns a/b rounded to 4 decimals, 0 if b is 0.
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return round(a/b, 4)
+}
+
+func round(x float64, decimals int) float64 {
+	p := math.Pow10(decimals)
+	return math.Round(x*p) / p
+}
+
+func ms(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 3) }

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/koistream/koistream/benchmarks"
+)
+
+// bench runs "koistream bench": the throughput harness of the benchmarks
+// package, printing a table, or with --json one JSON object, on stdout.
+func bench(args []string, stderr io.Writer) int {
+	return runBench(args, os.Stdout, stderr)
+}
+
+func runBench(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `usage: koistream bench [flags]
+
+Measures, in one run on this machine, how fast a node moves webhook deliveries
+end to end, next to the ceilings of its parts (log, Pebble, stage CPU), and
+signed-webhook HTTP ingest. Brokers run embedded with fsync on, in a fresh data
+folder. Figures vary between runs on shared machines: compare the ratios.
+
+`)
+		fs.PrintDefaults()
+	}
+	events := fs.Int("events", benchmarks.DefaultEvents, "webhook deliveries per measurement")
+	corpus := fs.String("corpus", "", "folder of <event>.<name>.json webhook payloads to cycle through (default: a generated corpus)")
+	conns := fs.Int("connections", benchmarks.DefaultConnections, "concurrent keep-alive connections of the HTTP ingest measurement")
+	dataDir := fs.String("data-dir", "", "keep the run's data in a new bench-* folder here (default: a temporary folder, removed)")
+	seed := fs.Int64("seed", benchmarks.DefaultSeed, "seed of the generated corpus")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+	logLevel := fs.String("log-level", "info", "progress on stderr: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "koistream bench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	// Options treat 0 as "the default"; on the command line it is a mistake.
+	if *events < 1 {
+		fmt.Fprintf(stderr, "koistream bench: --events must be at least 1, got %d\n", *events)
+		return 2
+	}
+	if *conns < 1 {
+		fmt.Fprintf(stderr, "koistream bench: --connections must be at least 1, got %d\n", *conns)
+		return 2
+	}
+	logger, err := newLogger(stderr, *logLevel, "text")
+	if err != nil {
+		fmt.Fprintln(stderr, "koistream bench:", err)
+		return 2
+	}
+	opts := benchmarks.Options{
+		Events:      *events,
+		CorpusDir:   *corpus,
+		Connections: *conns,
+		DataDir:     *dataDir,
+		Seed:        *seed,
+		Logger:      logger,
+	}
+	opts.SetDefaults()
+	if err := opts.Validate(); err != nil {
+		fmt.Fprintln(stderr, "koistream", err)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	res, err := benchmarks.Run(ctx, opts)
+	if err != nil {
+		logger.Error("bench failed", "err", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		if err := enc.Encode(res); err != nil {
+			logger.Error("bench: writing the result", "err", err)
+			return 1
+		}
+		return 0
+	}
+	writeBenchTable(stdout, res)
+	return 0
+}
+
+// writeBenchTable prints res for people.
+func writeBenchTable(w io.Writer, r benchmarks.Result) {
+	fmt.Fprintf(w, "koistream bench  %s  %s/%s  nproc %d  GOMAXPROCS %d  %d MiB  %s\n",
+		r.GoVersion, r.OS, r.Arch, r.NumCPU, r.GOMAXPROCS, r.MemTotalMB, r.CPUModel)
+	fmt.Fprintf(w, "corpus  %s\n", r.Source)
+	fmt.Fprintf(w, "        %d events, %.1f MB; payload mean %.0f B, p50 %d B, p99 %d B, max %d B\n",
+		r.Events, float64(r.TotalBytes)/1e6, r.MeanBytes, r.P50Bytes, r.P99Bytes, r.MaxBytes)
+	fmt.Fprintf(w, "        mix: %s\n\n", eventMix(r.CorpusStats.Events, r.Events))
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "measurement\tevents/s\tMB/s\te2e ratio\t")
+	fmt.Fprintf(tw, "e2e (append → drained)\t%.0f\t%.1f\t\t\n", r.E2EEventsPerS, r.E2EMBPerS)
+	fmt.Fprintf(tw, "log_ceiling (produce+consume)\t%.0f\t%.1f\t%.4f\t\n", r.LogCeilingEventsPerS, r.LogCeilingMBPerS, r.E2EVsLogCeiling)
+	fmt.Fprintf(tw, "stages_cpu (in memory)\t%.0f\t\t%.4f\t\n", r.StagesCPUEventsPerS, r.E2EVsStagesCPU)
+	fmt.Fprintf(tw, "pebble_ceiling (cache writes)\t%.0f\t%.1f\t%.4f\t\n", r.PebbleCeilingEventsPerS, r.PebbleCeilingMBPerS, r.E2EVsPebbleCeiling)
+	tw.Flush()
+
+	fmt.Fprintf(w, "\ne2e        %.2f s (appends acknowledged after %.2f s), lag_drain %.0f ms, %d/%d materialized, %d dead letters\n",
+		r.E2ESeconds, r.E2EAppendSeconds, r.LagDrainMS, r.E2EMaterialized, r.Events, r.E2EDeadLetters)
+	fmt.Fprintf(w, "stages     %d observations, %d KOI events, %d refused, %d goroutines per step\n",
+		r.StagesObservations, r.StagesKOIEvents, r.StagesDead, r.StagesGoroutines)
+	fmt.Fprintf(w, "log        produce alone %.0f events/s\n", r.LogProduceEventsPerS)
+	fmt.Fprintf(w, "pebble     %d bundles\n", r.PebbleCeilingBundles)
+	fmt.Fprintf(w, "http       %.0f req/s over %d connections, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d requests in %.2f s, %d errors",
+		r.HTTPIngestReqPerS, r.HTTPConnections, r.HTTPP50MS, r.HTTPP99MS, r.HTTPMaxMS, r.HTTPRequests, r.HTTPSeconds, r.HTTPErrors)
+	if r.HTTPFirstError != "" {
+		fmt.Fprintf(w, " (first: %s)", r.HTTPFirstError)
+	}
+	fmt.Fprintf(w, "\npeak RSS   %.1f MiB (%s; harness and nodes share the process)\n", r.PeakRSSMB, r.PeakRSSScope)
+	if r.DataDir != "" {
+		fmt.Fprintf(w, "data       %s\n", r.DataDir)
+	}
+}
+
+// eventMix formats counts as "push 50.1%, create 10.2%, ...", largest first.
+func eventMix(counts map[string]int, total int) string {
+	type kv struct {
+		k string
+		v int
+	}
+	var all []kv
+	for k, v := range counts {
+		all = append(all, kv{k, v})
+	}
+	slices.SortFunc(all, func(a, b kv) int {
+		if a.v != b.v {
+			return b.v - a.v
+		}
+		return strings.Compare(a.k, b.k)
+	})
+	parts := make([]string, len(all))
+	for i, e := range all {
+		parts[i] = fmt.Sprintf("%s %.1f%%", e.k, 100*float64(e.v)/float64(max(total, 1)))
+	}
+	return strings.Join(parts, ", ")
+}
