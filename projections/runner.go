@@ -159,6 +159,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		kgo.SeedBrokers(r.cfg.Brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.cfg.Topic: start}),
 		kgo.FetchMaxWait(200*time.Millisecond), // bounds how late an idle projection notices new records
+		kgo.FetchMaxBytes(8<<20),               // bounds memory: kgo's default buffers up to 50 MiB
 	)
 	if err != nil {
 		return fmt.Errorf("projection %s: client: %w", r.cfg.Name, err)

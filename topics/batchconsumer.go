@@ -17,7 +17,12 @@ import (
 
 // DefaultMaxPollRecords bounds how many records one poll hands to a
 // BatchConsumer's handler.
-const DefaultMaxPollRecords = 4096
+const DefaultMaxPollRecords = 1024
+
+// consumerFetchMaxBytes bounds what a consumer buffers per fetch (kgo's
+// default is 50 MiB). Webhook records run to tens of kilobytes, and three
+// consumers (two segments and the projection) share a node's memory.
+const consumerFetchMaxBytes = 8 << 20
 
 // Batch is the records of one partition that one poll returned, in offset
 // order, as watermill messages. Each message's context carries its
@@ -151,6 +156,7 @@ func (c *BatchConsumer) Run(ctx context.Context, handle BatchHandler) error {
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(c.cfg.CommitInterval),
 		kgo.FetchMaxWait(200 * time.Millisecond),
+		kgo.FetchMaxBytes(consumerFetchMaxBytes),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
 			commit(ctx, cl, "revoke")
 		}),
