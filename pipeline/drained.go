@@ -5,18 +5,12 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // drained compares what each segment has handled with its input topic's end
 // offsets, then what the projection applied with the events topic's.
 func (n *Node) drained(ctx context.Context) (bool, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(n.kafka...))
-	if err != nil {
-		return false, fmt.Errorf("drained: %w", err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	adm := n.admin
 	// Segments in flow order: once a segment has handled its input's end,
 	// its outputs are published, so the next segment's end is final.
 	for i, seg := range n.cfg.Segments {

@@ -14,7 +14,10 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/koistream/koistream/pipeline/httperr"
 	"github.com/koistream/koistream/pipeline/koiapi"
 	"github.com/koistream/koistream/pipeline/telemetry"
 	"github.com/koistream/koistream/pipeline/webhook"
@@ -31,6 +34,7 @@ type Node struct {
 	names  topics.Names
 	broker *topics.Embedded // nil with external brokers
 	kafka  []string
+	admin  *kadm.Client // for Drained, which benchmarks poll every few ms
 
 	state    *pebble.DB
 	cache    *projections.Cache
@@ -87,6 +91,11 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err = topics.EnsureTopics(ctx, n.kafka, n.names.All(), cfg.Partitions); err != nil {
 		return n, err
 	}
+	adminCl, err := kgo.NewClient(kgo.SeedBrokers(n.kafka...))
+	if err != nil {
+		return n, fmt.Errorf("admin client: %w", err)
+	}
+	n.admin = kadm.NewClient(adminCl)
 
 	if n.state, err = pebble.Open(filepath.Join(cfg.DataDir, "stages"), projections.PebbleOptions(n.log)); err != nil {
 		return n, fmt.Errorf("open stage state: %w", err)
@@ -253,7 +262,7 @@ func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 			status, code = "starting", http.StatusServiceUnavailable
 		}
 	}
-	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+	httperr.WriteJSON(w, code, map[string]any{"status": status, "checks": checks})
 }
 
 // Addr returns the HTTP listener's host:port.
@@ -321,6 +330,9 @@ func (n *Node) shutdown(ctx context.Context) error {
 		if err := n.state.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close stage state: %w", err))
 		}
+	}
+	if n.admin != nil {
+		n.admin.Close()
 	}
 	if n.broker != nil {
 		n.broker.Close()

@@ -15,6 +15,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/koistream/koistream/topics"
 )
 
 // RunnerConfig configures a [Runner].
@@ -229,8 +231,7 @@ func (r *Runner) Run(ctx context.Context) error {
 func (r *Runner) startSpans(ctx context.Context, recs []*kgo.Record) []trace.Span {
 	spans := make([]trace.Span, 0, len(recs))
 	for _, rec := range recs {
-		carrier := headerCarrier(rec.Headers)
-		pctx := r.cfg.Propagator.Extract(ctx, carrier)
+		pctx := topics.RecordContext(ctx, rec, r.cfg.Propagator)
 		_, span := r.cfg.Tracer.Start(pctx, "projection "+r.cfg.Name+" apply",
 			trace.WithAttributes(
 				attribute.String("messaging.destination.name", rec.Topic),
@@ -240,28 +241,6 @@ func (r *Runner) startSpans(ctx context.Context, recs []*kgo.Record) []trace.Spa
 		spans = append(spans, span)
 	}
 	return spans
-}
-
-// headerCarrier reads Kafka headers as an OpenTelemetry text map carrier.
-type headerCarrier []kgo.RecordHeader
-
-func (h headerCarrier) Get(key string) string {
-	for _, hd := range h {
-		if hd.Key == key {
-			return string(hd.Value)
-		}
-	}
-	return ""
-}
-
-func (h headerCarrier) Set(string, string) {}
-
-func (h headerCarrier) Keys() []string {
-	keys := make([]string, len(h))
-	for i, hd := range h {
-		keys[i] = hd.Key
-	}
-	return keys
 }
 
 // Next returns, per partition, the next offset the runner will apply: every

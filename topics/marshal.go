@@ -84,9 +84,15 @@ func messageFromRecord(rec *kgo.Record) *message.Message {
 	return msg
 }
 
-// messageContext derives the context of a delivered message from parent:
-// it carries rec's Position and the trace context prop extracts from rec's
-// headers (so spans started from it continue the producer's trace).
+// RecordContext derives a context for handling rec from parent: it carries
+// rec's Position and the trace context prop extracts from rec's headers, so
+// spans started from it continue the producer's trace. Consumers that read
+// records with franz-go directly (the projections) use it too.
+func RecordContext(parent context.Context, rec *kgo.Record, prop propagation.TextMapPropagator) context.Context {
+	return messageContext(parent, rec, prop)
+}
+
+// messageContext implements RecordContext.
 func messageContext(parent context.Context, rec *kgo.Record, prop propagation.TextMapPropagator) context.Context {
 	ctx := ContextWithPosition(parent, Position{
 		Topic:     rec.Topic,

@@ -1,5 +1,6 @@
-// Package httperr writes koistream's HTTP error answers: a status code and a
-// JSON body {"error": "<machine-readable code>", "detail": "<what is wrong>"}.
+// Package httperr writes koistream's JSON HTTP answers: error answers with
+// a status code and a body {"error": "<machine-readable code>", "detail":
+// "<what is wrong>"}, and plain JSON answers.
 package httperr
 
 import (
@@ -22,6 +23,14 @@ func Write(w http.ResponseWriter, status int, code, detail string) {
 	b, _ := json.Marshal(Body{Error: code, Detail: detail})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// WriteJSON answers status with v encoded as JSON and a trailing newline.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 }

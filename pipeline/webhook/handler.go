@@ -215,5 +215,5 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.cfg.Logger.Debug("webhook stored", "delivery", delivery, "event", event, "bytes", len(body))
-	writeJSON(w, http.StatusAccepted, Accepted{Status: "accepted", Delivery: delivery, Event: event})
+	httperr.WriteJSON(w, http.StatusAccepted, Accepted{Status: "accepted", Delivery: delivery, Event: event})
 }
