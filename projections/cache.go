@@ -32,15 +32,21 @@ type Cache struct {
 // OpenCache opens (creating if needed) the cache in dir. logger receives
 // Pebble's messages; nil means slog.Default().
 func OpenCache(dir string, logger *slog.Logger) (*Cache, error) {
-	db, err := pebble.Open(dir, PebbleOptions(logger))
+	db, err := pebble.Open(dir, CacheOptions(logger))
 	if err != nil {
 		return nil, fmt.Errorf("open cache projection in %s: %w", dir, err)
 	}
 	return &Cache{db: db}, nil
 }
 
-// Close flushes and closes the database.
+// Close writes the memtables to disk and closes the database. Without the
+// flush a clean shutdown would lose the applied batches still in memory
+// (the cache has no write-ahead log), and the next start would re-apply them.
 func (c *Cache) Close() error {
+	if err := c.db.Flush(); err != nil {
+		c.db.Close()
+		return fmt.Errorf("close cache projection: flush: %w", err)
+	}
 	if err := c.db.Close(); err != nil {
 		return fmt.Errorf("close cache projection: %w", err)
 	}
@@ -69,8 +75,10 @@ type eventRecord struct {
 // retried: they would fail the same way forever.
 var ErrBadEvent = errors.New("bad event record")
 
-// Apply writes the effect of recs and the offsets after them in one atomic,
-// fsynced batch. Records that are not valid KOI events are skipped and
+// Apply writes the effect of recs and the offsets after them in one atomic
+// batch. The batch is visible to readers at once and reaches disk with its
+// memtable (see [CacheOptions]): a crash loses a suffix of batches together
+// with their offsets, never one without the other. Records that are not valid KOI events are skipped and
 // reported in the returned slice, the offsets still advance past them.
 func (c *Cache) Apply(recs []Record) (skipped []error, err error) {
 	b := c.db.NewBatch()
@@ -92,7 +100,7 @@ func (c *Cache) Apply(recs []Record) (skipped []error, err error) {
 			}
 		}
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := b.Commit(pebble.NoSync); err != nil {
 		return skipped, fmt.Errorf("cache: commit batch of %d: %w", len(recs), err)
 	}
 	return skipped, nil
