@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -88,18 +89,23 @@ func skipWS(b []byte, i int) int {
 }
 
 // scanString returns the bounds of the string starting at i, quotes
-// included.
+// included. It looks at eight bytes at a time for a quote or a backslash:
+// contents are most of a record and mostly plain text.
 func scanString(b []byte, i int) (int, int, error) {
 	if i >= len(b) || b[i] != '"' {
 		return 0, 0, errors.New("expected a string")
 	}
 	j := i + 1
 	for {
-		k := bytes.IndexAny(b[j:], "\"\\")
-		if k < 0 {
+		for j+8 <= len(b) && !quoteOrBackslash8(binary.LittleEndian.Uint64(b[j:])) {
+			j += 8
+		}
+		for j < len(b) && b[j] != '"' && b[j] != '\\' {
+			j++
+		}
+		if j >= len(b) {
 			return 0, 0, errors.New("unterminated string")
 		}
-		j += k
 		if b[j] == '"' {
 			return i, j + 1, nil
 		}
@@ -108,6 +114,15 @@ func scanString(b []byte, i int) (int, int, error) {
 			return 0, 0, errors.New("unterminated string")
 		}
 	}
+}
+
+// quoteOrBackslash8 reports whether one of the eight bytes of x is '"' or
+// '\\' (the classic has-zero-byte test on x xor each of them).
+func quoteOrBackslash8(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (lo * '"')
+	k := x ^ (lo * '\\')
+	return ((q-lo)&^q|(k-lo)&^k)&hi != 0
 }
 
 // skipValue returns the index after the JSON value starting at i.
@@ -122,6 +137,13 @@ func skipValue(b []byte, i int) (int, error) {
 	case '{', '[':
 		depth := 0
 		for j := i; j < len(b); j++ {
+			// Most bytes of a value are none of the six that matter here.
+			for j+8 <= len(b) && !structural8(binary.LittleEndian.Uint64(b[j:])) {
+				j += 8
+			}
+			if j >= len(b) {
+				break
+			}
 			switch b[j] {
 			case '"':
 				_, e, err := scanString(b, j)
@@ -152,4 +174,13 @@ func skipValue(b []byte, i int) (int, error) {
 		}
 		return j, nil
 	}
+}
+
+// structural8 reports whether one of the eight bytes of x is '"', '{', '}',
+// '[' or ']'. A backslash matters only inside strings, which scanString
+// skips whole.
+func structural8(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	has := func(c byte) uint64 { v := x ^ (lo * uint64(c)); return (v - lo) &^ v }
+	return (has('"')|has('{')|has('}')|has('[')|has(']'))&hi != 0
 }

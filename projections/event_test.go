@@ -62,6 +62,8 @@ func FuzzSplitEvent(f *testing.F) {
 	for _, s := range []string{
 		`{"rid":"orn:github.repo:o/r","event_type":"NEW","manifest":{"rid":"x"},"contents":{"a":"}\"{"}}`,
 		`{"rid":"orn:a:b","event_type":"FORGET"}`, `{}`, `{"a":[1,2,{"b":"\\"}]}`,
+		// Long runs exercise the eight-bytes-at-a-time scans.
+		`{"rid":"orn:github.issue:o/r:1","event_type":"UPDATE","manifest":{"rid":"orn:github.issue:o/r:1","timestamp":"2025-01-02T03:04:05Z"},"contents":{"body":"a long body with \"quotes\" and a backslash \\ and brackets ]]}}{{[[ inside","labels":[["nested","arrays"],{"deeper":{"still":[1234567890,0.5]}}],"n":12345678901234}}`,
 	} {
 		f.Add([]byte(s))
 	}

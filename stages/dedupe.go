@@ -15,9 +15,12 @@ import (
 const DedupeName = "dedupe"
 
 // Dedupe drops inputs already seen: a webhook GitHub redelivered, a backfill
-// page fetched twice. The key is the source kind, the source key (the
-// delivery GUID for webhooks, which GitHub keeps on redelivery) and the
-// message's RID, so the several observations of one input are each kept once.
+// page fetched twice. The key is the source kind and the source key (the
+// delivery GUID for webhooks, which GitHub keeps on redelivery): the first
+// raw record to carry a key claims it, and all observations derived from that
+// record pass, while every observation of a later record with the same key
+// (a redelivery) is dropped, whatever RIDs it names. One entry per input,
+// not per observation.
 //
 // Seen keys are persistent (Pebble) and never expire: a redelivery days later
 // and after restarts still produces nothing. Each key remembers the raw
@@ -27,17 +30,24 @@ const DedupeName = "dedupe"
 //
 // Seen keys are written without fsync: if a crash loses the newest ones, a
 // later redelivery passes dedupe and ridify then finds the same hash and
-// emits nothing. Safe for concurrent use.
+// emits nothing. The newest keys are also held in memory (see memo), so the
+// several observations of one input cost one Pebble lookup, not one each.
+// Safe for concurrent use.
 type Dedupe struct {
-	db *pebble.DB
+	db   *pebble.DB
+	seen *memo[logPos]
 }
+
+// dedupeMemo is how many seen keys Dedupe holds in memory: enough for the
+// inputs of several polls in flight, a few MB.
+const dedupeMemo = 1 << 15
 
 // NewDedupe is the [Factory] of the dedupe stage.
 func NewDedupe(deps Deps) (Stage, error) {
 	if deps.State == nil {
 		return nil, errors.New("dedupe: state database is required")
 	}
-	return &Dedupe{db: deps.State}, nil
+	return &Dedupe{db: deps.State, seen: newMemo[logPos](dedupeMemo)}, nil
 }
 
 // Name implements [Stage].
@@ -65,26 +75,34 @@ func (d *Dedupe) Process(ctx context.Context, msg *message.Message) ([]*message.
 		}
 		pos = logPos{partition: p.Partition, offset: p.Offset}
 	}
-	key := StateKey(DedupeName, md.Get(topics.HeaderSourceKind)+"\x00"+srcKey+"\x00"+md.Get(topics.HeaderRID))
+	key := StateKey(DedupeName, md.Get(topics.HeaderSourceKind)+"\x00"+srcKey)
 
-	val, closer, err := d.db.Get(key)
-	switch {
-	case err == nil:
-		seen, derr := decodeLogPos(val)
-		closer.Close()
-		if derr != nil {
-			return nil, fmt.Errorf("dedupe: stored state for %q: %w", key, derr)
+	seen, ok := d.seen.get(key)
+	if !ok {
+		val, closer, err := d.db.Get(key)
+		switch {
+		case err == nil:
+			seen, err = decodeLogPos(val)
+			closer.Close()
+			if err != nil {
+				return nil, fmt.Errorf("dedupe: stored state for %q: %w", key, err)
+			}
+			d.seen.put(key, seen)
+			ok = true
+		case errors.Is(err, pebble.ErrNotFound):
+		default:
+			return nil, fmt.Errorf("dedupe: read state: %w", err)
 		}
+	}
+	if ok {
 		if seen != pos {
 			return nil, nil // a redelivery: already passed once
 		}
-		return []*message.Message{msg}, nil // our own retry
-	case errors.Is(err, pebble.ErrNotFound):
-	default:
-		return nil, fmt.Errorf("dedupe: read state: %w", err)
+		return []*message.Message{msg}, nil // another observation of the claiming record, or our own retry
 	}
 	if err := d.db.Set(key, pos.append(nil), pebble.NoSync); err != nil {
 		return nil, fmt.Errorf("dedupe: write state: %w", err)
 	}
+	d.seen.put(key, pos)
 	return []*message.Message{msg}, nil
 }

@@ -40,6 +40,7 @@ func TestDedupe(t *testing.T) {
 		{"first delivery passes", []in{{"d1", "r1", 0, true}}},
 		{"redelivery is dropped", []in{{"d1", "r1", 0, true}, {"d1", "r1", 7, false}}},
 		{"each observation of one delivery passes", []in{{"d1", "r1", 0, true}, {"d1", "r2", 0, true}}},
+		{"a redelivery drops RIDs the first delivery did not name", []in{{"d1", "r1", 0, true}, {"d1", "r2", 5, false}}},
 		{"other deliveries pass", []in{{"d1", "r1", 0, true}, {"d2", "r1", 1, true}}},
 		{"a retry of the same raw record passes again", []in{{"d1", "r1", 3, true}, {"d1", "r1", 3, true}}},
 	}

@@ -44,15 +44,21 @@ const RidifyName = "ridify"
 // given its state and input, they then produce the same events again.
 // Safe for concurrent use.
 type Ridify struct {
-	db *pebble.DB
+	db    *pebble.DB
+	state *memo[ridState]
 }
+
+// ridifyMemo is how many RID states Ridify holds in memory (about 150 bytes
+// each): the repositories, issues and pull requests of an active
+// organisation, so their repeated observations skip Pebble.
+const ridifyMemo = 1 << 16
 
 // NewRidify is the [Factory] of the ridify stage.
 func NewRidify(deps Deps) (Stage, error) {
 	if deps.State == nil {
 		return nil, errors.New("ridify: state database is required")
 	}
-	return &Ridify{db: deps.State}, nil
+	return &Ridify{db: deps.State, state: newMemo[ridState](ridifyMemo)}, nil
 }
 
 // Name implements [Stage].
@@ -167,10 +173,18 @@ func (r *Ridify) Process(ctx context.Context, msg *message.Message) ([]*message.
 			next.micros = prev.micros + 1
 		}
 	}
-	if err := r.db.Set(key, next.encode(), pebble.NoSync); err != nil {
-		return nil, fmt.Errorf("ridify: write state for %s: %w", rid, err)
+	if err := r.write(key, next); err != nil {
+		return nil, err
 	}
 	return r.emit(msg, rid, next)
+}
+
+func (r *Ridify) write(key []byte, st ridState) error {
+	if err := r.db.Set(key, st.encode(), pebble.NoSync); err != nil {
+		return fmt.Errorf("ridify: write state for %q: %w", key, err)
+	}
+	r.state.put(key, st)
+	return nil
 }
 
 // canonBufs recycles canonical-JSON buffers: hashing is on every record's
@@ -191,6 +205,9 @@ func contentHash(contents []byte) ([32]byte, error) {
 }
 
 func (r *Ridify) load(key []byte) (ridState, bool, error) {
+	if s, ok := r.state.get(key); ok {
+		return s, true, nil
+	}
 	val, closer, err := r.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return ridState{}, false, nil
@@ -203,6 +220,7 @@ func (r *Ridify) load(key []byte) (ridState, bool, error) {
 	if err != nil {
 		return ridState{}, false, fmt.Errorf("ridify: state of %q: %w", key, err)
 	}
+	r.state.put(key, s)
 	return s, true, nil
 }
 

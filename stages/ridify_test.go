@@ -30,6 +30,8 @@ func TestRidifyEventTypes(t *testing.T) {
 		{"first sight is NEW", []step{{"upsert", a, 0, t0, "NEW"}}},
 		{"same contents emit nothing", []step{{"upsert", a, 0, t0, "NEW"}, {"upsert", a, 1, t0, ""}}},
 		{"same canonical form emits nothing", []step{{"upsert", `{"n":1,"title":"a"}`, 0, t0, "NEW"}, {"upsert", `{"title": "a", "n": 1.0}`, 1, t0, ""}}},
+		{"both spellings of one canonical form emit nothing", []step{{"upsert", `{"n":1,"title":"a"}`, 0, t0, "NEW"}, {"upsert", `{"title": "a", "n": 1.0}`, 1, t0, ""}, {"upsert", `{"n":1,"title":"a"}`, 2, t0, ""}, {"upsert", `{"title": "a", "n": 1.0}`, 3, t0, ""}}},
+		{"back to earlier bytes is an UPDATE", []step{{"upsert", a, 0, t0, "NEW"}, {"upsert", b, 1, t0, "UPDATE"}, {"upsert", a, 2, t0, "UPDATE"}}},
 		{"other contents are UPDATE", []step{{"upsert", a, 0, t0, "NEW"}, {"upsert", b, 1, t0, "UPDATE"}}},
 		{"forget of a known RID", []step{{"upsert", a, 0, t0, "NEW"}, {"forget", "", 1, t0, "FORGET"}}},
 		{"forget of an unknown RID emits nothing", []step{{"forget", "", 0, t0, ""}}},
