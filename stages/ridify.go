@@ -33,6 +33,13 @@ const RidifyName = "ridify"
 // by a microsecond where needed so that every RID's timestamps strictly
 // increase (KOI-net peers ignore an update that is not newer).
 //
+// RIDs of immutable types (orn:github.event: one per delivery, never
+// changed) keep no state: an upsert of one is always NEW, stamped with the
+// receive time, and costs no state lookup or write. Dedupe has already
+// dropped redeliveries; a record replayed after a crash announces the same
+// bytes again, which consumers of an at-least-once log treat as a duplicate.
+// A forget of one is ignored.
+//
 // Its input must be keyed by RID (the observed topic), so all observations
 // of one RID arrive in order on one partition. State is written together
 // with the observed position that caused it, before the event is published:
@@ -132,6 +139,17 @@ func (r *Ridify) Process(ctx context.Context, msg *message.Message) ([]*message.
 		return nil, Permanent(fmt.Errorf("ridify: %s: bad %s: %w", rid, topics.HeaderReceivedAt, err))
 	}
 
+	if immutableRID(rid) {
+		if op != github.OpUpsert {
+			return nil, nil
+		}
+		sum, err := contentHash(msg.Payload)
+		if err != nil {
+			return nil, Permanent(fmt.Errorf("ridify: %s: contents: %w", rid, err))
+		}
+		return r.emit(msg, rid, ridState{hash: sum, eventType: koi.EventNew, micros: receivedAt.UTC().UnixMicro()})
+	}
+
 	key := StateKey(RidifyName, rid)
 	prev, known, err := r.load(key)
 	if err != nil {
@@ -185,6 +203,12 @@ func (r *Ridify) write(key []byte, st ridState) error {
 	}
 	r.state.put(key, st)
 	return nil
+}
+
+// immutableRID reports whether rid names something that never changes once
+// announced.
+func immutableRID(rid string) bool {
+	return strings.HasPrefix(rid, koi.TypeGitHubEvent+":")
 }
 
 // canonBufs recycles canonical-JSON buffers: hashing is on every record's

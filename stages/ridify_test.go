@@ -23,28 +23,36 @@ func TestRidifyEventTypes(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 11, 22, 10, 0, 0, 123456789, time.UTC)
 	const a, b = `{"title":"a","n":1}`, `{"n":1.0, "title":"b"}`
+	const eventRID = "orn:github.event:octo/hello:72d3162e-cc78-11e3-81ab-4c9367dc0958"
+	t1 := t0.Add(time.Second)
 	cases := []struct {
 		name  string
 		steps []step
+		rid   string // default an issue RID
 	}{
-		{"first sight is NEW", []step{{"upsert", a, 0, t0, "NEW"}}},
-		{"same contents emit nothing", []step{{"upsert", a, 0, t0, "NEW"}, {"upsert", a, 1, t0, ""}}},
-		{"same canonical form emits nothing", []step{{"upsert", `{"n":1,"title":"a"}`, 0, t0, "NEW"}, {"upsert", `{"title": "a", "n": 1.0}`, 1, t0, ""}}},
-		{"both spellings of one canonical form emit nothing", []step{{"upsert", `{"n":1,"title":"a"}`, 0, t0, "NEW"}, {"upsert", `{"title": "a", "n": 1.0}`, 1, t0, ""}, {"upsert", `{"n":1,"title":"a"}`, 2, t0, ""}, {"upsert", `{"title": "a", "n": 1.0}`, 3, t0, ""}}},
-		{"back to earlier bytes is an UPDATE", []step{{"upsert", a, 0, t0, "NEW"}, {"upsert", b, 1, t0, "UPDATE"}, {"upsert", a, 2, t0, "UPDATE"}}},
-		{"other contents are UPDATE", []step{{"upsert", a, 0, t0, "NEW"}, {"upsert", b, 1, t0, "UPDATE"}}},
-		{"forget of a known RID", []step{{"upsert", a, 0, t0, "NEW"}, {"forget", "", 1, t0, "FORGET"}}},
-		{"forget of an unknown RID emits nothing", []step{{"forget", "", 0, t0, ""}}},
-		{"forget twice emits once", []step{{"upsert", a, 0, t0, "NEW"}, {"forget", "", 1, t0, "FORGET"}, {"forget", "", 2, t0, ""}}},
-		{"after a forget it is NEW again", []step{{"upsert", a, 0, t0, "NEW"}, {"forget", "", 1, t0, "FORGET"}, {"upsert", a, 2, t0, "NEW"}}},
-		{"a retry of the same record re-emits the same event", []step{{"upsert", a, 0, t0, "NEW"}, {"upsert", a, 0, t0, "NEW"}}},
-		{"an older record replayed is skipped", []step{{"upsert", a, 5, t0, "NEW"}, {"upsert", b, 6, t0, "UPDATE"}, {"upsert", a, 5, t0, ""}}},
+		{"an event RID is NEW at its receive time, with no state kept", []step{{"upsert", a, 0, t0, "NEW"}, {"upsert", a, 1, t1, "NEW"}, {"upsert", a, 0, t0, "NEW"}}, eventRID},
+		{"a forget of an event RID emits nothing", []step{{"upsert", a, 0, t0, "NEW"}, {"forget", "", 1, t1, ""}}, eventRID},
+		{"first sight is NEW", []step{{"upsert", a, 0, t0, "NEW"}}, ""},
+		{"same contents emit nothing", []step{{"upsert", a, 0, t0, "NEW"}, {"upsert", a, 1, t0, ""}}, ""},
+		{"same canonical form emits nothing", []step{{"upsert", `{"n":1,"title":"a"}`, 0, t0, "NEW"}, {"upsert", `{"title": "a", "n": 1.0}`, 1, t0, ""}}, ""},
+		{"both spellings of one canonical form emit nothing", []step{{"upsert", `{"n":1,"title":"a"}`, 0, t0, "NEW"}, {"upsert", `{"title": "a", "n": 1.0}`, 1, t0, ""}, {"upsert", `{"n":1,"title":"a"}`, 2, t0, ""}, {"upsert", `{"title": "a", "n": 1.0}`, 3, t0, ""}}, ""},
+		{"back to earlier bytes is an UPDATE", []step{{"upsert", a, 0, t0, "NEW"}, {"upsert", b, 1, t0, "UPDATE"}, {"upsert", a, 2, t0, "UPDATE"}}, ""},
+		{"other contents are UPDATE", []step{{"upsert", a, 0, t0, "NEW"}, {"upsert", b, 1, t0, "UPDATE"}}, ""},
+		{"forget of a known RID", []step{{"upsert", a, 0, t0, "NEW"}, {"forget", "", 1, t0, "FORGET"}}, ""},
+		{"forget of an unknown RID emits nothing", []step{{"forget", "", 0, t0, ""}}, ""},
+		{"forget twice emits once", []step{{"upsert", a, 0, t0, "NEW"}, {"forget", "", 1, t0, "FORGET"}, {"forget", "", 2, t0, ""}}, ""},
+		{"after a forget it is NEW again", []step{{"upsert", a, 0, t0, "NEW"}, {"forget", "", 1, t0, "FORGET"}, {"upsert", a, 2, t0, "NEW"}}, ""},
+		{"a retry of the same record re-emits the same event", []step{{"upsert", a, 0, t0, "NEW"}, {"upsert", a, 0, t0, "NEW"}}, ""},
+		{"an older record replayed is skipped", []step{{"upsert", a, 5, t0, "NEW"}, {"upsert", b, 6, t0, "UPDATE"}, {"upsert", a, 5, t0, ""}}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			st := newStage(t, stages.RidifyName, openState(t))
-			const rid = "orn:github.issue:octo/hello:7"
+			rid := c.rid
+			if rid == "" {
+				rid = "orn:github.issue:octo/hello:7"
+			}
 			var prev []koiEvent
 			for i, s := range c.steps {
 				ctx, in := observation(rid, s.op, s.contents, 3, s.offset, s.at)
@@ -78,7 +86,10 @@ func TestRidifyEventTypes(t *testing.T) {
 				if evs[0].Manifest.SHA256Hash != wantHash || !bytes.Equal(evs[0].Contents, []byte(s.contents)) {
 					t.Fatalf("step %d: manifest %+v contents %s; want hash %s and contents as observed", i, evs[0].Manifest, evs[0].Contents, wantHash)
 				}
-				if len(prev) == 1 && prev[0].Manifest != nil && s.offset != c.steps[i-1].offset {
+				if rid == eventRID && evs[0].Manifest.Timestamp != koi.FormatTimestamp(s.at) {
+					t.Fatalf("step %d: timestamp %s, want the receive time %s", i, evs[0].Manifest.Timestamp, koi.FormatTimestamp(s.at))
+				}
+				if len(prev) == 1 && prev[0].Manifest != nil && s.offset > c.steps[i-1].offset {
 					cur, _ := koi.ParseTimestamp(evs[0].Manifest.Timestamp)
 					old, _ := koi.ParseTimestamp(prev[0].Manifest.Timestamp)
 					if !cur.After(old) {
