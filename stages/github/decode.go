@@ -7,8 +7,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/segmentio/encoding/json"
-
 	"github.com/koistream/koistream/topics/koi"
 )
 
@@ -60,7 +58,7 @@ func DecodeBody(contentType string, body []byte) ([]byte, error) {
 	if err := precheck(payload); err != nil {
 		return nil, err
 	}
-	if !json.Valid(payload) {
+	if !validJSON(payload) {
 		return nil, fmt.Errorf("%w: payload is not valid JSON", ErrBadPayload)
 	}
 	return payload, nil

@@ -1,0 +1,72 @@
+package github
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestValidJSON(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		in   string
+		want bool
+	}{
+		{`{}`, true}, {` [ ] `, true}, {`{"a":[1,-0.5e+3,true,false,null,"x"]}`, true},
+		{`"a long string with \"escapes\" \\ \/ \b\f\n\r\t \u00e9\uD83D\uDE00 and é"`, true},
+		{`"\ud800"`, true}, // lone surrogate: allowed by the grammar, as encoding/json does
+		{`{"a":{"b":{"c":[[[]]]}}}`, true}, {`0`, true}, {`-0`, true}, {`1E9`, true},
+		{``, false}, {` `, false}, {`{`, false}, {`}`, false}, {`{"a"}`, false}, {`{"a":}`, false},
+		{`{"a":1,}`, false}, {`[1,]`, false}, {`[1 2]`, false}, {`{"a":1 "b":2}`, false},
+		{`{1:2}`, false}, {`01`, false}, {`1.`, false}, {`.5`, false}, {`1e`, false}, {`-`, false},
+		{`+1`, false}, {`tru`, false}, {`nul`, false}, {`"abc`, false}, {"\"a\tb\"", false},
+		{`"\x"`, false}, {`"\u12G4"`, false}, {`"\u12"`, false}, {"\"\xff\"", false},
+		{`{} {}`, false}, {`[}`, false}, {`{]`, false}, {`{"a":1]`, false},
+		{strings.Repeat("[", 10001) + strings.Repeat("]", 10001), false},
+	}
+	for _, c := range cases {
+		name := c.in
+		if len(name) > 40 {
+			name = name[:40]
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if got := validJSON([]byte(c.in)); got != c.want {
+				t.Fatalf("validJSON(%q) = %v, want %v", c.in, got, c.want)
+			}
+			if c.want != reference([]byte(c.in)) && !strings.HasPrefix(c.in, "[[[") {
+				t.Fatalf("case disagrees with encoding/json: fix the case")
+			}
+		})
+	}
+}
+
+// reference is what validJSON must answer: encoding/json's grammar, and
+// UTF-8 throughout (encoding/json.Valid lets invalid UTF-8 in strings pass;
+// webhook payloads are UTF-8 by GitHub's contract and precheck requires it).
+func reference(b []byte) bool { return json.Valid(b) && utf8.Valid(b) }
+
+// FuzzValidJSON: validJSON agrees with the reference on everything not
+// nested deeper than maxDepth.
+func FuzzValidJSON(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.json")
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, s := range []string{`{"a":[1,2.5e-3,"x\u0041y"]}`, `"0123456789abcdef\"0123456789"`, `[-0,1E+2,{}]`, "\"\x01\"", `{"é":"😀"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if strings.Count(string(b), "[")+strings.Count(string(b), "{") > maxDepth {
+			return
+		}
+		if got, want := validJSON(b), reference(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, encoding/json says %v", b, got, want)
+		}
+	})
+}
