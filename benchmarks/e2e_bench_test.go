@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/koistream/koistream/stages"
 )
 
 // BenchmarkPipelineE2E is the e2e measurement of Run over b.N deliveries
@@ -67,29 +69,37 @@ func BenchmarkPebbleCeiling(b *testing.B) {
 
 // BenchmarkHTTPIngest is the http_ingest measurement of Run: b.N signed
 // webhooks posted to a fresh node over 64 keep-alive connections (8 with
-// -short), until 202.
+// -short), until 202; "stages=on" with the default chain running meanwhile,
+// "stages=off" against an ingest-only node (http_ingest_only).
 func BenchmarkHTTPIngest(b *testing.B) {
 	c := benchCorpus(b)
 	conns := DefaultConnections
 	if testing.Short() {
 		conns = 8
 	}
-	node, err := startNode(context.Background(), b.TempDir())
-	if err != nil {
-		b.Fatal(err)
+	for _, mode := range []struct {
+		name     string
+		segments []stages.Segment
+	}{{"stages=on", nil}, {"stages=off", []stages.Segment{}}} {
+		b.Run(mode.name, func(b *testing.B) {
+			node, err := startNodeWith(context.Background(), b.TempDir(), mode.segments)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer node.Shutdown(context.Background())
+			b.SetBytes(int64(c.Stats(c.Len()).MeanBytes))
+			b.ResetTimer()
+			res, err := postWebhooks(context.Background(), webhookURL(node), c, b.N, conns, time.Hour)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if res.errors > 0 {
+				b.Fatalf("%d errors, first: %s", res.errors, res.firstErr)
+			}
+			b.ReportMetric(float64(res.accepted)/res.elapsed.Seconds(), "req/s")
+			b.ReportMetric(float64(nearestRank(res.latencies, 0.5))/1e6, "p50-ms")
+			b.ReportMetric(float64(nearestRank(res.latencies, 0.99))/1e6, "p99-ms")
+		})
 	}
-	defer node.Shutdown(context.Background())
-	b.SetBytes(int64(c.Stats(c.Len()).MeanBytes))
-	b.ResetTimer()
-	res, err := postWebhooks(context.Background(), node, c, b.N, conns, time.Hour)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	if res.errors > 0 {
-		b.Fatalf("%d errors, first: %s", res.errors, res.firstErr)
-	}
-	b.ReportMetric(float64(res.accepted)/res.elapsed.Seconds(), "req/s")
-	b.ReportMetric(float64(nearestRank(res.latencies, 0.5))/1e6, "p50-ms")
-	b.ReportMetric(float64(nearestRank(res.latencies, 0.99))/1e6, "p99-ms")
 }

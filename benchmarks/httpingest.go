@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/koistream/koistream/pipeline"
+	"github.com/koistream/koistream/stages"
 )
 
 const (
@@ -41,18 +43,51 @@ type httpResult struct {
 // X-GitHub-Delivery. Every request's latency, from sending to having read
 // the whole answer, is recorded; anything but 202 counts as an error. The
 // node's stages run meanwhile, as in production.
-func measureHTTPIngest(ctx context.Context, dir string, c *Corpus, n, conns int) (httpResult, error) {
+//
+// With ingestOnly the node runs no stages: what the webhook path alone can
+// take on this machine, its ceiling, while otherwise the stages compete with
+// it for the same cores.
+func measureHTTPIngest(ctx context.Context, dir string, c *Corpus, n, conns int, ingestOnly bool) (httpResult, error) {
 	var res httpResult
-	node, err := startNode(ctx, dir)
+	var segments []stages.Segment
+	if ingestOnly {
+		segments = []stages.Segment{}
+	}
+	node, err := startNodeWith(ctx, dir, segments)
 	if err != nil {
 		return res, fmt.Errorf("http ingest: %w", err)
 	}
 	defer node.Shutdown(context.Background())
-	return postWebhooks(ctx, node, c, min(n, MaxHTTPRequests), conns, MaxHTTPDuration)
+	return postWebhooks(ctx, webhookURL(node), c, min(n, MaxHTTPRequests), conns, MaxHTTPDuration)
 }
 
-// postWebhooks does the posting of measureHTTPIngest against node.
-func postWebhooks(ctx context.Context, node *pipeline.Node, c *Corpus, total, conns int, maxDur time.Duration) (httpResult, error) {
+// webhookURL is where node takes webhooks.
+func webhookURL(node *pipeline.Node) string {
+	return "http://" + node.Addr() + "/github/webhook"
+}
+
+// measureHTTPNull posts the same requests as measureHTTPIngest to a plain
+// net/http server on loopback that reads each body and answers 202, doing
+// nothing else: what HTTP itself costs on this machine, client included
+// (the posting goroutines share the cores with the server), the ceiling no
+// webhook handler can pass here.
+func measureHTTPNull(ctx context.Context, c *Corpus, n, conns int) (httpResult, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return httpResult{}, fmt.Errorf("http null: %w", err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusAccepted)
+	})}
+	go srv.Serve(l)
+	defer srv.Close()
+	return postWebhooks(ctx, "http://"+l.Addr().String()+"/github/webhook", c, min(n, MaxHTTPRequests), conns, MaxHTTPDuration)
+}
+
+// postWebhooks posts signed webhooks of c to url from conns connections:
+// total requests, or fewer if maxDur runs out first.
+func postWebhooks(ctx context.Context, url string, c *Corpus, total, conns int, maxDur time.Duration) (httpResult, error) {
 	var res httpResult
 	tr := &http.Transport{
 		MaxIdleConns:        conns,
@@ -63,7 +98,6 @@ func postWebhooks(ctx context.Context, node *pipeline.Node, c *Corpus, total, co
 	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	url := "http://" + node.Addr() + "/github/webhook"
 
 	var (
 		next     atomic.Int64

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/koistream/koistream/pipeline"
+	"github.com/koistream/koistream/stages"
 )
 
 // startNode starts a node as koistream serve would, on dir: embedded
@@ -15,11 +16,18 @@ import (
 // discarded. It returns once /healthz answers 200 (router and projection
 // running).
 func startNode(ctx context.Context, dir string) (*pipeline.Node, error) {
+	return startNodeWith(ctx, dir, nil)
+}
+
+// startNodeWith is startNode with the given segments (nil: the default
+// chain, empty: none, an ingest-only node).
+func startNodeWith(ctx context.Context, dir string, segments []stages.Segment) (*pipeline.Node, error) {
 	node, err := pipeline.Start(ctx, pipeline.Config{
 		DataDir:        dir,
 		Listen:         "127.0.0.1:0",
 		KafkaListen:    "127.0.0.1:0",
 		WebhookSecrets: [][]byte{[]byte(BenchSecret)},
+		Segments:       segments,
 		Logger:         slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

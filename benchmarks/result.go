@@ -99,7 +99,23 @@ type Result struct {
 	HTTPP99MS float64 `json:"http_p99_ms"`
 	// HTTPMaxMS: see HTTPP50MS.
 	HTTPMaxMS float64 `json:"http_max_ms"`
-	// HTTPErrors counts transport errors and answers other than 202.
+	// HTTPIngestOnlyReqPerS, HTTPIngestOnlyP50MS and HTTPIngestOnlyP99MS
+	// are the same measurement against a node that runs no stages (an
+	// ingest-only node): the webhook path's own ceiling on this machine.
+	HTTPIngestOnlyReqPerS float64 `json:"http_ingest_only_req_per_s"`
+	// HTTPIngestOnlyP50MS: see HTTPIngestOnlyReqPerS.
+	HTTPIngestOnlyP50MS float64 `json:"http_ingest_only_p50_ms"`
+	// HTTPIngestOnlyP99MS: see HTTPIngestOnlyReqPerS.
+	HTTPIngestOnlyP99MS float64 `json:"http_ingest_only_p99_ms"`
+	// HTTPNullReqPerS and HTTPNullP99MS are the same requests answered 202
+	// by a plain net/http server that only reads the bodies: HTTP's own
+	// cost on this machine with the client in the same process, the
+	// ceiling of the two measurements above.
+	HTTPNullReqPerS float64 `json:"http_null_ceiling_req_per_s"`
+	// HTTPNullP99MS: see HTTPNullReqPerS.
+	HTTPNullP99MS float64 `json:"http_null_ceiling_p99_ms"`
+	// HTTPErrors counts transport errors and answers other than 202, of
+	// both HTTP measurements.
 	HTTPErrors int `json:"http_errors"`
 	// HTTPFirstError describes the first of them.
 	HTTPFirstError string `json:"http_first_error,omitempty"`

@@ -117,7 +117,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	}
 
 	log.Info("http_ingest: starting", "connections", opts.Connections, "requests", min(n, MaxHTTPRequests))
-	hr, err := measureHTTPIngest(ctx, filepath.Join(base, "http_ingest"), corpus, n, opts.Connections)
+	hr, err := measureHTTPIngest(ctx, filepath.Join(base, "http_ingest"), corpus, n, opts.Connections, false)
 	if err != nil {
 		return res, err
 	}
@@ -128,6 +128,28 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	res.HTTPP99MS = ms(nearestRank(hr.latencies, 0.99))
 	res.HTTPMaxMS = ms(nearestRank(hr.latencies, 1))
 	log.Info("http_ingest", "req_per_s", res.HTTPIngestReqPerS, "p50_ms", res.HTTPP50MS, "p99_ms", res.HTTPP99MS, "errors", hr.errors)
+
+	log.Info("http_ingest_only: starting", "connections", opts.Connections, "requests", min(n, MaxHTTPRequests))
+	ho, err := measureHTTPIngest(ctx, filepath.Join(base, "http_ingest_only"), corpus, n, opts.Connections, true)
+	if err != nil {
+		return res, err
+	}
+	res.HTTPIngestOnlyReqPerS = perSecond(float64(ho.accepted), ho.elapsed)
+	res.HTTPIngestOnlyP50MS = ms(nearestRank(ho.latencies, 0.50))
+	res.HTTPIngestOnlyP99MS = ms(nearestRank(ho.latencies, 0.99))
+	res.HTTPErrors += ho.errors
+	if res.HTTPFirstError == "" {
+		res.HTTPFirstError = ho.firstErr
+	}
+	log.Info("http_ingest_only", "req_per_s", res.HTTPIngestOnlyReqPerS, "p50_ms", res.HTTPIngestOnlyP50MS, "p99_ms", res.HTTPIngestOnlyP99MS, "errors", ho.errors)
+
+	hn, err := measureHTTPNull(ctx, corpus, n, opts.Connections)
+	if err != nil {
+		return res, err
+	}
+	res.HTTPNullReqPerS = perSecond(float64(hn.accepted), hn.elapsed)
+	res.HTTPNullP99MS = ms(nearestRank(hn.latencies, 0.99))
+	log.Info("http_null_ceiling", "req_per_s", res.HTTPNullReqPerS, "p99_ms", res.HTTPNullP99MS, "errors", hn.errors)
 
 	if rss, ok := peakRSSMB(); ok {
 		res.PeakRSSMB = round(rss, 1)

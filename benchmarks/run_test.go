@@ -40,6 +40,7 @@ func TestRunSmoke(t *testing.T) {
 	for _, key := range []string{"events", "payload_bytes", "e2e_events_per_s", "e2e_mb_per_s", "log_ceiling_events_per_s",
 		"pebble_ceiling_events_per_s", "stages_cpu_events_per_s", "e2e_vs_log_ceiling", "e2e_vs_stages_cpu",
 		"e2e_vs_pebble_ceiling", "http_ingest_req_per_s", "http_p50_ms", "http_p99_ms", "lag_drain_ms", "peak_rss_mb",
+		"http_ingest_only_req_per_s", "http_ingest_only_p50_ms", "http_ingest_only_p99_ms", "http_null_ceiling_req_per_s",
 		"go_version", "gomaxprocs", "nproc", "mem_total_mb", "corpus_mean_bytes", "corpus_p50_bytes", "corpus_p99_bytes",
 		"corpus_max_bytes", "http_requests"} {
 		v, ok := flat[key]
@@ -102,7 +103,7 @@ func TestRunSmoke(t *testing.T) {
 	if res.DataDir == "" || !strings.HasPrefix(res.DataDir, dir) {
 		t.Errorf("data_dir = %q, want a folder in %s", res.DataDir, dir)
 	}
-	for _, sub := range []string{"e2e", "http_ingest", "log_ceiling", "pebble_ceiling"} {
+	for _, sub := range []string{"e2e", "http_ingest", "http_ingest_only", "log_ceiling", "pebble_ceiling"} {
 		if _, err := os.Stat(filepath.Join(res.DataDir, sub)); err != nil {
 			t.Errorf("measurement folder: %v", err)
 		}

@@ -57,7 +57,11 @@ type Config struct {
 	WebhookPath string
 	// WebhookSecrets are the accepted webhook secrets; see webhook.Config.
 	WebhookSecrets [][]byte
-	// Segments place the stages; defaults to stages.DefaultSegments().
+	// Segments place the stages; nil means stages.DefaultSegments(). An
+	// empty, non-nil list runs no stages at all: the node takes webhooks
+	// into the raw topic, serves, and projects the events topic, while other
+	// instances sharing the topics do the stage work (an ingest-only
+	// instance, `segments: []` in the configuration file).
 	Segments []stages.Segment
 	// Repositories are the "owner/repo" names of github.repositories, given
 	// to stages that scope by repository (repofilter).
@@ -138,6 +142,9 @@ func (c *Config) Validate() error {
 		if !strings.HasPrefix(p, "/") {
 			return fmt.Errorf("config: path %q must start with /", p)
 		}
+	}
+	if len(c.Segments) == 0 {
+		return nil // ingest only
 	}
 	return stages.ValidateSegments(c.Segments, c.Registry)
 }

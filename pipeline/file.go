@@ -128,7 +128,7 @@ func (f *File) Apply(cfg *Config) error {
 	if k.Partitions != 0 {
 		cfg.Partitions = k.Partitions
 	}
-	if len(k.Segments) > 0 {
+	if k.Segments != nil { // `segments: []` means no stages
 		cfg.Segments = k.Segments
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/koistream/koistream/pipeline"
+	"github.com/koistream/koistream/stages"
 )
 
 func TestLoadFileSensorKeys(t *testing.T) {
@@ -62,5 +63,40 @@ func TestParseFileErrors(t *testing.T) {
 	}
 	if f, err := pipeline.ParseFile(nil); err != nil || f.WebhookSecretEnv() != pipeline.DefaultWebhookSecretEnv {
 		t.Fatalf("empty file: %v %v", f, err)
+	}
+}
+
+// TestFileSegments: absent segments mean the default chain, an empty list
+// means an ingest-only node, and either validates.
+func TestFileSegments(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, yaml string
+		want       int // segments after defaults
+	}{
+		{"absent", "koistream: {partitions: 2}\n", len(stages.DefaultSegments())},
+		{"null", "koistream: {segments: }\n", len(stages.DefaultSegments())},
+		{"empty list: ingest only", "koistream: {segments: []}\n", 0},
+		{"one segment", "koistream:\n  segments:\n    - {from: raw, to: events, stages: [normalize, dedupe, ridify]}\n", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f, err := pipeline.ParseFile([]byte(c.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := pipeline.Config{DataDir: t.TempDir()}
+			if err := f.Apply(&cfg); err != nil {
+				t.Fatal(err)
+			}
+			cfg.SetDefaults()
+			if err := cfg.Validate(); err != nil {
+				t.Fatalf("validate: %v", err)
+			}
+			if len(cfg.Segments) != c.want {
+				t.Fatalf("%d segments %v, want %d", len(cfg.Segments), cfg.Segments, c.want)
+			}
+		})
 	}
 }

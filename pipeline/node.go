@@ -130,9 +130,14 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err = n.serveHTTP(); err != nil {
 		return n, err
 	}
+	segs := make([]string, 0, len(n.segments))
+	for _, seg := range n.segments {
+		segs = append(segs, seg.name)
+	}
 	n.log.Info("koistream serving",
 		"http", n.Addr(), "kafka", n.KafkaAddrs(), "data_dir", cfg.DataDir,
-		"webhook", cfg.WebhookPath, "koi_net", cfg.KOIPath, "embedded_broker", n.broker != nil)
+		"webhook", cfg.WebhookPath, "koi_net", cfg.KOIPath, "embedded_broker", n.broker != nil,
+		"segments", segs)
 	return n, nil
 }
 
@@ -354,9 +359,7 @@ func (n *Node) Drained(ctx context.Context) (bool, error) {
 }
 
 func (n *Node) segmentsReady() bool {
-	if len(n.segments) == 0 {
-		return false
-	}
+	// An ingest-only node has none: vacuously ready.
 	for _, s := range n.segments {
 		if !s.consumer.Ready() {
 			return false

@@ -125,6 +125,10 @@ func writeBenchTable(w io.Writer, r benchmarks.Result) {
 	if r.HTTPFirstError != "" {
 		fmt.Fprintf(w, " (first: %s)", r.HTTPFirstError)
 	}
+	fmt.Fprintf(w, "\nhttp only  %.0f req/s, p50 %.2f ms, p99 %.2f ms (a node running no stages: the webhook path's ceiling)",
+		r.HTTPIngestOnlyReqPerS, r.HTTPIngestOnlyP50MS, r.HTTPIngestOnlyP99MS)
+	fmt.Fprintf(w, "\nhttp null  %.0f req/s, p99 %.2f ms (net/http reading each body and answering 202: HTTP's own ceiling here)",
+		r.HTTPNullReqPerS, r.HTTPNullP99MS)
 	fmt.Fprintf(w, "\npeak RSS   %.1f MiB (%s; harness and nodes share the process)\n", r.PeakRSSMB, r.PeakRSSScope)
 	if r.DataDir != "" {
 		fmt.Fprintf(w, "data       %s\n", r.DataDir)

@@ -29,7 +29,8 @@ func TestBenchJSON(t *testing.T) {
 	}
 	for _, key := range []string{"events", "payload_bytes", "e2e_events_per_s", "log_ceiling_events_per_s",
 		"pebble_ceiling_events_per_s", "stages_cpu_events_per_s", "e2e_vs_log_ceiling", "http_ingest_req_per_s",
-		"http_p50_ms", "http_p99_ms", "peak_rss_mb", "lag_drain_ms", "e2e_mb_per_s", "nproc", "gomaxprocs", "mem_total_mb"} {
+		"http_p50_ms", "http_p99_ms", "peak_rss_mb", "lag_drain_ms", "e2e_mb_per_s", "nproc", "gomaxprocs", "mem_total_mb",
+		"http_ingest_only_req_per_s"} {
 		if f, _ := res[key].(float64); !(f > 0) {
 			t.Errorf("%s = %v, want a positive number", key, res[key])
 		}
@@ -53,7 +54,7 @@ func TestBenchCommandLine(t *testing.T) {
 		contains []string
 	}{
 		{"table", []string{"bench", "--events", "300", "--connections", "2", "--corpus", "../../stages/github/testdata"}, 0,
-			[]string{"e2e (append → drained)", "log_ceiling", "stages_cpu", "pebble_ceiling", "peak RSS", "http ", "stages/github/testdata",
+			[]string{"e2e (append → drained)", "log_ceiling", "stages_cpu", "pebble_ceiling", "peak RSS", "http ", "http only", "stages/github/testdata",
 				`msg=e2e events_per_s=`}},
 		{"zero events", []string{"bench", "--events", "0"}, 2, []string{"--events must be at least 1"}},
 		{"negative connections", []string{"bench", "--connections", "-1"}, 2, []string{"--connections must be at least 1"}},

@@ -146,3 +146,45 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 		})
 	}
 }
+
+// TestIngestOnlyNode: `segments: []` starts a node that takes webhooks into
+// the raw topic and runs no stages (other instances sharing the topics do),
+// while the default configuration runs both segments.
+func TestIngestOnlyNode(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte("koistream:\n  segments: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, t.TempDir(), "--config", path)
+	if segs, ok := n.serving["segments"].([]any); !ok || len(segs) != 0 {
+		t.Fatalf("serving log segments = %v, want an empty list", n.serving["segments"])
+	}
+	d := loadDelivery(t, filepath.Join(testdata, "issues.opened.json"))
+	if code, body := post(t, n.http, d, testSecret); code != http.StatusAccepted {
+		t.Fatalf("status %d %s", code, body)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, "koistream.raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw int64
+	ends.Each(func(o kadm.ListedOffset) { raw += o.Offset })
+	if raw != 1 {
+		t.Fatalf("raw topic holds %d records, want the delivery", raw)
+	}
+	n.stop()
+
+	def := startNode(t, t.TempDir())
+	if segs, ok := def.serving["segments"].([]any); !ok || len(segs) != 2 {
+		t.Fatalf("default serving log segments = %v, want ingest and ridify", def.serving["segments"])
+	}
+	def.stop()
+}
