@@ -32,6 +32,10 @@ type e2eResult struct {
 	lagDrain     time.Duration // last acknowledgement to drained
 	materialized int           // event RIDs in the cache, warm-up excluded
 	deadLetters  int64         // records on the dead-letter topic
+
+	pacedRate   float64       // deliveries/s of the paced phase
+	pacedEvents int           // deliveries appended in it
+	pacedDrain  time.Duration // its last acknowledgement to drained
 }
 
 // measureE2E starts a node on dir (see startNode), sends e2eWarmup
@@ -81,10 +85,60 @@ func measureE2E(ctx context.Context, dir string, c *Corpus, n int, log *slog.Log
 		return res, fmt.Errorf("e2e: count event RIDs: %w", err)
 	}
 	res.materialized = len(rids) - e2eWarmup
+
+	// Paced: input the pipeline can keep up with, so the lag after the
+	// last append is what a steady stream leaves behind, not a backlog.
+	res.pacedRate = pacedShare * float64(n) / res.elapsed.Seconds()
+	res.pacedEvents = min(n, int(res.pacedRate*pacedDuration.Seconds()))
+	from := n + e2eWarmup
+	if err := appendPaced(ctx, pub, raw, c, from, from+res.pacedEvents, res.pacedRate); err != nil {
+		return res, fmt.Errorf("e2e paced: append: %w", err)
+	}
+	pacedAcked := time.Now()
+	drained, err = waitDrained(ctx, node, drainPoll, log, "e2e paced")
+	if err != nil {
+		return res, err
+	}
+	res.pacedDrain = drained.Sub(pacedAcked)
+	log.Info("e2e paced: drained", "rate", res.pacedRate, "events", res.pacedEvents, "lag_drain_ms", res.pacedDrain.Milliseconds())
 	if res.deadLetters, err = deadLetters(ctx, node); err != nil {
 		return res, err
 	}
 	return res, nil
+}
+
+const (
+	// pacedShare is the paced phase's input rate as a share of the e2e
+	// throughput just measured.
+	pacedShare = 0.5
+	// pacedDuration is how long the paced phase appends.
+	pacedDuration = 10 * time.Second
+	// pacedTick is how often it appends a batch.
+	pacedTick = 10 * time.Millisecond
+)
+
+// appendPaced appends deliveries [from, to) of c at rate per second, a
+// batch every pacedTick, each batch acknowledged before the next.
+func appendPaced(ctx context.Context, pub *topics.Publisher, topic string, c *Corpus, from, to int, rate float64) error {
+	start := time.Now()
+	for i := from; i < to; {
+		due := from + int(rate*time.Since(start).Seconds())
+		if due > i {
+			hi := min(due, to)
+			msgs, _ := rawMessages(c, i, hi)
+			if err := pub.Publish(topic, msgs...); err != nil {
+				return err
+			}
+			i = hi
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pacedTick):
+		}
+	}
+	return nil
 }
 
 // deadLetters counts the records on the node's dead-letter topic.

@@ -84,6 +84,17 @@ type Result struct {
 	// E2EVsPebbleCeiling: see E2EVsLogCeiling.
 	E2EVsPebbleCeiling float64 `json:"e2e_vs_pebble_ceiling"`
 
+	// PacedEventsPerS, PacedEvents and PacedLagDrainMS describe the e2e
+	// measurement's second phase, on the same node once drained: input at
+	// half the e2e throughput for 10 s (at most Events deliveries), then
+	// the time from the last acknowledged append until every stage and the
+	// cache projection caught up. LagDrainMS is the same after the e2e
+	// phase, whose input outruns the pipeline: that is a backlog draining.
+	PacedEventsPerS float64 `json:"paced_events_per_s"`
+	// PacedEvents: see PacedEventsPerS.
+	PacedEvents int `json:"paced_events"`
+	// PacedLagDrainMS: see PacedEventsPerS.
+	PacedLagDrainMS float64 `json:"paced_lag_drain_ms"`
 	// HTTPConnections is the number of concurrent connections.
 	HTTPConnections int `json:"http_connections"`
 	// HTTPRequests is the number of webhooks posted.

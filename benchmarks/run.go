@@ -111,6 +111,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	res.E2EAppendSeconds = round(er.appended.Seconds(), 3)
 	res.LagDrainMS = ms(er.lagDrain)
 	res.E2EMaterialized, res.E2EDeadLetters = er.materialized, er.deadLetters
+	res.PacedEventsPerS, res.PacedEvents, res.PacedLagDrainMS = round(er.pacedRate, 0), er.pacedEvents, ms(er.pacedDrain)
 	log.Info("e2e", "events_per_s", res.E2EEventsPerS, "lag_drain_ms", res.LagDrainMS, "materialized", er.materialized, "dead_letters", er.deadLetters)
 	if er.materialized != n {
 		log.Warn("e2e: not every delivery became an event RID in the cache", "want", n, "got", er.materialized, "dead_letters", er.deadLetters)

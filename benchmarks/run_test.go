@@ -41,6 +41,7 @@ func TestRunSmoke(t *testing.T) {
 		"pebble_ceiling_events_per_s", "stages_cpu_events_per_s", "e2e_vs_log_ceiling", "e2e_vs_stages_cpu",
 		"e2e_vs_pebble_ceiling", "http_ingest_req_per_s", "http_p50_ms", "http_p99_ms", "lag_drain_ms", "peak_rss_mb",
 		"http_ingest_only_req_per_s", "http_ingest_only_p50_ms", "http_ingest_only_p99_ms", "http_null_ceiling_req_per_s",
+		"paced_events_per_s", "paced_events", "paced_lag_drain_ms",
 		"go_version", "gomaxprocs", "nproc", "mem_total_mb", "corpus_mean_bytes", "corpus_p50_bytes", "corpus_p99_bytes",
 		"corpus_max_bytes", "http_requests"} {
 		v, ok := flat[key]
@@ -147,6 +148,14 @@ func TestE2EMaterializesEveryEvent(t *testing.T) {
 	for i := range events {
 		if id := c.Delivery(i).ID; !seen[id] {
 			t.Fatalf("delivery %d (%s) has no event RID in the cache", i, id)
+		}
+	}
+	if res.pacedEvents < 1 {
+		t.Fatalf("paced phase appended %d deliveries", res.pacedEvents)
+	}
+	for i := events + e2eWarmup; i < events+e2eWarmup+res.pacedEvents; i++ {
+		if id := c.Delivery(i).ID; !seen[id] {
+			t.Fatalf("paced delivery %d (%s) has no event RID in the cache", i, id)
 		}
 	}
 }

@@ -116,6 +116,8 @@ func writeBenchTable(w io.Writer, r benchmarks.Result) {
 
 	fmt.Fprintf(w, "\ne2e        %.2f s (appends acknowledged after %.2f s), lag_drain %.0f ms, %d/%d materialized, %d dead letters\n",
 		r.E2ESeconds, r.E2EAppendSeconds, r.LagDrainMS, r.E2EMaterialized, r.Events, r.E2EDeadLetters)
+	fmt.Fprintf(w, "paced      %d deliveries at %.0f/s (half the e2e rate), lag_drain %.0f ms\n",
+		r.PacedEvents, r.PacedEventsPerS, r.PacedLagDrainMS)
 	fmt.Fprintf(w, "stages     %d observations, %d KOI events, %d refused, %d goroutines per step\n",
 		r.StagesObservations, r.StagesKOIEvents, r.StagesDead, r.StagesGoroutines)
 	fmt.Fprintf(w, "log        produce alone %.0f events/s\n", r.LogProduceEventsPerS)
