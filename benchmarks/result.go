@@ -95,6 +95,11 @@ type Result struct {
 	PacedEvents int `json:"paced_events"`
 	// PacedLagDrainMS: see PacedEventsPerS.
 	PacedLagDrainMS float64 `json:"paced_lag_drain_ms"`
+	// LogBytesPerRawByte is how many value bytes the pipeline writes to
+	// its topics (raw, observed, events) per byte of webhook payload, from
+	// the stages_cpu run: each of them is produced once and consumed once,
+	// as the log_ceiling records are.
+	LogBytesPerRawByte float64 `json:"log_bytes_per_raw_byte"`
 	// HTTPConnections is the number of concurrent connections.
 	HTTPConnections int `json:"http_connections"`
 	// HTTPRequests is the number of webhooks posted.

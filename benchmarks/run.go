@@ -71,6 +71,9 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	}
 	res.StagesCPUEventsPerS = perSecond(float64(n), sr.elapsed)
 	res.StagesGoroutines, res.StagesObservations, res.StagesKOIEvents, res.StagesDead = sr.workers, sr.observations, sr.events, sr.dead
+	if res.TotalBytes > 0 {
+		res.LogBytesPerRawByte = round(float64(res.TotalBytes+sr.observedLen+sr.eventsLen)/float64(res.TotalBytes), 2)
+	}
 	log.Info("stages_cpu", "events_per_s", res.StagesCPUEventsPerS, "observations", sr.observations, "koi_events", sr.events, "dead", sr.dead)
 
 	pr, err := measurePebbleCeiling(filepath.Join(base, "pebble_ceiling"), sr.bundles, filler(corpus))

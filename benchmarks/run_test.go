@@ -41,7 +41,7 @@ func TestRunSmoke(t *testing.T) {
 		"pebble_ceiling_events_per_s", "stages_cpu_events_per_s", "e2e_vs_log_ceiling", "e2e_vs_stages_cpu",
 		"e2e_vs_pebble_ceiling", "http_ingest_req_per_s", "http_p50_ms", "http_p99_ms", "lag_drain_ms", "peak_rss_mb",
 		"http_ingest_only_req_per_s", "http_ingest_only_p50_ms", "http_ingest_only_p99_ms", "http_null_ceiling_req_per_s",
-		"paced_events_per_s", "paced_events", "paced_lag_drain_ms",
+		"paced_events_per_s", "paced_events", "paced_lag_drain_ms", "log_bytes_per_raw_byte",
 		"go_version", "gomaxprocs", "nproc", "mem_total_mb", "corpus_mean_bytes", "corpus_p50_bytes", "corpus_p99_bytes",
 		"corpus_max_bytes", "http_requests"} {
 		v, ok := flat[key]

@@ -87,6 +87,8 @@ type stagesResult struct {
 	observations int64 // normalize outputs
 	passed       int64 // dedupe outputs
 	events       int64 // ridify outputs (KOI events)
+	observedLen  int64 // payload bytes of dedupe's outputs: the observed topic's values
+	eventsLen    int64 // payload bytes of ridify's outputs: the events topic's values
 	dead         int64 // inputs a stage refused permanently
 	bundles      []bundleSpec
 }
@@ -127,7 +129,7 @@ func measureStagesCPU(ctx context.Context, c *Corpus, n int) (stagesResult, erro
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	fail := func(err error) { cancel(err) }
-	var observations, passed, dead atomic.Int64
+	var observations, passed, dead, observedLen atomic.Int64
 	toRidify := make([]chan obsBatch, workers)
 	for i := range toRidify {
 		toRidify[i] = make(chan obsBatch, 64)
@@ -215,6 +217,7 @@ func measureStagesCPU(ctx context.Context, c *Corpus, n int) (stagesResult, erro
 					}
 					passed.Add(int64(len(outs)))
 					for _, p := range outs {
+						observedLen.Add(int64(len(p.Payload)))
 						r := partitionOf(p.Metadata.Get(topics.HeaderRID), workers)
 						batches[r] = append(batches[r], p)
 						if len(batches[r]) == obsBatchLen {
@@ -238,7 +241,11 @@ func measureStagesCPU(ctx context.Context, c *Corpus, n int) (stagesResult, erro
 		return res, fmt.Errorf("stages: %w", err)
 	}
 	res.observations, res.passed, res.dead = observations.Load(), passed.Load(), dead.Load()
+	res.observedLen = observedLen.Load()
 	for _, b := range bundles {
+		for _, s := range b {
+			res.eventsLen += int64(s.size)
+		}
 		res.events += int64(len(b))
 		res.bundles = append(res.bundles, b...)
 	}

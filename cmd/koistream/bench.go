@@ -120,7 +120,8 @@ func writeBenchTable(w io.Writer, r benchmarks.Result) {
 		r.PacedEvents, r.PacedEventsPerS, r.PacedLagDrainMS)
 	fmt.Fprintf(w, "stages     %d observations, %d KOI events, %d refused, %d goroutines per step\n",
 		r.StagesObservations, r.StagesKOIEvents, r.StagesDead, r.StagesGoroutines)
-	fmt.Fprintf(w, "log        produce alone %.0f events/s\n", r.LogProduceEventsPerS)
+	fmt.Fprintf(w, "log        produce alone %.0f events/s; the pipeline writes %.2f topic bytes per payload byte (raw, observed, events)\n",
+		r.LogProduceEventsPerS, r.LogBytesPerRawByte)
 	fmt.Fprintf(w, "pebble     %d bundles\n", r.PebbleCeilingBundles)
 	fmt.Fprintf(w, "http       %.0f req/s over %d connections, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d requests in %.2f s, %d errors",
 		r.HTTPIngestReqPerS, r.HTTPConnections, r.HTTPP50MS, r.HTTPP99MS, r.HTTPMaxMS, r.HTTPRequests, r.HTTPSeconds, r.HTTPErrors)
