@@ -164,20 +164,7 @@ func TestIngestOnlyNode(t *testing.T) {
 	if code, body := post(t, n.http, d, testSecret); code != http.StatusAccepted {
 		t.Fatalf("status %d %s", code, body)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(n.kafka))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, "koistream.raw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var raw int64
-	ends.Each(func(o kadm.ListedOffset) { raw += o.Offset })
-	if raw != 1 {
+	if raw := endOffsets(t, n.kafka, "koistream.raw"); raw != 1 {
 		t.Fatalf("raw topic holds %d records, want the delivery", raw)
 	}
 	n.stop()
