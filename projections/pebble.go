@@ -59,6 +59,13 @@ func PebbleOptions(logger *slog.Logger) *pebble.Options {
 func CacheOptions(logger *slog.Logger) *pebble.Options {
 	o := PebbleOptions(logger)
 	o.DisableWAL = true
+	// Fewer, larger levels and tables: less rewriting of keys as the cache
+	// grows, and room in L0 to absorb 64 MiB flushes while a compaction
+	// runs. Measured (BenchmarkPebbleCeiling): 11,299 -> 13,012 events/s at
+	// 100,000 deliveries, 5,375 -> 7,855 at 1,000,000.
+	o.LBaseMaxBytes = 512 << 20     // default 64 MiB
+	o.TargetFileSizes[0] = 16 << 20 // default 2 MiB
+	o.L0StopWritesThreshold = 24    // default 12
 	for i := range o.Levels {
 		o.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.MinLZCompression }
 	}
