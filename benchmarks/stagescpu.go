@@ -130,6 +130,21 @@ func measureStagesCPU(ctx context.Context, c *Corpus, n int) (stagesResult, erro
 	defer cancel(nil)
 	fail := func(err error) { cancel(err) }
 	var observations, passed, dead, observedLen atomic.Int64
+	// run passes m through st as the segment's dead-letter middleware
+	// would: a permanent refusal counts as a dead letter, anything else
+	// fails the measurement. ok is false in both cases.
+	run := func(st stages.Stage, ctx context.Context, m *message.Message) (outs []*message.Message, ok bool) {
+		outs, err := st.Process(ctx, m)
+		switch {
+		case err == nil:
+			return outs, true
+		case stages.IsPermanent(err):
+			dead.Add(1)
+		default:
+			fail(err)
+		}
+		return nil, false
+	}
 	toRidify := make([]chan obsBatch, workers)
 	for i := range toRidify {
 		toRidify[i] = make(chan obsBatch, 64)
@@ -148,13 +163,8 @@ func measureStagesCPU(ctx context.Context, c *Corpus, n int) (stagesResult, erro
 					}
 					pctx := topics.ContextWithPosition(context.Background(), topics.Position{Topic: "koistream.observed", Partition: int32(w), Offset: off})
 					off++
-					outs, err := set.ridify.Process(pctx, m)
-					if err != nil {
-						if stages.IsPermanent(err) {
-							dead.Add(1)
-							continue
-						}
-						fail(err)
+					outs, ok := run(set.ridify, pctx, m)
+					if !ok {
 						continue
 					}
 					for _, o := range outs {
@@ -195,25 +205,15 @@ func measureStagesCPU(ctx context.Context, c *Corpus, n int) (stagesResult, erro
 				pctx := topics.ContextWithPosition(context.Background(), topics.Position{Topic: "koistream.raw", Partition: int32(w), Offset: off})
 				off++
 				msg.SetContext(pctx)
-				obs, err := set.normalize.Process(pctx, msg)
-				if err != nil {
-					if stages.IsPermanent(err) {
-						dead.Add(1)
-						continue
-					}
-					fail(err)
-					break
+				obs, ok := run(set.normalize, pctx, msg)
+				if !ok {
+					continue // after a failure the loop ends at its ctx check
 				}
 				observations.Add(int64(len(obs)))
 				for _, o := range obs {
-					outs, err := set.dedupe.Process(pctx, o)
-					if err != nil {
-						if stages.IsPermanent(err) {
-							dead.Add(1)
-							continue
-						}
-						fail(err)
-						break
+					outs, ok := run(set.dedupe, pctx, o)
+					if !ok {
+						continue
 					}
 					passed.Add(int64(len(outs)))
 					for _, p := range outs {
