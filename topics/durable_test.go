@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -80,7 +82,7 @@ func TestGroupSyncer(t *testing.T) {
 		for range 8 {
 			<-queued
 		}
-		for len(g.reqs) < 8 {
+		for g.waitingLen() < 8 {
 			runtime.Gosched() // until all eight are queued behind run 1
 		}
 		close(gate)
@@ -310,3 +312,78 @@ func FuzzDurableConnFraming(f *testing.F) {
 }
 
 var _ net.Conn = (*durableConn)(nil)
+
+// TestDurableConnQueuesHeldResponses: Write returns at once for a response
+// that waits for a sync, so the broker goes on serving the connection; the
+// responses reach the client in order and only after the sync; a failed
+// sync delivers none of them and closes the connection.
+func TestDurableConnQueuesHeldResponses(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		syncErr error
+	}{
+		{"sync succeeds", nil},
+		{"sync fails", errors.New("injected sync failure")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			entered, release := make(chan struct{}, 4), make(chan struct{})
+			g := newGroupSyncer(func() error {
+				entered <- struct{}{}
+				<-release
+				return tc.syncErr
+			})
+			defer g.Close()
+			client, server := net.Pipe()
+			defer client.Close()
+			c := newDurableConn(server, g)
+			defer c.Close()
+			c.observeRequests(append(append(requestFrame(0, 1, 4), requestFrame(3, 2, 4)...), requestFrame(0, 3, 4)...))
+
+			var released atomic.Bool
+			got := make(chan []int32, 1)
+			go func() {
+				var corrs []int32
+				for {
+					frame := make([]byte, 8+6)
+					if _, err := io.ReadFull(client, frame); err != nil {
+						got <- corrs
+						return
+					}
+					if !released.Load() {
+						t.Errorf("response %d reached the client before its sync finished", binary.BigEndian.Uint32(frame[4:8]))
+					}
+					corrs = append(corrs, int32(binary.BigEndian.Uint32(frame[4:8])))
+					if len(corrs) == 3 {
+						got <- corrs
+						return
+					}
+				}
+			}()
+			// Produce 1, Metadata 2 (behind it), Produce 3: all accepted
+			// while the sync of 1 is under way.
+			for _, corr := range []int32{1, 2, 3} {
+				if n, err := c.Write(responseFrame(corr, 6)); err != nil || n != 14 {
+					t.Fatalf("write %d = %d, %v while a sync is under way", corr, n, err)
+				}
+			}
+			<-entered
+			released.Store(true)
+			close(release)
+			corrs := <-got
+			if tc.syncErr != nil {
+				if len(corrs) != 0 {
+					t.Errorf("after a failed sync the client got responses %v, want none", corrs)
+				}
+				if _, err := c.Write(responseFrame(4, 6)); err == nil {
+					t.Error("write after a failed sync succeeded, want the connection failed")
+				}
+				return
+			}
+			if !slices.Equal(corrs, []int32{1, 2, 3}) {
+				t.Errorf("responses arrived as %v, want [1 2 3]", corrs)
+			}
+		})
+	}
+}

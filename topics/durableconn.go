@@ -1,7 +1,6 @@
 package topics
 
 import (
-	"context"
 	"encoding/binary"
 	"net"
 	"sync"
@@ -19,13 +18,21 @@ func isDurableAPI(key int16) bool {
 // durableListener hands the embedded broker connections that hold back
 // the responses of durableAPIs until a group sync has made the broker's
 // writes durable. The broker writes a batch to its files before it builds
-// the response, so a sync that starts after the response is ready covers
-// the batch. The broker writes responses on a goroutine per connection,
-// so a held response delays only its own connection (whose next request
-// the broker would not serve before this response anyway, as Kafka does).
+// the response, so a sync requested once the response is ready covers the
+// batch.
+//
+// Held responses are queued, not waited for in Write. The broker serves a
+// connection's requests one at a time and reads the next only after
+// Write returned, as Kafka does; waiting in Write would give every produce
+// request its own sync, and an idempotent franz-go producer keeps up to
+// five small requests queued on its one connection, so records waited for
+// up to five syncs in a row. With the queue the broker appends every
+// request as it arrives and one sync acknowledges all of them. Responses
+// still leave in request order, each only after a sync that was requested
+// after it was ready.
 type durableListener struct {
 	net.Listener
-	sync func(context.Context) error
+	syncer *groupSyncer
 }
 
 // Accept implements net.Listener.
@@ -34,16 +41,24 @@ func (l *durableListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &durableConn{Conn: c, sync: l.sync, pending: map[int32]struct{}{}}, nil
+	return newDurableConn(c, l.syncer), nil
+}
+
+// heldResponse is a response waiting in a durableConn's queue: synced is
+// nil for responses that only keep their place in the order.
+type heldResponse struct {
+	b      []byte
+	synced <-chan error
 }
 
 // durableConn follows the Kafka framing on one broker connection: requests
 // read (size, api key, version, correlation id, ...) and responses written
 // (size, correlation id, ...), so it knows which responses answer a durable
-// API. Reads happen on one goroutine at a time, and so do writes.
+// API. Reads happen on one goroutine at a time, and so do writes; a
+// goroutine per connection writes queued responses.
 type durableConn struct {
 	net.Conn
-	sync func(context.Context) error
+	syncer *groupSyncer
 
 	// Read side: the head of the request being read, and how many bytes of
 	// its body remain to pass.
@@ -56,6 +71,27 @@ type durableConn struct {
 
 	mu      sync.Mutex
 	pending map[int32]struct{} // correlation ids of durable requests not yet answered
+	queued  int                // responses in queue not yet written
+	werr    error              // the first failed sync or write; the connection is closed then
+	queue   chan heldResponse
+	closed  chan struct{}
+	once    sync.Once
+}
+
+// durableQueueLen bounds the responses a connection holds: a client has
+// at most a handful of requests in flight (franz-go: 5 produce requests).
+const durableQueueLen = 64
+
+func newDurableConn(c net.Conn, syncer *groupSyncer) *durableConn {
+	dc := &durableConn{
+		Conn:    c,
+		syncer:  syncer,
+		pending: map[int32]struct{}{},
+		queue:   make(chan heldResponse, durableQueueLen),
+		closed:  make(chan struct{}),
+	}
+	go dc.writeQueued()
+	return dc
 }
 
 // Read implements net.Conn.
@@ -99,20 +135,81 @@ func (c *durableConn) observeRequests(b []byte) {
 	}
 }
 
-// Write implements net.Conn: a response to a durable request is written
-// only after a sync that started now has finished. If the sync fails, the
-// response is not written and the connection fails, so the client never
-// sees an acknowledgement for data that may not be on disk; its retry
-// (idempotent for franz-go and librdkafka producers) will be acknowledged
-// once a sync succeeds.
+// Write implements net.Conn. A response to a durable request is queued
+// with a sync requested now and written once that sync has finished; any
+// response behind a queued one is queued too, to keep the order. Write
+// then returns at once so that the broker goes on reading requests. If the
+// sync fails, neither that response nor any after it is written and the
+// connection is closed, so the client never sees an acknowledgement for
+// data that may not be on disk; its retry (idempotent for franz-go and
+// librdkafka producers) is acknowledged once a sync succeeds.
 func (c *durableConn) Write(b []byte) (int, error) {
-	if c.mustSync(b) {
-		if err := c.sync(context.Background()); err != nil {
-			c.Conn.Close()
-			return 0, err
+	mustSync := c.mustSync(b)
+	c.mu.Lock()
+	if c.werr != nil {
+		err := c.werr
+		c.mu.Unlock()
+		return 0, err
+	}
+	if !mustSync && c.queued == 0 {
+		c.mu.Unlock()
+		return c.Conn.Write(b)
+	}
+	c.queued++
+	c.mu.Unlock()
+	r := heldResponse{b: append([]byte(nil), b...)}
+	if mustSync {
+		r.synced = c.syncer.request()
+	}
+	select {
+	case c.queue <- r:
+		return len(b), nil
+	case <-c.closed:
+		return 0, net.ErrClosed
+	}
+}
+
+// writeQueued writes queued responses in order, each after its sync.
+func (c *durableConn) writeQueued() {
+	for {
+		var r heldResponse
+		select {
+		case r = <-c.queue:
+		case <-c.closed:
+			return
+		}
+		var err error
+		if r.synced != nil {
+			select {
+			case err = <-r.synced:
+			case <-c.closed:
+				return
+			}
+		}
+		if err == nil {
+			_, err = c.Conn.Write(r.b)
+		}
+		c.mu.Lock()
+		c.queued--
+		if err != nil && c.werr == nil {
+			c.werr = err
+		}
+		c.mu.Unlock()
+		if err != nil {
+			c.Close()
+			return
 		}
 	}
-	return c.Conn.Write(b)
+}
+
+// Close implements net.Conn: queued responses are dropped, unacknowledged.
+func (c *durableConn) Close() error {
+	err := net.ErrClosed
+	c.once.Do(func() {
+		close(c.closed)
+		err = c.Conn.Close()
+	})
+	return err
 }
 
 // mustSync advances the response framing over b and reports whether b

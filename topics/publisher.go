@@ -103,6 +103,13 @@ type Publisher struct {
 	closed   bool
 	inflight sync.WaitGroup // Publish calls under way
 
+	// Calls waiting for the next produce; see coalesce.
+	qmu   sync.Mutex
+	queue []*publishCall
+	kick  chan struct{} // capacity 1: the queue is not empty
+	stop  chan struct{} // closed by Close once no call is under way
+	done  chan struct{} // closed when coalesce returns
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -131,7 +138,113 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 	if err != nil {
 		return nil, fmt.Errorf("topics publisher: new client for %v: %w", cfg.Brokers, err)
 	}
-	return &Publisher{cfg: cfg, client: client}, nil
+	p := &Publisher{
+		cfg:    cfg,
+		client: client,
+		kick:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	go p.coalesce()
+	return p, nil
+}
+
+// publishCall is one Publish call waiting for its records' acknowledgement.
+type publishCall struct {
+	topic string
+	recs  []*kgo.Record
+	bytes int        // keys and values
+	done  chan error // capacity 1
+}
+
+// maxCoalescedBytes bounds the keys and values of calls coalesced into
+// one produce; a single call with more goes alone, whole.
+const maxCoalescedBytes = 1 << 20
+
+// coalesce produces the records of queued Publish calls, one ProduceSync
+// at a time, each carrying every call queued while the previous one was
+// waiting for its acknowledgement.
+//
+// This is group commit on the client side. Calls produced one by one leave
+// franz-go to pipeline them as up to five produce requests on its one
+// connection to a broker, and a broker (Kafka, the embedded one) serves a
+// connection's requests one at a time, each acknowledged only after its
+// own sync to disk; each request then carried a few records and a record
+// waited for the syncs of up to five requests ahead of it. Coalesced, the
+// records that arrive during one acknowledgement travel in the next
+// request together and share its sync: measured with 64 webhook
+// connections, the records per produce request rose from about 8 to the
+// number of callers waiting.
+func (p *Publisher) coalesce() {
+	defer close(p.done)
+	for {
+		select {
+		case <-p.kick:
+		case <-p.stop:
+			return
+		}
+		for {
+			batch := p.takeQueued()
+			if len(batch) == 0 {
+				break
+			}
+			p.produce(batch)
+		}
+	}
+}
+
+// queuedCalls reports how many calls wait for the next produce.
+func (p *Publisher) queuedCalls() int {
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	return len(p.queue)
+}
+
+// takeQueued removes and returns the calls to produce next: all queued,
+// up to maxCoalescedBytes of keys and values (at least one call).
+func (p *Publisher) takeQueued() []*publishCall {
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	n, size := 0, 0
+	for n < len(p.queue) && (n == 0 || size+p.queue[n].bytes <= maxCoalescedBytes) {
+		size += p.queue[n].bytes
+		n++
+	}
+	batch := slices.Clone(p.queue[:n])
+	p.queue = slices.Delete(p.queue, 0, n)
+	return batch
+}
+
+// produce produces the records of batch in one ProduceSync and answers each
+// call with its own first error.
+func (p *Publisher) produce(batch []*publishCall) {
+	recs := batch[0].recs
+	if len(batch) > 1 {
+		n := 0
+		for _, c := range batch {
+			n += len(c.recs)
+		}
+		recs = make([]*kgo.Record, 0, n)
+		for _, c := range batch {
+			recs = append(recs, c.recs...)
+		}
+	}
+	res := p.client.ProduceSync(context.Background(), recs...)
+	if res.FirstErr() == nil {
+		for _, c := range batch {
+			c.done <- nil
+		}
+		return
+	}
+	failed := make(map[*kgo.Record]error, len(res))
+	for _, r := range res {
+		if r.Err != nil {
+			failed[r.Record] = r.Err
+		}
+	}
+	for _, c := range batch {
+		c.done <- firstError(c.topic, c.recs, failed)
+	}
 }
 
 // Publish produces msgs to topic and returns once the broker has
@@ -139,8 +252,14 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 //
 // All the messages of a call are enqueued at once and flushed together, so
 // they travel in as few produce requests as the partitions allow (one per
-// broker), and a single message is sent without lingering. Messages that
-// land on the same partition are written in argument order. Publish is not
+// broker), and a single message is sent without lingering. Calls made
+// while an earlier produce waits for its acknowledgement are coalesced
+// into the next one (up to 1 MiB of keys and values; a larger call goes
+// alone), so their messages share one request and one sync on the broker;
+// each call still gets only its own messages' outcome. A call therefore
+// waits for at most the produce under way before its own starts. Messages
+// that land on the same partition are written in argument order, and a
+// call made after another returned is written after it. Publish is not
 // atomic: if it returns an error, some messages may have been written; the
 // error names the first failed message in argument order.
 //
@@ -188,46 +307,47 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	p.inflight.Add(1)
 	p.mu.RUnlock()
 
+	call := &publishCall{topic: topic, recs: recs, done: make(chan error, 1)}
+	for _, r := range recs {
+		call.bytes += len(r.Key) + len(r.Value)
+	}
+	p.qmu.Lock()
+	p.queue = append(p.queue, call)
+	p.qmu.Unlock()
+	select {
+	case p.kick <- struct{}{}:
+	default: // the coalescer is kicked already
+	}
+
 	// Most messages carry a context that cannot end (watermill defaults to
-	// context.Background): produce inline. Otherwise produce in a goroutine
-	// so that the wait can end with the context.
+	// context.Background): wait for the acknowledgement only.
 	ctx, cancel := mergedDone(msgs)
 	if ctx == nil {
 		defer p.inflight.Done()
-		return p.firstError(topic, recs, p.client.ProduceSync(context.Background(), recs...))
+		return <-call.done
 	}
 	defer cancel()
-	results := make(chan kgo.ProduceResults, 1)
-	go func() {
-		defer p.inflight.Done()
-		results <- p.client.ProduceSync(context.Background(), recs...)
-	}()
 	select {
-	case res := <-results:
-		return p.firstError(topic, recs, res)
+	case err := <-call.done:
+		p.inflight.Done()
+		return err
 	case <-ctx.Done():
 		select {
-		case res := <-results: // finished at the same time: report it
-			return p.firstError(topic, recs, res)
+		case err := <-call.done: // answered at the same time: report it
+			p.inflight.Done()
+			return err
 		default:
 		}
+		// The call stays under way (Close waits for it) until answered.
+		go func() { <-call.done; p.inflight.Done() }()
 		return fmt.Errorf("publish %d messages to %s: stopped waiting for acknowledgement, records may still be written: %w",
 			len(msgs), topic, context.Cause(ctx))
 	}
 }
 
-// firstError returns the error of the first record, in argument order, that
-// failed, wrapped with the topic and the message UUID.
-func (p *Publisher) firstError(topic string, recs []*kgo.Record, res kgo.ProduceResults) error {
-	if res.FirstErr() == nil {
-		return nil
-	}
-	failed := make(map[*kgo.Record]error, len(res))
-	for _, r := range res {
-		if r.Err != nil {
-			failed[r.Record] = r.Err
-		}
-	}
+// firstError returns the error of the first record of recs, in order, that
+// failed, wrapped with the topic and the message UUID, or nil.
+func firstError(topic string, recs []*kgo.Record, failed map[*kgo.Record]error) error {
 	for i, rec := range recs {
 		if err, ok := failed[rec]; ok {
 			if errors.Is(err, kgo.ErrClientClosed) {
@@ -237,7 +357,7 @@ func (p *Publisher) firstError(topic string, recs []*kgo.Record, res kgo.Produce
 				headerValue(rec, UUIDHeader), i+1, len(recs), topic, err)
 		}
 	}
-	return fmt.Errorf("publish %d messages to %s: %w", len(recs), topic, res.FirstErr())
+	return nil
 }
 
 // Close stops accepting messages, waits up to CloseTimeout for the records
@@ -264,7 +384,9 @@ func (p *Publisher) Close() error {
 			p.closeErr = fmt.Errorf("topics publisher: close: flush: %w", err)
 		}
 		p.client.Close()
-		<-waited // the client is closed, so every pending promise has fired
+		<-waited // the client is closed, so every queued call has been answered
+		close(p.stop)
+		<-p.done
 	})
 	return p.closeErr
 }

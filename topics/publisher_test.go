@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -421,4 +423,98 @@ func TestPublisherConfigValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// produceRequestCounter counts the produce requests a client writes.
+type produceRequestCounter struct{ n atomic.Int64 }
+
+func (c *produceRequestCounter) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == 0 && err == nil {
+		c.n.Add(1)
+	}
+}
+
+// TestPublishCoalescesConcurrentCalls: calls made while a produce waits for
+// its acknowledgement travel together in the next produce request, and each
+// call is answered with its own records' outcome, even when another call in
+// the same request fails.
+func TestPublishCoalescesConcurrentCalls(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e, entered, release := gatedBroker(t, func(int32) error { return nil })
+	topic := uniqueTopic(t)
+	admin, err := kgo.NewClient(kgo.SeedBrokers(e.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := kadm.NewClient(admin).CreateTopic(ctx, 4, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	var requests produceRequestCounter
+	pub, err := NewPublisher(PublisherConfig{Brokers: []string{e.Addr()}, KgoOpts: []kgo.Opt{kgo.WithHooks(&requests)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	// publishHeld starts a Publish and returns once its produce waits for
+	// a sync, so the next calls queue behind it.
+	publishHeld := func(id string) chan error {
+		done := make(chan error, 1)
+		go func() { done <- pub.Publish(topic, message.NewMessage(id, []byte(id))) }()
+		<-entered
+		return done
+	}
+	// The first produce also lets franz-go pipeline five requests, which
+	// is what coalescing has to beat.
+	first := publishHeld("first")
+	release <- struct{}{}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("calls queued behind a produce share one request", func(t *testing.T) {
+		held := publishHeld("held")
+		const calls = 20
+		errs := make(chan error, calls)
+		for i := range calls {
+			go func() { errs <- pub.Publish(topic, message.NewMessage(fmt.Sprint("c", i), []byte("v"))) }()
+		}
+		waitFor(t, 10*time.Second, "the calls to queue", func() bool { return pub.queuedCalls() == calls })
+		before := requests.n.Load()
+		release <- struct{}{} // the held produce is acknowledged
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+		<-entered // the coalesced produce waits for its sync
+		release <- struct{}{}
+		for range calls {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := requests.n.Load() - before; got != 1 {
+			t.Errorf("%d calls went out in %d produce requests, want 1", calls, got)
+		}
+	})
+	t.Run("a failing call fails alone", func(t *testing.T) {
+		held := publishHeld("held2")
+		good := make(chan error, 1)
+		bad := make(chan error, 1)
+		go func() { good <- pub.Publish(topic, message.NewMessage("good", []byte("v"))) }()
+		go func() { bad <- pub.Publish(uniqueTopic(t)+"-missing", message.NewMessage("bad", []byte("v"))) }()
+		waitFor(t, 10*time.Second, "the calls to queue", func() bool { return pub.queuedCalls() == 2 })
+		release <- struct{}{}
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+		<-entered // the good record's produce
+		release <- struct{}{}
+		if err := <-good; err != nil {
+			t.Errorf("the call to an existing topic failed with the other: %v", err)
+		}
+		if err := <-bad; err == nil || !strings.Contains(err.Error(), "bad") {
+			t.Errorf("the call to a missing topic = %v, want its own error naming message bad", err)
+		}
+	})
 }
