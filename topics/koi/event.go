@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-
-	segjson "github.com/segmentio/encoding/json"
 )
 
 // EventType is the kind of change an Event announces. Its JSON form is the
@@ -80,7 +78,7 @@ func (e Event) Bundle() (Bundle, bool) {
 func (e *Event) UnmarshalJSON(b []byte) error {
 	type plain Event
 	var p plain
-	if err := segjson.Unmarshal(b, &p); err != nil {
+	if err := unmarshalExact(b, &p); err != nil {
 		return err
 	}
 	if bytes.Equal(p.Contents, []byte("null")) {

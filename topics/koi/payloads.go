@@ -312,7 +312,19 @@ func decodeObject(b []byte, w any) error {
 	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return errors.New("body is not a JSON object")
 	}
-	return segjson.Unmarshal(b, w)
+	return unmarshalExact(b, w)
+}
+
+// unmarshalExact is json.Unmarshal with member names matched exactly, as
+// the Python reference (pydantic) matches them: encoding/json and
+// segmentio's decoder would also fill "rids" from "RIDS", so a body
+// Python rejects would be accepted here.
+func unmarshalExact(b []byte, w any) error {
+	rest, err := segjson.Parse(b, w, segjson.DontMatchCaseInsensitiveStructFields)
+	if err == nil && len(rest) != 0 {
+		err = fmt.Errorf("invalid character %q after top-level value", rest[0])
+	}
+	return err
 }
 
 func decodeErr(want string, err error) error {

@@ -100,6 +100,10 @@ func TestDecodeRequests(t *testing.T) {
 		{"events_payload missing events", decodeEventsPayload, `{"type":"events_payload"}`, "", koi.ErrInvalidPayload},
 		{"events_payload bad event", decodeEventsPayload, `{"events":[{"rid":"orn:x:y","event_type":"NOPE"}]}`, "", koi.ErrInvalidEvent},
 		{"events_payload wrong type", decodeEventsPayload, `{"type":"poll_events","events":[]}`, "", koi.ErrPayloadType},
+		// Python (pydantic) matches member names exactly: "RIDS" is not "rids".
+		{"fetch_bundles member name in another case", decodeFetchBundles, `{"type":"fetch_bundles","RIDS":["orn:x:y"]}`, "", koi.ErrInvalidPayload},
+		{"fetch_rids member name in another case is ignored", decodeFetchRids, `{"Rid_Types":["orn:x"]}`, `{"type":"fetch_rids","rid_types":[]}`, nil},
+		{"events_payload event member in another case", decodeEventsPayload, `{"events":[{"RID":"orn:x:y","event_type":"FORGET"}]}`, "", koi.ErrInvalidEvent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
