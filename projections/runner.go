@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -157,12 +156,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	if len(start) == 0 {
 		return fmt.Errorf("projection %s: topic %s has no partitions", r.cfg.Name, r.cfg.Topic)
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append(topics.FetchOpts(),
 		kgo.SeedBrokers(r.cfg.Brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.cfg.Topic: start}),
-		kgo.FetchMaxWait(200*time.Millisecond), // bounds how late an idle projection notices new records
-		kgo.FetchMaxBytes(8<<20),               // bounds memory: kgo's default buffers up to 50 MiB
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("projection %s: client: %w", r.cfg.Name, err)
 	}

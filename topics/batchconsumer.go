@@ -19,10 +19,22 @@ import (
 // BatchConsumer's handler.
 const DefaultMaxPollRecords = 1024
 
-// consumerFetchMaxBytes bounds what a consumer buffers per fetch (kgo's
-// default is 50 MiB). Webhook records run to tens of kilobytes, and three
-// consumers (two segments and the projection) share a node's memory.
-const consumerFetchMaxBytes = 8 << 20
+// FetchOpts returns the fetch bounds every consumer of a node's topics
+// uses, so that the stage segments and the projections behave alike:
+//
+//   - kgo.FetchMaxBytes 8 MiB, not kgo's 50 MiB: webhook records run to
+//     tens of kilobytes, and three consumers (two segments and the cache
+//     projection) share a node's memory;
+//   - kgo.FetchMaxWait 200 ms: how late an idle consumer notices new
+//     records at most, and so the lag's floor when input trickles.
+//
+// Options given after these override them.
+func FetchOpts() []kgo.Opt {
+	return []kgo.Opt{
+		kgo.FetchMaxBytes(8 << 20),
+		kgo.FetchMaxWait(200 * time.Millisecond),
+	}
+}
 
 // Batch is the records of one partition that one poll returned, in offset
 // order, as watermill messages. Each message's context carries its
@@ -147,7 +159,7 @@ func (c *BatchConsumer) Run(ctx context.Context, handle BatchHandler) error {
 			log.Warn("commit failed", "why", why, "err", err)
 		}
 	}
-	opts := append([]kgo.Opt{
+	opts := append(FetchOpts(),
 		kgo.SeedBrokers(c.cfg.Brokers...),
 		kgo.ConsumerGroup(c.cfg.Group),
 		kgo.ConsumeTopics(c.cfg.Topic),
@@ -155,8 +167,6 @@ func (c *BatchConsumer) Run(ctx context.Context, handle BatchHandler) error {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(c.cfg.CommitInterval),
-		kgo.FetchMaxWait(200 * time.Millisecond),
-		kgo.FetchMaxBytes(consumerFetchMaxBytes),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
 			commit(ctx, cl, "revoke")
 		}),
@@ -164,7 +174,8 @@ func (c *BatchConsumer) Run(ctx context.Context, handle BatchHandler) error {
 			// Another member may own them already: committing now could
 			// rewind it. What we handled but did not commit comes again.
 		}),
-	}, c.cfg.KgoOpts...)
+	)
+	opts = append(opts, c.cfg.KgoOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("batch consumer %s: %w", c.cfg.Group, err)
