@@ -78,8 +78,10 @@ type durableConn struct {
 	once    sync.Once
 }
 
-// durableQueueLen bounds the responses a connection holds: a client has
-// at most a handful of requests in flight (franz-go: 5 produce requests).
+// durableQueueLen bounds the responses a connection holds. franz-go keeps
+// at most 5 produce requests in flight; a client that pipelines more
+// (librdkafka allows many) finds Write blocking once the queue is full,
+// which stops the broker reading its requests until a sync drains it.
 const durableQueueLen = 64
 
 func newDurableConn(c net.Conn, syncer *groupSyncer) *durableConn {
