@@ -33,6 +33,8 @@ type e2eResult struct {
 	materialized int           // event RIDs in the cache, warm-up excluded
 	deadLetters  int64         // records on the dead-letter topic
 
+	cpu cpuUse // first append to drained
+
 	pacedRate   float64       // deliveries/s of the paced phase
 	pacedEvents int           // deliveries appended in it
 	pacedDrain  time.Duration // its last acknowledgement to drained
@@ -68,7 +70,8 @@ func measureE2E(ctx context.Context, dir string, c *Corpus, n int, log *slog.Log
 		return res, err
 	}
 
-	start := time.Now()
+	before := takeCPUSnapshot()
+	start := before.at
 	if err := appendAll(ctx, pub, raw, c, 0, n, e2eBatch); err != nil {
 		return res, fmt.Errorf("e2e: append: %w", err)
 	}
@@ -78,7 +81,9 @@ func measureE2E(ctx context.Context, dir string, c *Corpus, n int, log *slog.Log
 	if err != nil {
 		return res, err
 	}
+	res.cpu = before.until(takeCPUSnapshot())
 	res.elapsed, res.appended, res.lagDrain = drained.Sub(start), acked.Sub(start), drained.Sub(acked)
+	log.Info("e2e: drained", "cpu", res.cpu.String())
 
 	rids, err := node.Cache().RIDs([]string{koi.TypeGitHubEvent})
 	if err != nil {

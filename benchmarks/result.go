@@ -43,6 +43,20 @@ type Result struct {
 	E2EMaterialized int `json:"e2e_materialized"`
 	// E2EDeadLetters is the number of records on the dead-letter topic.
 	E2EDeadLetters int64 `json:"e2e_dead_letters"`
+	// E2EProcessCPUUSPerEvent is the CPU this process (node and appender)
+	// spent during the e2e phase, in µs per delivery.
+	E2EProcessCPUUSPerEvent float64 `json:"e2e_process_cpu_us_per_event"`
+	// E2EProcessCores is that CPU over E2ESeconds: how many of the
+	// machine's cores the process kept busy on average.
+	E2EProcessCores float64 `json:"e2e_process_cores"`
+	// E2EOtherCores is the CPU the machine spent outside this process
+	// during the e2e phase (kernel writeback, page reclaim, the file
+	// system's journal, other processes) over E2ESeconds. Omitted where
+	// /proc/stat cannot be read.
+	E2EOtherCores float64 `json:"e2e_other_cores,omitempty"`
+	// E2EIOWaitCores is CPU time idle with I/O outstanding during the
+	// e2e phase over E2ESeconds. Omitted with E2EOtherCores.
+	E2EIOWaitCores float64 `json:"e2e_iowait_cores,omitempty"`
 
 	// LogCeilingEventsPerS is Events over the time to produce the same raw
 	// records to the same kind of broker and consume them back once, with

@@ -114,6 +114,14 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	res.E2EAppendSeconds = round(er.appended.Seconds(), 3)
 	res.LagDrainMS = ms(er.lagDrain)
 	res.E2EMaterialized, res.E2EDeadLetters = er.materialized, er.deadLetters
+	if secs := er.cpu.wall.Seconds(); secs > 0 {
+		res.E2EProcessCPUUSPerEvent = round(float64(er.cpu.process.Microseconds())/float64(n), 1)
+		res.E2EProcessCores = round(er.cpu.process.Seconds()/secs, 2)
+		if er.cpu.hostOK {
+			res.E2EOtherCores = round(er.cpu.others.Seconds()/secs, 2)
+			res.E2EIOWaitCores = round(er.cpu.iowait.Seconds()/secs, 2)
+		}
+	}
 	res.PacedEventsPerS, res.PacedEvents, res.PacedLagDrainMS = round(er.pacedRate, 0), er.pacedEvents, ms(er.pacedDrain)
 	log.Info("e2e", "events_per_s", res.E2EEventsPerS, "lag_drain_ms", res.LagDrainMS, "materialized", er.materialized, "dead_letters", er.deadLetters)
 	if er.materialized != n {
