@@ -158,7 +158,11 @@ type publishCall struct {
 }
 
 // maxCoalescedBytes bounds the keys and values of calls coalesced into
-// one produce; a single call with more goes alone, whole.
+// one produce. A call with more is not coalesced at all: it is produced at
+// once, concurrently with the coalesced produce, as franz-go pipelines
+// produce requests. Coalescing large calls measured slower: an appender
+// with four goroutines publishing 1,000-record calls took 11-14 s instead
+// of 7.5 s for 100,000 records, one produce at a time.
 const maxCoalescedBytes = 1 << 20
 
 // coalesce produces the records of queued Publish calls, one ProduceSync
@@ -201,7 +205,7 @@ func (p *Publisher) queuedCalls() int {
 }
 
 // takeQueued removes and returns the calls to produce next: all queued,
-// up to maxCoalescedBytes of keys and values (at least one call).
+// up to maxCoalescedBytes of keys and values.
 func (p *Publisher) takeQueued() []*publishCall {
 	p.qmu.Lock()
 	defer p.qmu.Unlock()
@@ -252,12 +256,11 @@ func (p *Publisher) produce(batch []*publishCall) {
 //
 // All the messages of a call are enqueued at once and flushed together, so
 // they travel in as few produce requests as the partitions allow (one per
-// broker), and a single message is sent without lingering. Calls made
-// while an earlier produce waits for its acknowledgement are coalesced
-// into the next one (up to 1 MiB of keys and values; a larger call goes
-// alone), so their messages share one request and one sync on the broker;
-// each call still gets only its own messages' outcome. A call therefore
-// waits for at most the produce under way before its own starts. Messages
+// broker), and a single message is sent without lingering. Calls of up
+// to 1 MiB of keys and values made while an earlier such produce waits for
+// its acknowledgement are coalesced into the next one, so their messages
+// share one request and one sync on the broker; each call still gets only
+// its own messages' outcome. Larger calls are produced at once. Messages
 // that land on the same partition are written in argument order, and a
 // call made after another returned is written after it. Publish is not
 // atomic: if it returns an error, some messages may have been written; the
@@ -311,12 +314,18 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	for _, r := range recs {
 		call.bytes += len(r.Key) + len(r.Value)
 	}
-	p.qmu.Lock()
-	p.queue = append(p.queue, call)
-	p.qmu.Unlock()
-	select {
-	case p.kick <- struct{}{}:
-	default: // the coalescer is kicked already
+	if call.bytes > maxCoalescedBytes {
+		// A call this large fills produce requests on its own; franz-go
+		// pipelines it with other calls, which coalescing would not.
+		go p.produce([]*publishCall{call})
+	} else {
+		p.qmu.Lock()
+		p.queue = append(p.queue, call)
+		p.qmu.Unlock()
+		select {
+		case p.kick <- struct{}{}:
+		default: // the coalescer is kicked already
+		}
 	}
 
 	// Most messages carry a context that cannot end (watermill defaults to

@@ -497,6 +497,36 @@ func TestPublishCoalescesConcurrentCalls(t *testing.T) {
 			t.Errorf("%d calls went out in %d produce requests, want 1", calls, got)
 		}
 	})
+	t.Run("a call over 1 MiB is not held behind the produce under way", func(t *testing.T) {
+		held := publishHeld("held-big")
+		before := requests.n.Load()
+		big := make(chan error, 1)
+		// Three records of 400 KB: each under franz-go's 1 MB batch limit.
+		go func() {
+			big <- pub.Publish(topic, message.NewMessage("big1", make([]byte, 400<<10)),
+				message.NewMessage("big2", make([]byte, 400<<10)), message.NewMessage("big3", make([]byte, 400<<10)))
+		}()
+		// Its produce request goes out while the held one still waits.
+		// Not waitFor: on failure the held produce must still be released.
+		for deadline := time.Now().Add(10 * time.Second); requests.n.Load() == before && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if requests.n.Load() == before {
+			t.Error("the large call waited for the produce under way")
+		}
+		if n := pub.queuedCalls(); n != 0 {
+			t.Errorf("%d calls queued, want the large call produced directly", n)
+		}
+		release <- struct{}{} // the held produce's sync; the large one's needs the next
+		<-entered
+		release <- struct{}{}
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-big; err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("a failing call fails alone", func(t *testing.T) {
 		held := publishHeld("held2")
 		good := make(chan error, 1)
