@@ -35,6 +35,8 @@ type e2eResult struct {
 
 	cpu cpuUse // first append to drained
 
+	state, cache dbStats // the node's two databases, when drained
+
 	pacedRate   float64       // deliveries/s of the paced phase
 	pacedEvents int           // deliveries appended in it
 	pacedDrain  time.Duration // its last acknowledgement to drained
@@ -82,6 +84,7 @@ func measureE2E(ctx context.Context, dir string, c *Corpus, n int, log *slog.Log
 		return res, err
 	}
 	res.cpu = before.until(takeCPUSnapshot())
+	res.state, res.cache = statsOf(node.StateMetrics()), statsOf(node.Cache().Metrics())
 	res.elapsed, res.appended, res.lagDrain = drained.Sub(start), acked.Sub(start), drained.Sub(acked)
 	log.Info("e2e: drained", "cpu", res.cpu.String())
 

@@ -98,6 +98,30 @@ type Result struct {
 	// E2EVsPebbleCeiling: see E2EVsLogCeiling.
 	E2EVsPebbleCeiling float64 `json:"e2e_vs_pebble_ceiling"`
 
+	// E2EStateFlushedMB, E2EStateCompactedMB, E2EStateBlockCacheHitRatio
+	// and E2EStateSizeMB describe the node's stage state database over the
+	// e2e measurement (from its start until drained, warm-up included):
+	// bytes written by memtable flushes and by compactions (tables and blob
+	// files, 10^6 bytes), the share of block reads served by its block
+	// cache, and its size on disk at the end. The E2ECache… keys are the
+	// same for the cache projection's database. They say which database a
+	// cost that grows with the number of deliveries comes from.
+	E2EStateFlushedMB float64 `json:"e2e_state_flushed_mb"`
+	// E2EStateCompactedMB: see E2EStateFlushedMB.
+	E2EStateCompactedMB float64 `json:"e2e_state_compacted_mb"`
+	// E2EStateBlockCacheHitRatio: see E2EStateFlushedMB.
+	E2EStateBlockCacheHitRatio float64 `json:"e2e_state_block_cache_hit_ratio"`
+	// E2EStateSizeMB: see E2EStateFlushedMB.
+	E2EStateSizeMB float64 `json:"e2e_state_size_mb"`
+	// E2ECacheFlushedMB: see E2EStateFlushedMB.
+	E2ECacheFlushedMB float64 `json:"e2e_cache_flushed_mb"`
+	// E2ECacheCompactedMB: see E2EStateFlushedMB.
+	E2ECacheCompactedMB float64 `json:"e2e_cache_compacted_mb"`
+	// E2ECacheBlockCacheHitRatio: see E2EStateFlushedMB.
+	E2ECacheBlockCacheHitRatio float64 `json:"e2e_cache_block_cache_hit_ratio"`
+	// E2ECacheSizeMB: see E2EStateFlushedMB.
+	E2ECacheSizeMB float64 `json:"e2e_cache_size_mb"`
+
 	// PacedEventsPerS, PacedEvents and PacedLagDrainMS describe the e2e
 	// measurement's second phase, on the same node once drained: input at
 	// half the e2e throughput for 10 s (at most Events deliveries), then

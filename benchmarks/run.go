@@ -122,6 +122,10 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 			res.E2EIOWaitCores = round(er.cpu.iowait.Seconds()/secs, 2)
 		}
 	}
+	res.E2EStateFlushedMB, res.E2EStateCompactedMB = round(er.state.flushedMB, 1), round(er.state.compactedMB, 1)
+	res.E2EStateBlockCacheHitRatio, res.E2EStateSizeMB = round(er.state.blockCacheHitRatio, 4), round(er.state.sizeMB, 1)
+	res.E2ECacheFlushedMB, res.E2ECacheCompactedMB = round(er.cache.flushedMB, 1), round(er.cache.compactedMB, 1)
+	res.E2ECacheBlockCacheHitRatio, res.E2ECacheSizeMB = round(er.cache.blockCacheHitRatio, 4), round(er.cache.sizeMB, 1)
 	res.PacedEventsPerS, res.PacedEvents, res.PacedLagDrainMS = round(er.pacedRate, 0), er.pacedEvents, ms(er.pacedDrain)
 	log.Info("e2e", "events_per_s", res.E2EEventsPerS, "lag_drain_ms", res.LagDrainMS, "materialized", er.materialized, "dead_letters", er.deadLetters)
 	if er.materialized != n {

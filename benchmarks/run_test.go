@@ -43,7 +43,7 @@ func TestRunSmoke(t *testing.T) {
 		"http_ingest_only_req_per_s", "http_ingest_only_p50_ms", "http_ingest_only_p99_ms", "http_null_ceiling_req_per_s",
 		"paced_events_per_s", "paced_events", "paced_lag_drain_ms", "log_bytes_per_raw_byte",
 		"go_version", "gomaxprocs", "nproc", "mem_total_mb", "corpus_mean_bytes", "corpus_p50_bytes", "corpus_p99_bytes",
-		"corpus_max_bytes", "http_requests"} {
+		"corpus_max_bytes", "http_requests", "e2e_state_size_mb"} {
 		v, ok := flat[key]
 		switch {
 		case !ok:

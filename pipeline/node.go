@@ -283,6 +283,10 @@ func (n *Node) Topics() topics.Names { return n.names }
 // Cache returns the cache projection.
 func (n *Node) Cache() *projections.Cache { return n.cache }
 
+// StateMetrics returns Pebble's metrics of the stage state database.
+// Safe for concurrent use.
+func (n *Node) StateMetrics() *pebble.Metrics { return n.state.Metrics() }
+
 // ProjectionLag returns how many event records the cache has not applied.
 func (n *Node) ProjectionLag() int64 { return n.runner.Lag() }
 

@@ -53,6 +53,10 @@ func (c *Cache) Close() error {
 	return nil
 }
 
+// Metrics returns Pebble's metrics of the cache's database: compactions,
+// block cache hits, level sizes. Safe for concurrent use.
+func (c *Cache) Metrics() *pebble.Metrics { return c.db.Metrics() }
+
 // Record is one record of the events topic as the cache consumes it.
 type Record struct {
 	Topic     string
