@@ -84,7 +84,10 @@ func measureE2E(ctx context.Context, dir string, c *Corpus, n int, log *slog.Log
 		return res, err
 	}
 	res.cpu = before.until(takeCPUSnapshot())
-	res.state, res.cache = statsOf(node.StateMetrics()), statsOf(node.Cache().Metrics())
+	stateM, cacheM := node.StateMetrics(), node.Cache().Metrics()
+	res.state, res.cache = statsOf(stateM), statsOf(cacheM)
+	log.Debug("e2e: stage state database when drained\n" + stateM.String())
+	log.Debug("e2e: cache projection database when drained\n" + cacheM.String())
 	res.elapsed, res.appended, res.lagDrain = drained.Sub(start), acked.Sub(start), drained.Sub(acked)
 	log.Info("e2e: drained", "cpu", res.cpu.String())
 

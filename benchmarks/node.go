@@ -51,7 +51,8 @@ func startNodeWith(ctx context.Context, dir string, segments []stages.Segment) (
 }
 
 // waitDrained polls node.Drained every interval until it reports true, and
-// returns when that was. Every 5 s it logs how far the projection is.
+// returns when that was. Every 5 s it logs how far the projection is and
+// where the process's memory is (see memoryAttrs).
 func waitDrained(ctx context.Context, node *pipeline.Node, interval time.Duration, log *slog.Logger, what string) (time.Time, error) {
 	lastLog := time.Now()
 	for {
@@ -66,7 +67,8 @@ func waitDrained(ctx context.Context, node *pipeline.Node, interval time.Duratio
 			return time.Time{}, err
 		}
 		if time.Since(lastLog) >= 5*time.Second {
-			log.Info(what+": waiting for the pipeline to drain", "projection_lag", node.ProjectionLag())
+			log.Info(what+": waiting for the pipeline to drain",
+				append([]any{"projection_lag", node.ProjectionLag()}, memoryAttrs(node)...)...)
 			lastLog = time.Now()
 		}
 		time.Sleep(interval)

@@ -1,9 +1,12 @@
 package projections_test
 
 import (
+	"fmt"
 	"log/slog"
 	"reflect"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/koistream/koistream/projections"
 )
@@ -102,5 +105,59 @@ func TestCacheApplyIsIdempotent(t *testing.T) {
 	offs, _ := c.Offsets("koistream.events")
 	if len(got) != 1 || offs[0] != 1 {
 		t.Fatalf("after reopen: rids %v offsets %v", got, offs)
+	}
+}
+
+// TestPebbleOptionsCacheBlocks checks that a database opened with each of
+// the node's option sets keeps blocks in its block cache: Pebble charges
+// memtables to the block cache, and a cache no larger than the memtables
+// caches nothing, so every lookup reads and decompresses its blocks again.
+func TestPebbleOptionsCacheBlocks(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts func(*slog.Logger) *pebble.Options
+	}{
+		{"stage state", projections.PebbleOptions},
+		{"cache projection", projections.CacheOptions},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db, err := pebble.Open(t.TempDir(), tc.opts(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			b := db.NewBatch()
+			for i := range 20000 {
+				if err := b.Set(fmt.Appendf(nil, "key-%06d", i), []byte("value"), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.Commit(pebble.NoSync); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			// The same lookups twice: the second pass finds every block
+			// the first one read.
+			for range 2 {
+				for i := range 100 {
+					v, closer, err := db.Get(fmt.Appendf(nil, "key-%06d", i*200))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if string(v) != "value" {
+						t.Fatalf("got %q", v)
+					}
+					closer.Close()
+				}
+			}
+			m := db.Metrics().BlockCache
+			if m.Hits < 100 || m.Size == 0 {
+				t.Errorf("block cache: %d hits, %d misses, %d bytes held; want at least 100 hits on repeated lookups", m.Hits, m.Misses, m.Size)
+			}
+		})
 	}
 }
