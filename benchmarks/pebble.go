@@ -19,6 +19,8 @@ type pebbleResult struct {
 	elapsed time.Duration
 	bundles int
 	bytes   int64
+	stats   dbStats // of the database when the last flush is done
+	metrics string  // Pebble's own report then, for -v and debug logs
 }
 
 // measurePebbleCeiling writes, into a fresh Pebble database in dir opened
@@ -34,7 +36,17 @@ type pebbleResult struct {
 // they compress like real bundles. Nothing is parsed: this is Pebble's
 // part of the projection alone.
 func measurePebbleCeiling(dir string, specs []bundleSpec, filler []byte) (pebbleResult, error) {
-	db, err := pebble.Open(dir, projections.CacheOptions(slog.New(slog.DiscardHandler)))
+	return measurePebbleWith(dir, specs, filler, projections.CacheOptions(slog.New(slog.DiscardHandler)), 0)
+}
+
+// measurePebbleWith is measurePebbleCeiling with the database opened with
+// opts, to compare option sets on the same writes, and the batches written
+// at pace bundles per second (0: as fast as Pebble takes them). Paced, it
+// shows what the cache costs at the pipeline's speed: Pebble compacts
+// eagerly when writes are slow, so its cost per bundle is not the same as
+// at the ceiling's speed.
+func measurePebbleWith(dir string, specs []bundleSpec, filler []byte, opts *pebble.Options, pace float64) (pebbleResult, error) {
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return pebbleResult{}, fmt.Errorf("pebble ceiling: %w", err)
 	}
@@ -49,6 +61,9 @@ func measurePebbleCeiling(dir string, specs []bundleSpec, filler []byte) (pebble
 		start = time.Now()
 	)
 	for i := 0; i < len(specs); i += pebbleBatch {
+		if pace > 0 {
+			time.Sleep(time.Until(start.Add(time.Duration(float64(i) / pace * float64(time.Second)))))
+		}
 		b := db.NewBatch()
 		for _, s := range specs[i:min(i+pebbleBatch, len(specs))] {
 			rid := syntheticRID(s)
@@ -95,6 +110,8 @@ func measurePebbleCeiling(dir string, specs []bundleSpec, filler []byte) (pebble
 		return res, fmt.Errorf("pebble ceiling: flush: %w", err)
 	}
 	res.elapsed = time.Since(start)
+	m := db.Metrics()
+	res.stats, res.metrics = statsOf(m), m.String()
 	return res, nil
 }
 
