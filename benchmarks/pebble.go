@@ -25,11 +25,11 @@ type pebbleResult struct {
 
 // measurePebbleCeiling writes, into a fresh Pebble database in dir opened
 // with projections.CacheOptions, the keys the cache projection writes for
-// bundles: per NEW or UPDATE event the bundle (b\0<rid>), the manifest
-// (m\0<rid>) and the type index entry (t\0<type>\0<rid>), per FORGET their
-// deletion, plus an offset key per batch; in batches of pebbleBatch bundles,
-// each committed as Cache.Apply does (no WAL, the memtable reaches disk
-// by flushes), and the last memtable flushed at the end. The specs
+// bundles: per NEW or UPDATE event the bundle (b\0<rid>) and the manifest
+// (m\0<rid>), per FORGET their deletion, plus an offset key per batch; in
+// batches of pebbleBatch bundles, each committed as Cache.Apply does (no
+// WAL, the memtable reaches disk by flushes), and the last memtable
+// flushed at the end. The specs
 // come from the stages_cpu run, so the number, order, key lengths, repeats
 // (UPDATEs of one RID hit one key) and value sizes are those the pipeline
 // produces for the same deliveries; values are slices of corpus JSON, so
@@ -68,14 +68,11 @@ func measurePebbleWith(dir string, specs []bundleSpec, filler []byte, opts *pebb
 		for _, s := range specs[i:min(i+pebbleBatch, len(specs))] {
 			rid := syntheticRID(s)
 			if s.forget {
-				// Batch.Delete copies the key, so one buffer serves all three.
+				// Batch.Delete copies the key, so one buffer serves both.
 				if err := b.Delete(prefixedKey(&key, "b\x00", rid), nil); err != nil {
 					return res, err
 				}
 				if err := b.Delete(prefixedKey(&key, "m\x00", rid), nil); err != nil {
-					return res, err
-				}
-				if err := b.Delete(typeIndexKey(&key, s, rid), nil); err != nil {
 					return res, err
 				}
 				continue
@@ -91,9 +88,6 @@ func measurePebbleWith(dir string, specs []bundleSpec, filler []byte, opts *pebb
 				return res, err
 			}
 			if err := b.Set(prefixedKey(&key, "m\x00", rid), manifest, nil); err != nil {
-				return res, err
-			}
-			if err := b.Set(typeIndexKey(&key, s, rid), nil, nil); err != nil {
 				return res, err
 			}
 			res.bytes += int64(size)
@@ -131,10 +125,5 @@ func syntheticRID(s bundleSpec) []byte {
 
 func prefixedKey(buf *[]byte, prefix string, rid []byte) []byte {
 	*buf = append(append((*buf)[:0], prefix...), rid...)
-	return *buf
-}
-
-func typeIndexKey(buf *[]byte, s bundleSpec, rid []byte) []byte {
-	*buf = append(append(append(append((*buf)[:0], "t\x00"...), ridTypes[s.typ]...), 0), rid...)
 	return *buf
 }

@@ -17,12 +17,14 @@ import (
 var (
 	prefixBundle   = []byte("b\x00") // b\0<rid> → {"manifest":…,"contents":…}
 	prefixManifest = []byte("m\x00") // m\0<rid> → manifest JSON
-	prefixType     = []byte("t\x00") // t\0<rid type>\0<rid> → empty
-	prefixOffset   = []byte("o\x00") // o\0<topic>\0<partition u32> → next offset u64
+	// prefixLegacyType held a type index (t\0<rid type>\0<rid> → empty)
+	// until the manifest keys took its place; OpenCache deletes it.
+	prefixLegacyType = []byte("t\x00")
+	prefixOffset     = []byte("o\x00") // o\0<topic>\0<partition u32> → next offset u64
 )
 
 // Cache is the cache projection: for every RID the latest bundle announced
-// on the events topic, and an index by RID type. NEW and UPDATE events store
+// on the events topic and its manifest, listable by RID type. NEW and UPDATE events store
 // the bundle; FORGET deletes it. Reads see only whole batches. A Cache is
 // safe for concurrent use; Apply must not be called concurrently with itself.
 type Cache struct {
@@ -36,7 +38,34 @@ func OpenCache(dir string, logger *slog.Logger) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open cache projection in %s: %w", dir, err)
 	}
+	if err := dropLegacyTypeIndex(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open cache projection in %s: %w", dir, err)
+	}
 	return &Cache{db: db}, nil
+}
+
+// dropLegacyTypeIndex deletes the type index a cache written by an older
+// koistream holds: nothing reads it any more, and it would take space for
+// as long as the cache lives. Without a write-ahead log the deletion is
+// durable with the next flush; if it is lost, the next open does it again.
+func dropLegacyTypeIndex(db *pebble.DB) error {
+	hi := upperBound(prefixLegacyType)
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: prefixLegacyType, UpperBound: hi})
+	if err != nil {
+		return fmt.Errorf("look for the old type index: %w", err)
+	}
+	found := it.First()
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("look for the old type index: %w", err)
+	}
+	if !found {
+		return nil
+	}
+	if err := db.DeleteRange(prefixLegacyType, hi, pebble.NoSync); err != nil {
+		return fmt.Errorf("delete the old type index: %w", err)
+	}
+	return nil
 }
 
 // Close writes the memtables to disk and closes the database. Without the
@@ -115,8 +144,7 @@ func applyEvent(b *pebble.Batch, value []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadEvent, err)
 	}
-	typ, err := koi.RIDType(ev.RID)
-	if err != nil {
+	if _, err := koi.ParseRID(ev.RID); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadEvent, err)
 	}
 	switch ev.EventType {
@@ -133,18 +161,12 @@ func applyEvent(b *pebble.Batch, value []byte) error {
 		if err := b.Set(prefixed(prefixBundle, ev.RID), bundle, nil); err != nil {
 			return err
 		}
-		if err := b.Set(prefixed(prefixManifest, ev.RID), ev.Manifest, nil); err != nil {
-			return err
-		}
-		return b.Set(typeKey(typ, ev.RID), nil, nil)
+		return b.Set(prefixed(prefixManifest, ev.RID), ev.Manifest, nil)
 	case koi.EventForget:
 		if err := b.Delete(prefixed(prefixBundle, ev.RID), nil); err != nil {
 			return err
 		}
-		if err := b.Delete(prefixed(prefixManifest, ev.RID), nil); err != nil {
-			return err
-		}
-		return b.Delete(typeKey(typ, ev.RID), nil)
+		return b.Delete(prefixed(prefixManifest, ev.RID), nil)
 	default:
 		return fmt.Errorf("%w: unknown event type %q", ErrBadEvent, ev.EventType)
 	}
@@ -199,25 +221,45 @@ func (c *Cache) get(key []byte) ([]byte, bool, error) {
 
 // RIDs returns the cached RIDs whose type is in types (all RIDs when types is
 // empty), sorted by type then RID.
+//
+// There is no separate type index: a RID's type is its prefix up to the
+// colon that follows it ("orn:github.issue" of "orn:github.issue:o/r:1",
+// "https" of "https://example.com/"), so the manifest keys, sorted by RID,
+// are already grouped by type. A type index cost a third key per bundle in
+// every flush and compaction.
 func (c *Cache) RIDs(types []string) ([]string, error) {
 	var out []string
-	scan := func(lo []byte) error {
+	// scan appends the RIDs of the manifest keys from lo on whose type is
+	// typ (any type when typ is empty): the prefix "orn:" also covers
+	// "orn:github.issue:…", whose type is not "orn".
+	scan := func(lo []byte, typ string) error {
 		it, err := c.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upperBound(lo)})
 		if err != nil {
 			return err
 		}
 		for it.First(); it.Valid(); it.Next() {
-			k := it.Key()[len(prefixType):]
-			if i := bytes.IndexByte(k, 0); i >= 0 {
-				out = append(out, string(k[i+1:]))
+			rid := string(it.Key()[len(prefixManifest):])
+			if typ != "" {
+				if t, err := koi.RIDType(rid); err != nil || t != typ {
+					continue
+				}
 			}
+			out = append(out, rid)
 		}
 		return it.Close()
 	}
 	if len(types) == 0 {
-		if err := scan(prefixType); err != nil {
+		if err := scan(prefixManifest, ""); err != nil {
 			return nil, fmt.Errorf("cache: list rids: %w", err)
 		}
+		// By RID is by type except where one type is another followed by
+		// a byte below ':' ("orn:a.b-c" sorts before "orn:a.b:"), so sort
+		// by type, keeping the RID order within one.
+		typeOf := make(map[string]string, len(out))
+		for _, rid := range out {
+			typeOf[rid], _ = koi.RIDType(rid)
+		}
+		sort.SliceStable(out, func(i, j int) bool { return typeOf[out[i]] < typeOf[out[j]] })
 		return out, nil
 	}
 	uniq := append([]string(nil), types...)
@@ -226,7 +268,7 @@ func (c *Cache) RIDs(types []string) ([]string, error) {
 		if i > 0 && uniq[i-1] == t {
 			continue
 		}
-		if err := scan(prefixed(prefixType, t+"\x00")); err != nil {
+		if err := scan(prefixed(prefixManifest, t+":"), t); err != nil {
 			return nil, fmt.Errorf("cache: list rids of %s: %w", t, err)
 		}
 	}
@@ -236,10 +278,6 @@ func (c *Cache) RIDs(types []string) ([]string, error) {
 func prefixed(p []byte, s string) []byte {
 	k := make([]byte, 0, len(p)+len(s))
 	return append(append(k, p...), s...)
-}
-
-func typeKey(typ, rid string) []byte {
-	return prefixed(prefixType, typ+"\x00"+rid)
 }
 
 func offsetKey(topic string, p int32) []byte {

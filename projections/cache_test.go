@@ -161,3 +161,51 @@ func TestPebbleOptionsCacheBlocks(t *testing.T) {
 		})
 	}
 }
+
+// TestCacheRIDsByType lists RIDs of several types, including one type that
+// is another followed by a byte below ':' (so sorting by RID alone would put
+// it first) and a scheme-only type, which must not match the orn RIDs whose
+// keys share its prefix.
+func TestCacheRIDsByType(t *testing.T) {
+	t.Parallel()
+	c := openCache(t, t.TempDir())
+	defer c.Close()
+	rids := []string{
+		"orn:github.issue:o/r:2", "orn:github.issue:o/r:10", "orn:github.issue-x:o/r:1",
+		"orn:github.pr:o/r:3", "https://example.com/a", "orn:github.repo:o/r",
+	}
+	var recs []projections.Record
+	for i, rid := range rids {
+		man := `{"rid":"` + rid + `","timestamp":"2025-01-02T03:04:05Z","sha256_hash":"00"}`
+		recs = append(recs, rec(0, int64(i), newEvent(rid, man, `{}`)))
+	}
+	if skipped, err := c.Apply(recs); err != nil || len(skipped) != 0 {
+		t.Fatalf("apply: skipped %v, err %v", skipped, err)
+	}
+	for _, tc := range []struct {
+		name  string
+		types []string
+		want  []string
+	}{
+		{"all, by type then RID as bytes", nil, []string{
+			"https://example.com/a",
+			"orn:github.issue:o/r:10", "orn:github.issue:o/r:2",
+			"orn:github.issue-x:o/r:1",
+			"orn:github.pr:o/r:3",
+			"orn:github.repo:o/r",
+		}},
+		{"one type", []string{"orn:github.issue"}, []string{"orn:github.issue:o/r:10", "orn:github.issue:o/r:2"}},
+		{"types in any order, repeated", []string{"orn:github.repo", "https", "orn:github.repo"},
+			[]string{"https://example.com/a", "orn:github.repo:o/r"}},
+		{"a type that is a prefix of another", []string{"orn:github.issue-x"}, []string{"orn:github.issue-x:o/r:1"}},
+		{"a scheme alone is not the type of orn RIDs", []string{"orn"}, nil},
+		{"no such type", []string{"orn:github.commit"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := c.RIDs(tc.types)
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("RIDs(%v) = %q, %v; want %q", tc.types, got, err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,50 @@
+package projections
+
+import (
+	"log/slog"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// TestOpenCacheDropsLegacyTypeIndex opens a cache written with the old type
+// index (t\0<type>\0<rid>) and checks that OpenCache removed it and kept
+// everything else.
+func TestOpenCacheDropsLegacyTypeIndex(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db, err := pebble.Open(dir, CacheOptions(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"t\x00orn:github.issue\x00orn:github.issue:o/r:1", "m\x00orn:github.issue:o/r:1"} {
+		if err := db.Set([]byte(k), []byte("{}"), pebble.NoSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := OpenCache(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	it, err := c.db.NewIter(&pebble.IterOptions{LowerBound: prefixLegacyType, UpperBound: upperBound(prefixLegacyType)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.First() {
+		t.Errorf("old type index key %q still there", it.Key())
+	}
+	if err := it.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := c.Manifest("orn:github.issue:o/r:1"); err != nil || !ok {
+		t.Errorf("manifest: ok %v, err %v; want it kept", ok, err)
+	}
+}
