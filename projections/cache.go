@@ -24,9 +24,10 @@ var (
 )
 
 // Cache is the cache projection: for every RID the latest bundle announced
-// on the events topic and its manifest, listable by RID type. NEW and UPDATE events store
-// the bundle; FORGET deletes it. Reads see only whole batches. A Cache is
-// safe for concurrent use; Apply must not be called concurrently with itself.
+// on the events topic and its manifest, listable by RID type. NEW and
+// UPDATE events store the bundle; FORGET deletes it. Reads see only whole
+// batches. A Cache is safe for concurrent use; Apply must not be called
+// concurrently with itself.
 type Cache struct {
 	db *pebble.DB
 }
