@@ -10,7 +10,8 @@ import (
 
 // memoryAttrs returns log attributes that split the process's resident
 // memory (MiB) into the parts a node is known to hold: the Go heap
-// (in-use objects, and what the runtime holds from the OS in all), and
+// (in-use objects, and all the runtime has mapped, released pages
+// included, so an upper bound of its resident share), and
 // for each of the node's Pebble databases its memtables and block cache,
 // which Pebble allocates outside the Go heap. Peak RSS is a target, and
 // these say which part to shrink when it is near it.
