@@ -49,7 +49,7 @@ func newStageSet(db *pebble.DB) (*stageSet, error) {
 		stages.DedupeName:    &s.dedupe,
 		stages.RidifyName:    &s.ridify,
 	} {
-		st, err := reg.New(name, deps)
+		st, err := reg.New(name, deps, nil)
 		if err != nil {
 			return nil, err
 		}

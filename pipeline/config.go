@@ -57,15 +57,13 @@ type Config struct {
 	WebhookPath string
 	// WebhookSecrets are the accepted webhook secrets; see webhook.Config.
 	WebhookSecrets [][]byte
-	// Segments place the stages; nil means stages.DefaultSegments(). An
+	// Segments place the stages, each with its own configuration block;
+	// nil means stages.DefaultSegments(). An
 	// empty, non-nil list runs no stages at all: the node takes webhooks
 	// into the raw topic, serves, and projects the events topic, while other
 	// instances sharing the topics do the stage work (an ingest-only
 	// instance, `segments: []` in the configuration file).
 	Segments []stages.Segment
-	// Repositories are the "owner/repo" names of github.repositories, given
-	// to stages that scope by repository (repofilter).
-	Repositories []string
 	// Registry holds the stages segments may name; defaults to
 	// stages.Builtin().
 	Registry *stages.Registry

@@ -1,89 +1,97 @@
 package pipeline
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/koistream/koistream/internal/yamlconf"
 	"github.com/koistream/koistream/stages"
 )
 
 // File is the YAML configuration file. The top-level keys server, koi_net,
-// env and github are the Python GitHub sensor's (koi-net-github-sensor-node
-// config.yaml), so an existing file keeps working; koistream's own settings
-// live under koistream. Keys that do not apply yet (KOI-net identity and
-// first contact, GitHub backfill) are read and kept for the parts that use
-// them. Unknown keys are an error, so a typo is not silently ignored.
+// env and github are the GitHub sensor's: both the koi-net 1.0 sensor's
+// README config.yaml and a koi-net 2.x node's config.yaml start a node
+// unchanged. koistream's own settings live under koistream.
+//
+// Every key is checked when the file is read: an unknown key, a value of the
+// wrong shape or an invalid value (a URL that does not parse, a node RID
+// that is not orn:koi-net.node:<name>+<hash>, a negative count) is an
+// [*yamlconf.Error] naming the file, the line and the key. Keys whose
+// feature comes in a later release (KOI-net identity and first contact,
+// GitHub backfill) are read and checked now; [File.NotYetUsed] lists the
+// ones a file gives.
 type File struct {
-	Server struct {
-		Host string `yaml:"host"`
-		Port int    `yaml:"port"`
-		Path string `yaml:"path"`
-	} `yaml:"server"`
-	KoiNet struct {
-		NodeName    string         `yaml:"node_name"`
-		NodeRID     string         `yaml:"node_rid"`
-		NodeProfile map[string]any `yaml:"node_profile"`
-		// RidTypesOfInterest and the worker settings belong to the KOI-net
-		// node role (a later part); they are accepted and kept.
-		RidTypesOfInterest []string       `yaml:"rid_types_of_interest"`
-		CacheDirectoryPath string         `yaml:"cache_directory_path"`
-		PrivateKeyPEMPath  string         `yaml:"private_key_pem_path"`
-		EventWorker        map[string]any `yaml:"event_worker"`
-		KobjWorker         map[string]any `yaml:"kobj_worker"`
-		FirstContact       struct {
-			RID string `yaml:"rid"`
-			URL string `yaml:"url"`
-		} `yaml:"first_contact"`
-	} `yaml:"koi_net"`
+	Server ServerSection `yaml:"server"`
+	KoiNet KoiNetSection `yaml:"koi_net"`
 	// Env names the environment variables secrets are read from, as in the
-	// Python sensor: the value of each key is a variable name.
-	Env map[string]string `yaml:"env"`
-	// GitHub holds the GitHub API settings for backfill (a later part).
-	GitHub struct {
-		APIToken            string   `yaml:"api_token"`
-		Repositories        []string `yaml:"repositories"`
-		PollIntervalSeconds int      `yaml:"poll_interval_seconds"`
-		StatePath           string   `yaml:"state_path"`
-	} `yaml:"github"`
-	Koistream struct {
-		DataDir     string           `yaml:"data_dir"`
-		Brokers     []string         `yaml:"brokers"`
-		KafkaListen string           `yaml:"kafka_listen"`
-		TopicPrefix string           `yaml:"topic_prefix"`
-		Partitions  int              `yaml:"partitions"`
-		Segments    []stages.Segment `yaml:"segments"`
-	} `yaml:"koistream"`
+	// sensor: each key's value is a variable name (github_webhook_secret,
+	// github_token, priv_key_password, ...).
+	Env       map[string]EnvVar `yaml:"env"`
+	GitHub    GitHubSection     `yaml:"github"`
+	Koistream KoistreamSection  `yaml:"koistream"`
+
+	keys []yamlconf.Key // the keys the file gave, in file order
+}
+
+// ServerSection is the sensor's server block: where the node listens and
+// mounts KOI-net.
+type ServerSection struct {
+	// Host is the listen host; "127.0.0.1" when only Port is given.
+	Host string `yaml:"host"`
+	// Port is the listen port; 0 picks a free one.
+	Port Port `yaml:"port"`
+	// Path is where the KOI-net API is mounted (default /koi-net).
+	Path URLPath `yaml:"path"`
+}
+
+// KoistreamSection holds koistream's own settings. Flags override each.
+type KoistreamSection struct {
+	// DataDir is --data-dir.
+	DataDir string `yaml:"data_dir"`
+	// Brokers is --brokers, as a list.
+	Brokers []HostPort `yaml:"brokers"`
+	// KafkaListen is --kafka-listen.
+	KafkaListen HostPort `yaml:"kafka_listen"`
+	// TopicPrefix is --topic-prefix.
+	TopicPrefix string `yaml:"topic_prefix"`
+	// Partitions is --partitions; 0 means the default.
+	Partitions Count `yaml:"partitions"`
+	// Segments place the stages; absent or null means the default chain,
+	// [] an ingest-only node. Each stage entry is a name or a one-key
+	// mapping of the name to the stage's own block.
+	Segments []stages.Segment `yaml:"segments"`
 }
 
 // DefaultWebhookSecretEnv is the variable the webhook secret list is read
 // from unless env.github_webhook_secret names another.
 const DefaultWebhookSecretEnv = "GITHUB_WEBHOOK_SECRET"
 
-// LoadFile reads and parses a YAML configuration file.
+// LoadFile reads and checks a YAML configuration file. Errors about its
+// content are [*yamlconf.Error]s that name path as given.
 func LoadFile(path string) (*File, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config file: %w", err)
 	}
-	return ParseFile(raw)
+	return ParseFile(path, raw)
 }
 
-// ParseFile parses YAML configuration. An empty document is a valid,
-// empty configuration.
-func ParseFile(raw []byte) (*File, error) {
-	var f File
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("config file: %w", err)
+// ParseFile parses and checks YAML configuration; name is the file name
+// errors report. An empty document is a valid, empty configuration.
+func ParseFile(name string, raw []byte) (*File, error) {
+	n, err := yamlconf.Parse(name, raw)
+	if err != nil {
+		return nil, err
 	}
+	var f File
+	d := yamlconf.NewDecoder(name)
+	if err := d.Decode(n, "", &f); err != nil {
+		return nil, err
+	}
+	f.keys = d.Keys()
 	return &f, nil
 }
 
@@ -91,42 +99,66 @@ func ParseFile(raw []byte) (*File, error) {
 // secrets.
 func (f *File) WebhookSecretEnv() string {
 	if v := f.Env["github_webhook_secret"]; v != "" {
-		return v
+		return string(v)
 	}
 	return DefaultWebhookSecretEnv
+}
+
+// NotYetUsed returns the keys the file gives that koistream reads and
+// checks but does not act on yet, in file order: koi_net.* (the KOI-net
+// node role), github.* (backfill) and env.* other than
+// env.github_webhook_secret. A start-up log line names them, so nobody
+// mistakes a key that is accepted for one that works.
+func (f *File) NotYetUsed() []string {
+	var out []string
+	for _, k := range f.keys {
+		section, key, ok := strings.Cut(k.Path, ".")
+		if !ok || strings.ContainsAny(key, ".[") {
+			continue // a section itself, or a key inside a listed one
+		}
+		switch section {
+		case "koi_net", "github":
+			out = append(out, k.Path)
+		case "env":
+			if key != "github_webhook_secret" {
+				out = append(out, k.Path)
+			}
+		}
+	}
+	return out
 }
 
 // Apply copies the file's settings into cfg. Call it before flags are
 // applied, so flags win.
 func (f *File) Apply(cfg *Config) error {
 	if f.Server.Host != "" || f.Server.Port != 0 {
-		host, port := f.Server.Host, f.Server.Port
+		host := f.Server.Host
 		if host == "" {
 			host = "127.0.0.1"
 		}
-		cfg.Listen = net.JoinHostPort(host, strconv.Itoa(port))
+		cfg.Listen = net.JoinHostPort(host, strconv.Itoa(int(f.Server.Port)))
 	}
 	if f.Server.Path != "" {
-		cfg.KOIPath = f.Server.Path
-	}
-	if len(f.GitHub.Repositories) > 0 {
-		cfg.Repositories = f.GitHub.Repositories
+		cfg.KOIPath = string(f.Server.Path)
 	}
 	k := f.Koistream
 	if k.DataDir != "" {
 		cfg.DataDir = k.DataDir
 	}
 	if len(k.Brokers) > 0 {
-		cfg.Brokers = k.Brokers
+		cfg.Brokers = make([]string, len(k.Brokers))
+		for i, b := range k.Brokers {
+			cfg.Brokers[i] = string(b)
+		}
 	}
 	if k.KafkaListen != "" {
-		cfg.KafkaListen = k.KafkaListen
+		cfg.KafkaListen = string(k.KafkaListen)
 	}
 	if k.TopicPrefix != "" {
 		cfg.TopicPrefix = k.TopicPrefix
 	}
 	if k.Partitions != 0 {
-		cfg.Partitions = k.Partitions
+		cfg.Partitions = int(k.Partitions)
 	}
 	if k.Segments != nil { // `segments: []` means no stages
 		cfg.Segments = k.Segments

@@ -171,31 +171,32 @@ func (n *Node) buildSegments(wmLog watermill.LoggerAdapter) error {
 		Logger:          wmLog,
 	}.Middleware
 	tel := stages.Telemetry{Tracer: n.tel.Tracer("koistream/stages"), Meter: n.tel.Meter("koistream/stages")}
-	deps := stages.Deps{State: n.state, Logger: n.log, Now: time.Now, Repositories: n.cfg.Repositories}
+	deps := stages.Deps{State: n.state, Logger: n.log, Now: time.Now}
 	for _, seg := range n.cfg.Segments {
+		id := seg.ID()
 		var sts []stages.Stage
-		for _, name := range seg.Stages {
-			st, err := n.cfg.Registry.New(name, deps)
+		for _, spec := range seg.Stages {
+			st, err := n.cfg.Registry.New(spec.Name, deps, spec.Config)
 			if err != nil {
-				return err
+				return fmt.Errorf("segment %s: %w", id, err)
 			}
 			sts = append(sts, st)
 		}
-		chain, err := stages.NewChain(seg.HandlerName(), sts, tel)
+		chain, err := stages.NewChain(id, sts, tel)
 		if err != nil {
 			return err
 		}
-		dead := &deadLetterPublisher{next: n.pub, segment: seg.HandlerName(), dead: deadCount}
+		dead := &deadLetterPublisher{next: n.pub, segment: id, dead: deadCount}
 		poison, err := middleware.PoisonQueue(dead, n.names.Dead)
 		if err != nil {
-			return fmt.Errorf("segment %s: poison queue: %w", seg.HandlerName(), err)
+			return fmt.Errorf("segment %s: poison queue: %w", id, err)
 		}
 		consumer, err := topics.NewBatchConsumer(topics.BatchConsumerConfig{
 			Brokers:    n.kafka,
-			Group:      n.groupOf(seg.HandlerName()),
+			Group:      n.groupOf(id),
 			Topic:      n.names.Resolve(seg.From),
 			Propagator: n.tel.Propagator,
-			Logger:     n.log.With("segment", seg.HandlerName()),
+			Logger:     n.log.With("segment", id),
 		})
 		if err != nil {
 			return err
@@ -205,7 +206,7 @@ func (n *Node) buildSegments(wmLog watermill.LoggerAdapter) error {
 		// handled. If that publish fails the poll is retried: nothing is
 		// dropped.
 		n.segments = append(n.segments, &segmentRunner{
-			name:     seg.HandlerName(),
+			name:     id,
 			to:       n.names.Resolve(seg.To),
 			handler:  poison(retry(middleware.Recoverer(chain.Handle))),
 			pub:      n.pub,

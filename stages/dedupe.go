@@ -42,8 +42,12 @@ type Dedupe struct {
 // inputs of several polls in flight, a few MB.
 const dedupeMemo = 1 << 15
 
-// NewDedupe is the [Factory] of the dedupe stage.
-func NewDedupe(deps Deps) (Stage, error) {
+// NewDedupe is the [Factory] of the dedupe stage. It takes no configuration
+// and needs deps.State.
+func NewDedupe(deps Deps, cfg Config) (Stage, error) {
+	if err := decodeNone(cfg); err != nil {
+		return nil, err
+	}
 	if deps.State == nil {
 		return nil, errors.New("dedupe: state database is required")
 	}

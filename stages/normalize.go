@@ -24,8 +24,14 @@ const NormalizeName = "normalize"
 // [Permanent] error and go to the dead-letter topic. Safe for concurrent use.
 type Normalize struct{}
 
-// NewNormalize is the [Factory] of the normalize stage.
-func NewNormalize(Deps) (Stage, error) { return Normalize{}, nil }
+// NewNormalize is the [Factory] of the normalize stage. It takes no
+// configuration.
+func NewNormalize(_ Deps, cfg Config) (Stage, error) {
+	if err := decodeNone(cfg); err != nil {
+		return nil, err
+	}
+	return Normalize{}, nil
+}
 
 // Name implements [Stage].
 func (Normalize) Name() string { return NormalizeName }

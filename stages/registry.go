@@ -52,15 +52,19 @@ func (r *Registry) mustRegister(name string, f Factory) {
 	}
 }
 
-// New builds the stage registered under name.
-func (r *Registry) New(name string, deps Deps) (Stage, error) {
+// New builds the stage registered under name with its configuration block
+// cfg; nil means the stage was placed without one.
+func (r *Registry) New(name string, deps Deps, cfg Config) (Stage, error) {
 	r.mu.RLock()
 	f, ok := r.factories[name]
 	r.mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("stage %q is not registered (known: %v)", name, r.Names())
 	}
-	s, err := f(deps)
+	if cfg == nil {
+		cfg = NoConfig()
+	}
+	s, err := f(deps, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("build stage %q: %w", name, err)
 	}

@@ -7,12 +7,14 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/koistream/koistream/stages"
+	"github.com/koistream/koistream/stages/github"
 	"github.com/koistream/koistream/topics"
 )
 
 func TestRepoFilter(t *testing.T) {
 	t.Parallel()
-	st, err := stages.Builtin().New(stages.RepoFilterName, stages.Deps{Repositories: []string{"Koi-Garden/Pond-Sensor"}})
+	cfg := stages.ConfigOf(stages.RepoFilterConfig{Repositories: []github.FullName{"Koi-Garden/Pond-Sensor"}})
+	st, err := stages.Builtin().New(stages.RepoFilterName, stages.Deps{}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +40,30 @@ func TestRepoFilter(t *testing.T) {
 			}
 		})
 	}
-	if _, err := stages.Builtin().New(stages.RepoFilterName, stages.Deps{}); err == nil {
-		t.Fatal("repofilter without repositories built")
+}
+
+// TestRepoFilterConfigInGo: a block written in Go is checked like one from
+// a file.
+func TestRepoFilterConfigInGo(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		cfg  stages.Config
+		want string // the whole error; "" builds
+	}{
+		{"map", stages.ConfigOf(map[string]any{"repositories": []string{"octo/hello"}}), ""},
+		{"no block", nil, `build stage "repofilter": needs the repositories to keep, as {repositories: [owner/repo]}; without them it would drop everything`},
+		{"empty list", stages.ConfigOf(stages.RepoFilterConfig{}), `build stage "repofilter": needs the repositories to keep, as {repositories: [owner/repo]}; without them it would drop everything`},
+		{"not owner/repo", stages.ConfigOf(map[string]any{"repositories": []string{"octo"}}), `build stage "repofilter": repositories[0] must be a repository as "owner/repo", got "octo"`},
+		{"unknown key", stages.ConfigOf(map[string]any{"repos": []string{"octo/hello"}}), `build stage "repofilter": unknown key "repos" at the top level (did you mean "repositories"?)`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := stages.Builtin().New(stages.RepoFilterName, stages.Deps{}, c.cfg)
+			if c.want == "" && err != nil || c.want != "" && (err == nil || err.Error() != c.want) {
+				t.Fatalf("error %v\nwant %q", err, c.want)
+			}
+		})
 	}
 }

@@ -60,8 +60,12 @@ type Ridify struct {
 // organisation, so their repeated observations skip Pebble.
 const ridifyMemo = 1 << 16
 
-// NewRidify is the [Factory] of the ridify stage.
-func NewRidify(deps Deps) (Stage, error) {
+// NewRidify is the [Factory] of the ridify stage. It takes no configuration
+// and needs deps.State.
+func NewRidify(deps Deps, cfg Config) (Stage, error) {
+	if err := decodeNone(cfg); err != nil {
+		return nil, err
+	}
 	if deps.State == nil {
 		return nil, errors.New("ridify: state database is required")
 	}

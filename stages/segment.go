@@ -10,15 +10,16 @@ import (
 // last stage is published to To. Topic names may be the short names "raw",
 // "observed", "events", "dead" or full topic names.
 type Segment struct {
-	// Name identifies the segment's watermill handler and consumer group.
-	// Defaults to "<from>-to-<to>".
+	// Name names the segment; empty means "<from>-to-<to>" (see
+	// [Segment.ID]).
 	Name string `yaml:"name"`
 	// From is the topic the segment consumes.
 	From string `yaml:"from"`
 	// To is the topic the segment produces to.
 	To string `yaml:"to"`
-	// Stages are stage names from the [Registry], in order.
-	Stages []string `yaml:"stages"`
+	// Stages are the stages, in order, each with its own configuration
+	// block. [Specs] builds them from names.
+	Stages []StageSpec `yaml:"stages"`
 }
 
 // DefaultSegments is koistream's standard chain: raw → normalize, dedupe →
@@ -27,13 +28,15 @@ type Segment struct {
 // what makes ridify's per-RID state correct.
 func DefaultSegments() []Segment {
 	return []Segment{
-		{Name: "ingest", From: "raw", To: "observed", Stages: []string{NormalizeName, DedupeName}},
-		{Name: "ridify", From: "observed", To: "events", Stages: []string{RidifyName}},
+		{Name: "ingest", From: "raw", To: "observed", Stages: Specs(NormalizeName, DedupeName)},
+		{Name: "ridify", From: "observed", To: "events", Stages: Specs(RidifyName)},
 	}
 }
 
 // ValidateSegments checks that every segment names its topics and stages,
-// that names are unique, and that every stage is registered in reg.
+// that segment IDs are unique, and that every stage is registered in reg.
+// Stage blocks are checked by the stages' factories when the node builds
+// them.
 func ValidateSegments(segs []Segment, reg *Registry) error {
 	if len(segs) == 0 {
 		return errors.New("pipeline: no segments configured")
@@ -44,31 +47,34 @@ func ValidateSegments(segs []Segment, reg *Registry) error {
 	}
 	seen := map[string]bool{}
 	for i, s := range segs {
-		name := s.HandlerName()
+		id := s.ID()
 		if s.From == "" || s.To == "" {
-			return fmt.Errorf("pipeline segment %d (%s): from and to are required", i, name)
+			return fmt.Errorf("pipeline segment %d (%s): from and to are required", i, id)
 		}
 		if s.From == s.To {
-			return fmt.Errorf("pipeline segment %s: from and to are the same topic %q", name, s.From)
+			return fmt.Errorf("pipeline segment %s: from and to are the same topic %q", id, s.From)
 		}
 		if len(s.Stages) == 0 {
-			return fmt.Errorf("pipeline segment %s: no stages", name)
+			return fmt.Errorf("pipeline segment %s: no stages", id)
 		}
-		if seen[name] {
-			return fmt.Errorf("pipeline segment name %q used twice", name)
+		if seen[id] {
+			return fmt.Errorf("pipeline segment name %q used twice", id)
 		}
-		seen[name] = true
+		seen[id] = true
 		for _, st := range s.Stages {
-			if !known[st] {
-				return fmt.Errorf("pipeline segment %s: stage %q is not registered (known: %v)", name, st, reg.Names())
+			if !known[st.Name] {
+				return fmt.Errorf("pipeline segment %s: stage %q is not registered (known: %v)", id, st.Name, reg.Names())
 			}
 		}
 	}
 	return nil
 }
 
-// HandlerName returns Name, or "<from>-to-<to>" when Name is empty.
-func (s Segment) HandlerName() string {
+// ID returns the segment's name: Name, or "<from>-to-<to>" when Name is
+// empty. It names the segment's consumer group ("<prefix>stage.<id>"), its
+// logs, its spans and the dead letters it writes; renaming a segment makes
+// it a new consumer group, which reads its input topic from the start.
+func (s Segment) ID() string {
 	if s.Name != "" {
 		return s.Name
 	}

@@ -36,13 +36,14 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now returns the current time; tests fix it.
 	Now func() time.Time
-	// Repositories are the configured "owner/repo" names
-	// (github.repositories), for stages that scope by repository.
-	Repositories []string
 }
 
-// Factory builds a stage from its dependencies.
-type Factory func(deps Deps) (Stage, error)
+// Factory builds a stage from the dependencies every stage shares and its
+// own configuration block, which it decodes with cfg.Decode (cfg is never
+// nil). Settings that only one stage needs belong in its block, not in
+// [Deps]. A factory may be called several times, once per placement of the
+// stage in the segments.
+type Factory func(deps Deps, cfg Config) (Stage, error)
 
 // StateKey returns the Pebble key of a stage's state entry: the stage name, a
 // zero byte, then key. Stages must use it so their keys never collide.

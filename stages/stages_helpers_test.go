@@ -36,7 +36,7 @@ func openStateAt(t *testing.T, dir string) *pebble.DB {
 
 func newStage(t *testing.T, name string, db *pebble.DB) stages.Stage {
 	t.Helper()
-	st, err := stages.Builtin().New(name, stages.Deps{State: db, Now: time.Now})
+	st, err := stages.Builtin().New(name, stages.Deps{State: db, Now: time.Now}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,8 @@ import (
 // TestExternalBrokersAndConfigFile runs the node against a Kafka-protocol
 // broker it does not own (--brokers), configured by a YAML file in the
 // Python GitHub sensor's shape plus koistream's own section, with the
-// repofilter stage plugged into the chain by configuration.
+// repofilter stage plugged into the chain by configuration and given its
+// repositories in its own block.
 func TestExternalBrokersAndConfigFile(t *testing.T) {
 	t.Parallel()
 	cluster, err := topics.StartEmbedded(topics.EmbeddedConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
@@ -44,14 +45,19 @@ env:
   github_webhook_secret: MY_HOOK_SECRET
 github:
   api_token: ''
-  repositories: [koi-garden/pond-sensor]
   poll_interval_seconds: 600
 koistream:
   data_dir: ` + dataDir + `
   topic_prefix: gh.
   partitions: 3
   segments:
-    - {name: ingest, from: raw, to: observed, stages: [normalize, repofilter, dedupe]}
+    - name: ingest
+      from: raw
+      to: observed
+      stages:
+        - normalize
+        - repofilter: {repositories: [koi-garden/pond-sensor]}
+        - dedupe
     - {name: ridify, from: observed, to: events, stages: [ridify]}
 `
 	path := filepath.Join(t.TempDir(), "config.yaml")
@@ -123,7 +129,7 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 	}{
 		{"unknown key", "koistream:\n  partitons: 3\n", nil, "partitons"},
 		{"unknown stage", "koistream:\n  segments:\n    - {from: raw, to: observed, stages: [normalise]}\n", nil, "normalise"},
-		{"repofilter without repositories", "koistream:\n  segments:\n    - {from: raw, to: observed, stages: [normalize, repofilter]}\n    - {from: observed, to: events, stages: [ridify]}\n", nil, "github.repositories is empty"},
+		{"repofilter without repositories", "koistream:\n  segments:\n    - {from: raw, to: observed, stages: [normalize, repofilter]}\n    - {from: observed, to: events, stages: [ridify]}\n", nil, "repofilter: needs the repositories to keep"},
 		{"bad listen address", "", []string{"--listen", "nowhere"}, "listen"},
 	}
 	for _, c := range cases {
