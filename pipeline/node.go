@@ -51,10 +51,12 @@ type Node struct {
 	stopErr  error
 }
 
-// Start brings a node up: log, topics, stage state, projections, router and
-// HTTP listener, in that order. It returns once the HTTP listener accepts
-// connections; /healthz turns 200 once the router and projections run. On
-// error everything already started is stopped again.
+// Start brings a node up: stage state and stages, log, topics, projections,
+// router and HTTP listener, in that order. It returns once the HTTP listener
+// accepts connections; /healthz turns 200 once the router and projections
+// run. On error everything already started is stopped again; a mistake in
+// a stage's configuration block is returned as the stage reported it (a
+// *yamlconf.Error naming file and line when it came from a file).
 func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -71,6 +73,15 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}()
 
 	if n.tel, err = telemetry.Setup(ctx, telemetry.Config{SpanProcessors: cfg.SpanProcessors, OTLP: cfg.OTLP}); err != nil {
+		return n, err
+	}
+	// The stages are built before anything listens, so a mistake in a
+	// stage's configuration block stops the node before it does anything.
+	if n.state, err = pebble.Open(filepath.Join(cfg.DataDir, "stages"), projections.PebbleOptions(n.log)); err != nil {
+		return n, fmt.Errorf("open stage state: %w", err)
+	}
+	chains, err := n.buildChains()
+	if err != nil {
 		return n, err
 	}
 
@@ -97,9 +108,6 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.admin = kadm.NewClient(adminCl)
 
-	if n.state, err = pebble.Open(filepath.Join(cfg.DataDir, "stages"), projections.PebbleOptions(n.log)); err != nil {
-		return n, fmt.Errorf("open stage state: %w", err)
-	}
 	if n.cache, err = projections.OpenCache(filepath.Join(cfg.DataDir, "cache"), n.log); err != nil {
 		return n, err
 	}
@@ -108,7 +116,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.pub, err = topics.NewPublisher(topics.PublisherConfig{Brokers: n.kafka, Propagator: n.tel.Propagator}, wmLog); err != nil {
 		return n, err
 	}
-	if err = n.buildSegments(wmLog); err != nil {
+	if err = n.buildSegments(wmLog, chains); err != nil {
 		return n, err
 	}
 	if n.runner, err = projections.NewRunner(projections.RunnerConfig{
@@ -157,7 +165,33 @@ func (n *Node) background(name string, fn func() error) {
 	}()
 }
 
-func (n *Node) buildSegments(wmLog watermill.LoggerAdapter) error {
+// buildChains builds the stage chain of every segment, in order: each stage
+// from its registered factory with its own configuration block.
+func (n *Node) buildChains() ([]*stages.Chain, error) {
+	tel := stages.Telemetry{Tracer: n.tel.Tracer("koistream/stages"), Meter: n.tel.Meter("koistream/stages")}
+	deps := stages.Deps{State: n.state, Logger: n.log, Now: time.Now}
+	chains := make([]*stages.Chain, 0, len(n.cfg.Segments))
+	for _, seg := range n.cfg.Segments {
+		var sts []stages.Stage
+		for _, spec := range seg.Stages {
+			st, err := n.cfg.Registry.New(spec.Name, deps, spec.Config)
+			if err != nil {
+				return nil, fmt.Errorf("segment %s: %w", seg.ID(), err)
+			}
+			sts = append(sts, st)
+		}
+		chain, err := stages.NewChain(seg.ID(), sts, tel)
+		if err != nil {
+			return nil, err
+		}
+		chains = append(chains, chain)
+	}
+	return chains, nil
+}
+
+// buildSegments wires each segment's chain (chains[i] is segment i's)
+// between its topics.
+func (n *Node) buildSegments(wmLog watermill.LoggerAdapter, chains []*stages.Chain) error {
 	deadCount, err := newDeadCounter(n.tel.Meter("koistream/stages"))
 	if err != nil {
 		return err
@@ -170,22 +204,8 @@ func (n *Node) buildSegments(wmLog watermill.LoggerAdapter) error {
 		ShouldRetry:     func(p middleware.RetryParams) bool { return !stages.IsPermanent(p.Err) },
 		Logger:          wmLog,
 	}.Middleware
-	tel := stages.Telemetry{Tracer: n.tel.Tracer("koistream/stages"), Meter: n.tel.Meter("koistream/stages")}
-	deps := stages.Deps{State: n.state, Logger: n.log, Now: time.Now}
-	for _, seg := range n.cfg.Segments {
-		id := seg.ID()
-		var sts []stages.Stage
-		for _, spec := range seg.Stages {
-			st, err := n.cfg.Registry.New(spec.Name, deps, spec.Config)
-			if err != nil {
-				return fmt.Errorf("segment %s: %w", id, err)
-			}
-			sts = append(sts, st)
-		}
-		chain, err := stages.NewChain(id, sts, tel)
-		if err != nil {
-			return err
-		}
+	for i, seg := range n.cfg.Segments {
+		id, chain := seg.ID(), chains[i]
 		dead := &deadLetterPublisher{next: n.pub, segment: id, dead: deadCount}
 		poison, err := middleware.PoisonQueue(dead, n.names.Dead)
 		if err != nil {

@@ -69,7 +69,8 @@ func TestStageEntries(t *testing.T) {
 }
 
 // TestStageBlocks: a stage decodes its own block strictly when it is
-// built, and its mistakes name the file, the line and the key path.
+// built, and its mistakes, like a stage name that is not registered, name
+// the file, the line and the key path.
 func TestStageBlocks(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -89,6 +90,10 @@ func TestStageBlocks(t *testing.T) {
 			`config.yaml:4: segments[0].stages[0].repofilter.repositories must be a list, got "octo/hello"`},
 		{"repofilter block not a mapping", "- from: raw\n  to: observed\n  stages:\n    - repofilter: [octo/hello]\n",
 			`config.yaml:4: segments[0].stages[0].repofilter must be a mapping (key: value), got a list`},
+		{"unknown stage", "- from: raw\n  to: observed\n  stages:\n    - normalise\n",
+			`config.yaml:4: segments[0].stages[0].normalise: no such stage (did you mean "normalize"?)`},
+		{"unknown stage with a block", "- from: raw\n  to: observed\n  stages:\n    - sampler: {rate: 0.1}\n",
+			`config.yaml:4: segments[0].stages[0].sampler: no such stage (known: dedupe, normalize, repofilter, ridify)`},
 		{"a stage without configuration given a block", "- from: raw\n  to: observed\n  stages:\n    - normalize: {strict: true}\n",
 			`config.yaml:4: unknown key "strict" in segments[0].stages[0].normalize (it takes no keys)`},
 	}
@@ -101,11 +106,11 @@ func TestStageBlocks(t *testing.T) {
 			}
 			reg := stages.Builtin()
 			deps := stages.Deps{State: openState(t)}
-			for _, spec := range segs[0].Stages {
+			// As a node does: validate the segments, then build each stage.
+			err = stages.ValidateSegments(segs, reg)
+			for i := 0; err == nil && i < len(segs[0].Stages); i++ {
+				spec := segs[0].Stages[i]
 				_, err = reg.New(spec.Name, deps, spec.Config)
-				if err != nil {
-					break
-				}
 			}
 			if c.err == "" && err != nil {
 				t.Fatal(err)

@@ -3,6 +3,9 @@ package stages
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/koistream/koistream/internal/yamlconf"
 )
 
 // Segment is a run of stages between two topics: messages are read from
@@ -62,9 +65,17 @@ func ValidateSegments(segs []Segment, reg *Registry) error {
 		}
 		seen[id] = true
 		for _, st := range s.Stages {
-			if !known[st.Name] {
-				return fmt.Errorf("pipeline segment %s: stage %q is not registered (known: %v)", id, st.Name, reg.Names())
+			if known[st.Name] {
+				continue
 			}
+			if st.Config != nil {
+				// From a file: say where, and what was probably meant.
+				if near := yamlconf.Nearest(st.Name, reg.Names()); near != "" {
+					return st.Config.Errorf("no such stage (did you mean %q?)", near)
+				}
+				return st.Config.Errorf("no such stage (known: %s)", strings.Join(reg.Names(), ", "))
+			}
+			return fmt.Errorf("pipeline segment %s: stage %q is not registered (known: %v)", id, st.Name, reg.Names())
 		}
 	}
 	return nil

@@ -3,79 +3,81 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
 	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/koistream/koistream/benchmarks"
 )
 
-// bench runs "koistream bench": the throughput harness of the benchmarks
-// package, printing a table, or with --json one JSON object, on stdout.
-func bench(args []string, stderr io.Writer) int {
-	return runBench(args, os.Stdout, stderr)
-}
-
-func runBench(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: koistream bench [flags]
-
-Measures, in one run on this machine, how fast a node moves webhook deliveries
+func newBenchCmd() *cobra.Command {
+	var f benchFlags
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure throughput end to end and the ceilings of the log, Pebble and the stages",
+		Long: `Measures, in one run on this machine, how fast a node moves webhook deliveries
 end to end, next to the ceilings of its parts (log, Pebble, stage CPU), and
 signed-webhook HTTP ingest. Brokers run embedded with fsync on, in a fresh data
 folder. Figures vary between runs on shared machines: compare the ratios.
 
-`)
-		fs.PrintDefaults()
+The result goes to stdout, as a table or with --json as one JSON object;
+progress goes to stderr.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return bench(cmd, f) },
 	}
-	events := fs.Int("events", benchmarks.DefaultEvents, "webhook deliveries per measurement")
-	corpus := fs.String("corpus", "", "folder of <event>.<name>.json webhook payloads to cycle through (default: a generated corpus)")
-	conns := fs.Int("connections", benchmarks.DefaultConnections, "concurrent keep-alive connections of the HTTP ingest measurement")
-	dataDir := fs.String("data-dir", "", "keep the run's data in a new bench-* folder here (default: a temporary folder, removed)")
-	seed := fs.Int64("seed", benchmarks.DefaultSeed, "seed of the generated corpus")
-	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
-	logLevel := fs.String("log-level", "info", "progress on stderr: debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "koistream bench: unexpected arguments %q\n", fs.Args())
-		return 2
-	}
+	fl := cmd.Flags()
+	fl.IntVar(&f.events, "events", benchmarks.DefaultEvents, "webhook deliveries per measurement")
+	fl.StringVar(&f.corpus, "corpus", "", "folder of <event>.<name>.json webhook payloads to cycle through (default: a generated corpus)")
+	fl.IntVar(&f.conns, "connections", benchmarks.DefaultConnections, "concurrent keep-alive connections of the HTTP ingest measurement")
+	fl.StringVar(&f.dataDir, "data-dir", "", "keep the run's data in a new bench-* folder here (default: a temporary folder, removed)")
+	fl.Int64Var(&f.seed, "seed", benchmarks.DefaultSeed, "seed of the generated corpus")
+	fl.BoolVar(&f.json, "json", false, "print one JSON object instead of a table")
+	fl.StringVar(&f.logLevel, "log-level", "info", "progress on stderr: debug, info, warn or error")
+	return cmd
+}
+
+// benchFlags are the flags of koistream bench.
+type benchFlags struct {
+	events   int
+	corpus   string
+	conns    int
+	dataDir  string
+	seed     int64
+	json     bool
+	logLevel string
+}
+
+// bench runs "koistream bench": the throughput harness of the benchmarks
+// package, printing a table, or with --json one JSON object, on stdout.
+func bench(cmd *cobra.Command, f benchFlags) error {
 	// Options treat 0 as "the default"; on the command line it is a mistake.
-	if *events < 1 {
-		fmt.Fprintf(stderr, "koistream bench: --events must be at least 1, got %d\n", *events)
-		return 2
+	if f.events < 1 {
+		return fmt.Errorf("--events must be at least 1, got %d", f.events)
 	}
-	if *conns < 1 {
-		fmt.Fprintf(stderr, "koistream bench: --connections must be at least 1, got %d\n", *conns)
-		return 2
+	if f.conns < 1 {
+		return fmt.Errorf("--connections must be at least 1, got %d", f.conns)
 	}
-	logger, err := newLogger(stderr, *logLevel, "text")
+	logger, err := newLogger(cmd.ErrOrStderr(), f.logLevel, "text")
 	if err != nil {
-		fmt.Fprintln(stderr, "koistream bench:", err)
-		return 2
+		return err
 	}
 	opts := benchmarks.Options{
-		Events:      *events,
-		CorpusDir:   *corpus,
-		Connections: *conns,
-		DataDir:     *dataDir,
-		Seed:        *seed,
+		Events:      f.events,
+		CorpusDir:   f.corpus,
+		Connections: f.conns,
+		DataDir:     f.dataDir,
+		Seed:        f.seed,
 		Logger:      logger,
 	}
 	opts.SetDefaults()
 	if err := opts.Validate(); err != nil {
-		fmt.Fprintln(stderr, "koistream", err)
-		return 2
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -83,18 +85,18 @@ folder. Figures vary between runs on shared machines: compare the ratios.
 	res, err := benchmarks.Run(ctx, opts)
 	if err != nil {
 		logger.Error("bench failed", "err", err)
-		return 1
+		return failed()
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		if err := enc.Encode(res); err != nil {
+	stdout := cmd.OutOrStdout()
+	if f.json {
+		if err := json.NewEncoder(stdout).Encode(res); err != nil {
 			logger.Error("bench: writing the result", "err", err)
-			return 1
+			return failed()
 		}
-		return 0
+		return nil
 	}
 	writeBenchTable(stdout, res)
-	return 0
+	return nil
 }
 
 // writeBenchTable prints res for people.

@@ -56,11 +56,11 @@ func TestBenchCommandLine(t *testing.T) {
 		{"table", []string{"bench", "--events", "300", "--connections", "2", "--corpus", "../../stages/github/testdata"}, 0,
 			[]string{"e2e (append → drained)", "log_ceiling", "stages_cpu", "pebble_ceiling", "peak RSS", "http ", "http only", "stages/github/testdata",
 				`msg=e2e events_per_s=`}},
-		{"zero events", []string{"bench", "--events", "0"}, 2, []string{"--events must be at least 1"}},
+		{"zero events", []string{"bench", "--events", "0"}, 2, []string{"--events must be at least 1", "Usage: koistream bench [flags]"}},
 		{"negative connections", []string{"bench", "--connections", "-1"}, 2, []string{"--connections must be at least 1"}},
 		{"missing corpus", []string{"bench", "--corpus", "/nonexistent/corpus"}, 2, []string{"corpus"}},
-		{"extra argument", []string{"bench", "now"}, 2, []string{"unexpected arguments"}},
-		{"help", []string{"bench", "-h"}, 2, []string{"-events", "-corpus", "-connections", "-data-dir", "-json"}},
+		{"extra argument", []string{"bench", "now"}, 2, []string{`unknown command "now" for "koistream bench"`, "Usage: koistream bench [flags]"}},
+		{"help", []string{"bench", "-h"}, 0, []string{"--events", "--corpus", "--connections", "--data-dir", "--json"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := runBinary(t, tc.args...)

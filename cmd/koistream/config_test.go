@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,19 +121,36 @@ koistream:
 	n.stop()
 }
 
-// TestServeRejectsBadConfiguration: configuration mistakes stop the node at
-// start with a non-zero exit and a message naming the mistake.
+// TestServeRejectsBadConfiguration: a configuration mistake stops serve
+// before anything starts, with exit code 2 and exactly one line naming the
+// file, the line and the key (and the key probably meant).
 func TestServeRejectsBadConfiguration(t *testing.T) {
 	t.Parallel()
+	readme, err := os.ReadFile(readmeConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const twoSegments = "koistream:\n  segments:\n    - from: raw\n      to: observed\n      stages:\n        - normalize\n        - %s\n    - {from: observed, to: events, stages: [ridify]}\n"
 	cases := []struct {
 		name, yaml string
 		args       []string
-		want       string
+		want       string // the whole output, after "<path>"
 	}{
-		{"unknown key", "koistream:\n  partitons: 3\n", nil, "partitons"},
-		{"unknown stage", "koistream:\n  segments:\n    - {from: raw, to: observed, stages: [normalise]}\n", nil, "normalise"},
-		{"repofilter without repositories", "koistream:\n  segments:\n    - {from: raw, to: observed, stages: [normalize, repofilter]}\n    - {from: observed, to: events, stages: [ridify]}\n", nil, "repofilter: needs the repositories to keep"},
-		{"bad listen address", "", []string{"--listen", "nowhere"}, "listen"},
+		{"mistyped key in the sensor README config", strings.Replace(string(readme), "monitored_repositories:", "monitored_repos:", 1), nil,
+			`:22: unknown key "monitored_repos" in github (did you mean "monitored_repositories"?)`},
+		{"unknown koistream key", "koistream:\n  partitons: 3\n", nil,
+			`:2: unknown key "partitons" in koistream (did you mean "partitions"?)`},
+		{"wrong type", "server:\n  host: 127.0.0.1\n  port: eighty\n", nil,
+			`:3: server.port must be a whole number, got "eighty"`},
+		{"first contact of the wrong shape", "koi_net:\n  first_contact: [http://127.0.0.1:8000/koi-net]\n", nil,
+			`:2: koi_net.first_contact must be a URL or {rid: <node RID>, url: <URL>}, got a list`},
+		{"unknown stage", fmt.Sprintf(twoSegments, "normalise"), nil,
+			`:7: koistream.segments[0].stages[1].normalise: no such stage (did you mean "normalize"?)`},
+		{"unknown key in a stage's block", fmt.Sprintf(twoSegments, "repofilter: {repos: [octo/hello]}"), nil,
+			`:7: unknown key "repos" in koistream.segments[0].stages[1].repofilter (did you mean "repositories"?)`},
+		{"repofilter without repositories", fmt.Sprintf(twoSegments, "repofilter"), nil,
+			`:7: koistream.segments[0].stages[1].repofilter: needs the repositories to keep, as {repositories: [owner/repo]}; without them it would drop everything`},
+		{"bad listen address", "", []string{"--listen", "nowhere"}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -142,13 +162,80 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 			}
 			args := append([]string{"serve", "--config", path, "--data-dir", filepath.Join(dir, "data"),
 				"--listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0"}, c.args...)
-			out, err := runBinary(t, args...)
-			if err == nil {
-				t.Fatalf("serve started with a bad configuration:\n%s", out)
+			out, code := runCode(t, args...)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2:\n%s", code, out)
 			}
-			if !bytes.Contains([]byte(out), []byte(c.want)) {
-				t.Fatalf("output does not mention %q:\n%s", c.want, out)
+			want := path + c.want + "\n"
+			if c.want == "" {
+				want = "config: listen \"nowhere\": address nowhere: missing port in address\n"
 			}
+			if out != want {
+				t.Fatalf("output\n%q\nwant\n%q", out, want)
+			}
+		})
+	}
+}
+
+// Configuration files of the GitHub sensors in pipeline/testdata.
+const (
+	// readmeConfig is the GitHub sensor README's config.yaml, exactly as
+	// printed there (koi-net 1.0).
+	readmeConfig = "../../pipeline/testdata/sensor-readme-config.yaml"
+	// koi21Config is a koi-net 2.1 node's config.yaml (KOI-2.1.md 1h).
+	koi21Config = "../../pipeline/testdata/koi-net-2.1-config.yaml"
+)
+
+// TestServeSeedConfigs: both sensor config.yaml files start a node as they
+// are. The flags win over the file's server.port, so no fixed port is
+// bound, and the start log names, in one line, the keys read but not used
+// yet.
+func TestServeSeedConfigs(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, path string
+		notYetUsed []string
+	}{
+		{"sensor README", readmeConfig, []string{
+			"koi_net.node_name", "koi_net.node_rid", "koi_net.node_profile", "koi_net.cache_directory_path",
+			"koi_net.event_queues_path", "koi_net.first_contact", "env.github_token",
+			"github.api_url", "github.monitored_repositories", "github.backfill_max_items",
+			"github.backfill_lookback_days", "github.backfill_state_file_path",
+		}},
+		{"koi-net 2.1 node", koi21Config, []string{
+			"koi_net.node_name", "koi_net.node_rid", "koi_net.node_profile", "koi_net.rid_types_of_interest",
+			"koi_net.cache_directory_path", "koi_net.private_key_pem_path", "koi_net.event_worker",
+			"koi_net.kobj_worker", "koi_net.first_contact",
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			n := startNodeWith(t, []string{"serve", "--config", c.path, "--listen", "127.0.0.1:0",
+				"--kafka-listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-format", "json"},
+				[]string{"GITHUB_WEBHOOK_SECRET=" + testSecret})
+			var notices []map[string]any
+			for _, line := range strings.Split(n.logs.String(), "\n") {
+				var rec map[string]any
+				if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "configuration keys read but not used yet" {
+					notices = append(notices, rec)
+				}
+			}
+			if len(notices) != 1 {
+				t.Fatalf("%d not-yet-used log lines, want 1:\n%s", len(notices), n.logs.String())
+			}
+			var keys []string
+			for _, k := range notices[0]["keys"].([]any) {
+				keys = append(keys, k.(string))
+			}
+			if !reflect.DeepEqual(keys, c.notYetUsed) || notices[0]["file"] != c.path || notices[0]["level"] != "WARN" {
+				t.Fatalf("not-yet-used log line %v, want keys %v", notices[0], c.notYetUsed)
+			}
+			// The file's KOI-net path is served.
+			if code := koi(t, n.http, "/rids/fetch", map[string]any{"type": "fetch_rids"}, nil); code != http.StatusOK {
+				t.Fatalf("KOI-net rids/fetch under /koi-net: status %d", code)
+			}
+			n.stop()
 		})
 	}
 }

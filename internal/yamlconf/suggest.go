@@ -5,6 +5,10 @@ import (
 	"strings"
 )
 
+// Nearest returns the known name a mistyped name most likely meant, or "",
+// by the rules the decoder suggests keys with. Stage names use it too.
+func Nearest(name string, known []string) string { return nearest(name, known) }
+
 // nearest returns the known key a mistyped key most likely meant, or ""
 // when none is close. Close means an edit distance (with transpositions) of
 // at most two, or at most half the longer name, or one name being a prefix
