@@ -33,6 +33,9 @@ type KoiNetSection struct {
 	// PrivateKeyPEMPath is the node's PKCS#8 PEM private key, encrypted
 	// with the password in env.priv_key_password's variable.
 	PrivateKeyPEMPath string `yaml:"private_key_pem_path"`
+	// PollingInterval is how often a PARTIAL node polls its neighbours
+	// (koi-net's default 5).
+	PollingInterval Seconds `yaml:"polling_interval"`
 	// EventWorker and KobjWorker tune the Python node's worker threads.
 	EventWorker EventWorker `yaml:"event_worker"`
 	KobjWorker  KobjWorker  `yaml:"kobj_worker"`
@@ -80,20 +83,26 @@ type NodeProfile struct {
 
 // NodeProvides lists the RID types a node provides.
 type NodeProvides struct {
+	// Event are the types the node sends events about.
 	Event []RIDType `yaml:"event"`
+	// State are the types the node serves state (bundles) of.
 	State []RIDType `yaml:"state"`
 }
 
 // EventWorker tunes the Python node's event worker; koi-net's defaults are
 // queue_timeout 0.1, max_buf_len 5 and max_wait_time 1.0.
 type EventWorker struct {
+	// QueueTimeout is how long the worker waits on its queue.
 	QueueTimeout Seconds `yaml:"queue_timeout"`
-	MaxBufLen    Count   `yaml:"max_buf_len"`
-	MaxWaitTime  Seconds `yaml:"max_wait_time"`
+	// MaxBufLen is how many events a peer's buffer holds before a flush.
+	MaxBufLen Count `yaml:"max_buf_len"`
+	// MaxWaitTime is how long a buffered event waits at most.
+	MaxWaitTime Seconds `yaml:"max_wait_time"`
 }
 
 // KobjWorker tunes the Python node's knowledge object worker.
 type KobjWorker struct {
+	// QueueTimeout is how long the worker waits on its queue.
 	QueueTimeout Seconds `yaml:"queue_timeout"`
 }
 

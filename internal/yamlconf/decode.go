@@ -198,6 +198,9 @@ func (d *Decoder) decode(n, key *yaml.Node, path string, rv reflect.Value) error
 		}
 		rv.SetFloat(f)
 	case reflect.Interface:
+		if rv.NumMethod() != 0 {
+			return fmt.Errorf("yamlconf: cannot decode %s into a %s", name(path), rv.Type())
+		}
 		var x any
 		if err := n.Decode(&x); err != nil {
 			return d.Errorf(n, "%s: %s", name(path), strings.TrimPrefix(err.Error(), "yaml: "))
