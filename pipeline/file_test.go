@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/koistream/koistream/internal/yamlconf"
+	"github.com/koistream/koistream/stages/yamlconf"
 	"github.com/koistream/koistream/pipeline"
 	"github.com/koistream/koistream/stages"
 	"github.com/koistream/koistream/stages/github"

@@ -1,7 +1,7 @@
 package stages
 
 import (
-	"github.com/koistream/koistream/internal/yamlconf"
+	"github.com/koistream/koistream/stages/yamlconf"
 )
 
 // Config is a stage's own configuration block: the value of its entry in a

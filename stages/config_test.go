@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/koistream/koistream/internal/yamlconf"
+	"github.com/koistream/koistream/stages/yamlconf"
 	"github.com/koistream/koistream/stages"
 )
 

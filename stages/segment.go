@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/koistream/koistream/internal/yamlconf"
+	"github.com/koistream/koistream/stages/yamlconf"
 )
 
 // Segment is a run of stages between two topics: messages are read from

@@ -3,7 +3,7 @@ package stages
 import (
 	"go.yaml.in/yaml/v3"
 
-	"github.com/koistream/koistream/internal/yamlconf"
+	"github.com/koistream/koistream/stages/yamlconf"
 )
 
 // StageSpec places one stage in a [Segment]: the name it is registered under

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/koistream/koistream/internal/yamlconf"
+	"github.com/koistream/koistream/stages/yamlconf"
 	"github.com/koistream/koistream/pipeline"
 	"github.com/koistream/koistream/pipeline/telemetry"
 	"github.com/koistream/koistream/pipeline/webhook"

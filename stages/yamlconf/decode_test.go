@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/koistream/koistream/internal/yamlconf"
+	"github.com/koistream/koistream/stages/yamlconf"
 )
 
 type inner struct {
