@@ -8,8 +8,8 @@
 // shapes implement [Unmarshaler]; types that check their value implement
 // [Validator]. A [Block] keeps one subtree for the code that owns it, such
 // as a pipeline stage's own configuration block.
-package yamlconf
-
+//
 // It lives under stages, not pipeline, because a stage decodes its own
 // block with it ([Block]) and dependencies point from pipeline to stages,
 // never back.
+package yamlconf
