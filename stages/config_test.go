@@ -5,8 +5,8 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/koistream/koistream/stages/yamlconf"
 	"github.com/koistream/koistream/stages"
+	"github.com/koistream/koistream/stages/yamlconf"
 )
 
 // decodeSegments decodes YAML text as the segments list of a file named
