@@ -57,15 +57,14 @@ func (n *Normalize) Process(ctx context.Context, msg *message.Message) ([]*messa
 	if !ok {
 		return nil, Permanent(errors.New("normalize: no log position for the raw record"))
 	}
-	out := make([]*message.Message, 0, len(obs))
-	for _, o := range obs {
+	for i := range obs {
+		o := &obs[i]
 		o.Source, o.SourceKey, o.ReceivedAt = rec.Source, rec.Key, rec.ReceivedAt
 		o.RawPartition, o.RawOffset = pos.Partition, pos.Offset
-		m, err := observed.NewMessage(o)
-		if err != nil {
-			return nil, Permanent(fmt.Errorf("normalize: %s record %.80q: parser's observation: %w", rec.Source, rec.Key, err))
-		}
-		out = append(out, m)
+	}
+	out, err := observed.NewMessages(obs)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("normalize: %s record %.80q: parser's observation: %w", rec.Source, rec.Key, err))
 	}
 	return out, nil
 }

@@ -40,8 +40,10 @@ const RidifyName = "ridify"
 // bytes again, which consumers of an at-least-once log treat as a duplicate.
 // A forget of one is ignored.
 //
-// Its input is the observed topic (topics/observed), keyed by RID, so all observations
-// of one RID arrive in order on one partition. State is written together
+// Its input is the observed topic (topics/observed), keyed by RID, so all
+// observations of one RID arrive in order on one partition; its output is
+// the events topic (topics/events), each event carrying the observation's
+// headers, its event type and its routing key. State is written together
 // with the observed position that caused it, before the event is published:
 // a retry of that same record re-emits the same event, an older record
 // replayed after a crash is skipped. Writes are not fsynced one by one: the

@@ -208,3 +208,31 @@ func TestWriteHeadersClearsImmutable(t *testing.T) {
 		t.Error("WriteHeaders removed an unrelated entry")
 	}
 }
+
+// TestNewMessages: each message is NewMessage's, whether consecutive
+// observations share their receive time and raw position or not.
+func TestNewMessages(t *testing.T) {
+	t.Parallel()
+	a, b, c := issue(), issue(), issue()
+	b.RID, b.Routing = "orn:github.repo:octo/hello", "ent.repo"
+	c.RawOffset, c.ReceivedAt = 42, at.Add(time.Second)
+	obs := []observed.Observation{a, b, c}
+	msgs, err := observed.NewMessages(obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range obs {
+		want, err := observed.NewMessage(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(msgs[i].Metadata, want.Metadata) || string(msgs[i].Payload) != string(want.Payload) {
+			t.Errorf("message %d: metadata %v, want %v", i, msgs[i].Metadata, want.Metadata)
+		}
+	}
+	bad := issue()
+	bad.Routing = ""
+	if _, err := observed.NewMessages([]observed.Observation{a, bad}); !errors.Is(err, observed.ErrInvalid) {
+		t.Errorf("error %v, want ErrInvalid", err)
+	}
+}
