@@ -92,9 +92,10 @@ func (c Config) Validate() error {
 //
 // Checks run in this order, and the first failure answers: method (405),
 // size (413), signature (401), X-GitHub-Event and X-GitHub-Delivery headers
-// present (400), the event a GitHub event name and the delivery id usable in
-// an RID (400, topics/github's CheckEvent and CheckDelivery), content type
-// (415), body is one JSON object (400). A delivery that passes is appended
+// present (400), the event name made of lowercase letters and underscores
+// and the delivery id usable in an RID (400 invalid_header, with a detail
+// naming the header and what is wrong: topics/github's CheckEvent and
+// CheckDelivery), content type (415), body is one JSON object (400). A delivery that passes is appended
 // to the raw topic byte for byte as a topics/raw record of source kind
 // "github-webhook", keyed by its delivery GUID, with GitHub's headers,
 // content type, user agent, receive time and trace context as Kafka
