@@ -12,6 +12,8 @@ import (
 
 	"github.com/koistream/koistream/pipeline/webhook"
 	"github.com/koistream/koistream/stages/github"
+	ghwire "github.com/koistream/koistream/topics/github"
+	"github.com/koistream/koistream/topics/observed"
 )
 
 func generate(t *testing.T, seed int64, size int) *Corpus {
@@ -23,7 +25,7 @@ func generate(t *testing.T, seed int64, size int) *Corpus {
 	return c
 }
 
-func normalize(t *testing.T, d Delivery) []github.Observation {
+func normalize(t *testing.T, d Delivery) []observed.Observation {
 	t.Helper()
 	obs, err := github.Normalize(github.Input{Event: d.Event, Delivery: d.ID, ContentType: "application/json", Body: d.Body})
 	if err != nil {
@@ -70,10 +72,13 @@ func TestGeneratedPayloadsAreRealistic(t *testing.T) {
 				t.Fatalf("payload %d: signature does not verify", i)
 			}
 		}
-		if err := github.CheckDelivery(d.ID); err != nil {
+		if err := ghwire.CheckDelivery(d.ID); err != nil {
 			t.Fatalf("delivery id %q: %v", d.ID, err)
 		}
-		if _, err := github.DecodeBody("application/json", d.Body); err != nil {
+		if err := ghwire.CheckEvent(d.Event); err != nil {
+			t.Fatalf("payload %d: %v", i, err)
+		}
+		if _, err := ghwire.DecodeBody("application/json", d.Body); err != nil {
 			t.Fatalf("payload %d (%s) refused: %v", i, d.Event, err)
 		}
 		if len(d.Body) > MaxPayloadBytes {
@@ -148,7 +153,7 @@ func TestLaterPassesAreNewWork(t *testing.T) {
 	}
 }
 
-func contents(obs []github.Observation) map[string]string {
+func contents(obs []observed.Observation) map[string]string {
 	m := map[string]string{}
 	for _, o := range obs {
 		m[o.RID] = string(o.Contents)

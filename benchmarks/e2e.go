@@ -10,8 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/koistream/koistream/pipeline"
+	"github.com/koistream/koistream/stages/github"
 	"github.com/koistream/koistream/topics"
-	"github.com/koistream/koistream/topics/koi"
 )
 
 const (
@@ -91,7 +91,7 @@ func measureE2E(ctx context.Context, dir string, c *Corpus, n int, log *slog.Log
 	res.elapsed, res.appended, res.lagDrain = drained.Sub(start), acked.Sub(start), drained.Sub(acked)
 	log.Info("e2e: drained", "cpu", res.cpu.String())
 
-	rids, err := node.Cache().RIDs([]string{koi.TypeGitHubEvent})
+	rids, err := node.Cache().RIDs([]string{github.TypeEvent})
 	if err != nil {
 		return res, fmt.Errorf("e2e: count event RIDs: %w", err)
 	}

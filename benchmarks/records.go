@@ -4,10 +4,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/github"
+	"github.com/koistream/koistream/topics/raw"
 )
 
 // userAgent is the User-Agent GitHub sends webhooks with.
@@ -18,19 +18,24 @@ const userAgent = "GitHub-Hookshot/5e4cbd2"
 // byte as the value, and the same metadata (Kafka headers) the handler
 // writes for a signed JSON delivery from GitHub.
 func rawMessage(d Delivery, receivedAt time.Time) *message.Message {
-	m := message.NewMessage(watermill.NewUUID(), d.Body)
-	m.Metadata = message.Metadata{
-		topics.MetadataKey:            d.ID,
-		topics.HeaderSourceKind:       topics.SourceGitHubWebhook,
-		topics.HeaderReceivedAt:       receivedAt.UTC().Format(time.RFC3339Nano),
-		topics.HeaderContentType:      "application/json",
-		topics.HeaderGitHubEvent:      d.Event,
-		topics.HeaderGitHubDelivery:   d.ID,
-		topics.HeaderUserAgent:        userAgent,
-		topics.HeaderGitHubHookID:     d.HookID,
-		topics.HeaderGitHubTargetType: "repository",
-		topics.HeaderGitHubTargetID:   d.TargetID,
-		"X-Hub-Signature-256":         d.Signature,
+	m, err := raw.NewMessage(raw.Record{
+		Key:         d.ID,
+		Source:      github.SourceKind,
+		ReceivedAt:  receivedAt,
+		ContentType: "application/json",
+		UserAgent:   userAgent,
+		Body:        d.Body,
+		Metadata: message.Metadata{
+			github.HeaderEvent:      d.Event,
+			github.HeaderDelivery:   d.ID,
+			github.HeaderHookID:     d.HookID,
+			github.HeaderTargetType: "repository",
+			github.HeaderTargetID:   d.TargetID,
+			github.HeaderSignature:  d.Signature,
+		},
+	})
+	if err != nil {
+		panic(err) // cannot happen: key, source and receive time are set
 	}
 	return m
 }
@@ -52,10 +57,10 @@ func rawMessages(c *Corpus, from, to int) ([]*message.Message, int64) {
 func setWebhookHeaders(h http.Header, d Delivery) {
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", userAgent)
-	h.Set(topics.HeaderGitHubEvent, d.Event)
-	h.Set(topics.HeaderGitHubDelivery, d.ID)
-	h.Set(topics.HeaderGitHubHookID, d.HookID)
-	h.Set(topics.HeaderGitHubTargetType, "repository")
-	h.Set(topics.HeaderGitHubTargetID, d.TargetID)
-	h.Set("X-Hub-Signature-256", d.Signature)
+	h.Set(github.HeaderEvent, d.Event)
+	h.Set(github.HeaderDelivery, d.ID)
+	h.Set(github.HeaderHookID, d.HookID)
+	h.Set(github.HeaderTargetType, "repository")
+	h.Set(github.HeaderTargetID, d.TargetID)
+	h.Set(github.HeaderSignature, d.Signature)
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/koistream/koistream/pipeline"
-	"github.com/koistream/koistream/topics/koi"
+	"github.com/koistream/koistream/stages/github"
 )
 
 // TestRunSmoke runs the whole harness on a few thousand events and checks
@@ -137,7 +137,7 @@ func TestE2EMaterializesEveryEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer node.Shutdown(context.Background())
-	rids, err := node.Cache().RIDs([]string{koi.TypeGitHubEvent})
+	rids, err := node.Cache().RIDs([]string{github.TypeEvent})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,11 @@ import (
 
 	"github.com/koistream/koistream/projections"
 	"github.com/koistream/koistream/stages"
+	"github.com/koistream/koistream/stages/github"
 	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/events"
 	"github.com/koistream/koistream/topics/koi"
+	"github.com/koistream/koistream/topics/observed"
 )
 
 // stageSet is the default stages, built from stages.Builtin() on a stage
@@ -68,7 +71,7 @@ type bundleSpec struct {
 	forget  bool
 }
 
-var ridTypes = []string{koi.TypeGitHubEvent, koi.TypeGitHubRepo, koi.TypeGitHubCommit, koi.TypeGitHubIssue, koi.TypeGitHubPR, "other"}
+var ridTypes = []string{github.TypeEvent, github.TypeRepo, github.TypeCommit, github.TypeIssue, github.TypePR, "other"}
 
 func ridTypeIndex(rid string) uint8 {
 	typ, _ := koi.RIDType(rid)
@@ -168,7 +171,7 @@ func measureStagesCPU(ctx context.Context, c *Corpus, n int) (stagesResult, erro
 						continue
 					}
 					for _, o := range outs {
-						rid := o.Metadata.Get(topics.HeaderRID)
+						rid := o.Metadata.Get(observed.HeaderRID)
 						h := fnv.New64a()
 						h.Write([]byte(rid))
 						bundles[w] = append(bundles[w], bundleSpec{
@@ -176,7 +179,7 @@ func measureStagesCPU(ctx context.Context, c *Corpus, n int) (stagesResult, erro
 							size:    uint32(len(o.Payload)),
 							ridLen:  uint16(min(len(rid), 65535)),
 							typ:     ridTypeIndex(rid),
-							forget:  o.Metadata.Get(topics.HeaderEventType) == string(koi.EventForget),
+							forget:  o.Metadata.Get(events.HeaderEventType) == string(koi.EventForget),
 						})
 					}
 				}
@@ -218,7 +221,7 @@ func measureStagesCPU(ctx context.Context, c *Corpus, n int) (stagesResult, erro
 					passed.Add(int64(len(outs)))
 					for _, p := range outs {
 						observedLen.Add(int64(len(p.Payload)))
-						r := partitionOf(p.Metadata.Get(topics.HeaderRID), workers)
+						r := partitionOf(p.Metadata.Get(observed.HeaderRID), workers)
 						batches[r] = append(batches[r], p)
 						if len(batches[r]) == obsBatchLen {
 							flush(r)

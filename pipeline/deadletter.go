@@ -7,8 +7,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/koistream/koistream/stages"
 	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/dead"
 )
 
 // deadLetterPublisher publishes to the dead topic and counts what it
@@ -30,29 +30,21 @@ func newDeadCounter(m metric.Meter) (metric.Int64Counter, error) {
 	return c, nil
 }
 
-// Metadata keys the dead-letter publisher adds: the segment, and the
-// input's topic, partition and offset.
-const (
-	metaFailedSegment   = "koistream-failed-segment"
-	metaOriginTopic     = "koistream-origin-topic"
-	metaOriginPartition = "koistream-origin-partition"
-	metaOriginOffset    = "koistream-origin-offset"
-)
-
+// Publish marks every message with the segment and the input's place in
+// the log (topics/dead), then publishes it.
 func (d *deadLetterPublisher) Publish(topic string, msgs ...*message.Message) error {
 	for _, m := range msgs {
-		m.Metadata.Set(metaFailedSegment, d.segment)
+		f := dead.Failure{Segment: d.segment}
 		if pos, ok := topics.PositionFromContext(m.Context()); ok {
-			m.Metadata.Set(metaOriginTopic, pos.Topic)
-			m.Metadata.Set(metaOriginPartition, fmt.Sprint(pos.Partition))
-			m.Metadata.Set(metaOriginOffset, fmt.Sprint(pos.Offset))
+			f.Origin = dead.Origin{Topic: pos.Topic, Partition: pos.Partition, Offset: pos.Offset}
 		}
+		dead.Mark(m, f)
 	}
 	if err := d.next.Publish(topic, msgs...); err != nil {
 		return err
 	}
 	for _, m := range msgs {
-		d.dead.Add(m.Context(), 1, metric.WithAttributes(attribute.String("stage", m.Metadata.Get(stages.MetadataFailedStage))))
+		d.dead.Add(m.Context(), 1, metric.WithAttributes(attribute.String("stage", m.Metadata.Get(dead.HeaderFailedStage))))
 	}
 	return nil
 }

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/koistream/koistream/stages/yamlconf"
 	"github.com/koistream/koistream/stages"
+	"github.com/koistream/koistream/stages/yamlconf"
 )
 
 // File is the YAML configuration file. The top-level keys server, koi_net,

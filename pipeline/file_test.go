@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/koistream/koistream/stages/yamlconf"
 	"github.com/koistream/koistream/pipeline"
 	"github.com/koistream/koistream/stages"
 	"github.com/koistream/koistream/stages/github"
+	"github.com/koistream/koistream/stages/yamlconf"
 )
 
 // loadApplied loads a testdata file and applies it to a Config with defaults.

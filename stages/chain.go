@@ -8,11 +8,9 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
-)
 
-// MetadataFailedStage names, on a message sent to the dead-letter topic, the
-// stage whose error sent it there.
-const MetadataFailedStage = "koistream-failed-stage"
+	"github.com/koistream/koistream/topics/dead"
+)
 
 // Telemetry is what a [Chain] reports through. Both fields are required; use
 // the no-op providers of OpenTelemetry to turn reporting off.
@@ -21,12 +19,16 @@ type Telemetry struct {
 	Meter  metric.Meter
 }
 
-// Chain runs the stages of one segment in order over one input message. It
-// is a watermill handler: wire [Chain.Handle] into a router between the
-// segment's topics. Every stage call is a span, child of the trace the input
-// message carries, and is counted in koistream_stage_records_in and
-// koistream_stage_records_out. A Chain is safe for concurrent use if its
-// stages are.
+// Chain runs the stages of one segment in order over one input message.
+// [Chain.Handle] is a watermill HandlerFunc: the pipeline wraps it in
+// watermill's dead-letter, retry and recoverer middlewares, and its segment
+// runner (pipeline/segment.go) calls the result for every message of a
+// partition batch the topics.BatchConsumer polled, in order, then publishes
+// the batch's outputs in one call. Every stage call is a span, child of the
+// trace the input message carries, and is counted in
+// koistream_stage_records_in and koistream_stage_records_out. A Chain is
+// safe for concurrent use if its stages are; the runner calls it
+// concurrently for different partitions.
 type Chain struct {
 	segment string
 	stages  []Stage
@@ -53,9 +55,10 @@ func NewChain(segment string, stages []Stage, tel Telemetry) (*Chain, error) {
 }
 
 // Handle passes msg through every stage and returns what the last stage
-// produced. On a stage error it marks msg with MetadataFailedStage and
-// returns the error, so the router's retry and dead-letter middlewares see
-// the original input, not a half-processed one.
+// produced. On a stage error it marks msg with the failing stage
+// (dead.HeaderFailedStage) and returns the error, so the retry and
+// dead-letter middlewares around it see the original input, not a
+// half-processed one.
 func (c *Chain) Handle(msg *message.Message) ([]*message.Message, error) {
 	batch := []*message.Message{msg}
 	for _, st := range c.stages {
@@ -70,7 +73,7 @@ func (c *Chain) Handle(msg *message.Message) ([]*message.Message, error) {
 				span.RecordError(err)
 				span.SetStatus(codes.Error, err.Error())
 				span.End()
-				msg.Metadata.Set(MetadataFailedStage, st.Name())
+				dead.Mark(msg, dead.Failure{Stage: st.Name()})
 				return nil, fmt.Errorf("stage %s: %w", st.Name(), err)
 			}
 			for _, o := range outs {

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/koistream/koistream/stages"
+	"github.com/koistream/koistream/topics/dead"
 )
 
 // fanout is a test stage that turns each message into n copies, or fails.
@@ -120,7 +121,7 @@ func TestChainMarksTheFailingStage(t *testing.T) {
 	if !stages.IsPermanent(err) || !strings.Contains(err.Error(), "stage b") {
 		t.Fatalf("error %v, want the permanent error of stage b", err)
 	}
-	if got := in.Metadata.Get(stages.MetadataFailedStage); got != "b" {
+	if got := in.Metadata.Get(dead.HeaderFailedStage); got != "b" {
 		t.Fatalf("failed stage %q, want b", got)
 	}
 	last := spans.Ended()[len(spans.Ended())-1]

@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/observed"
 )
 
 // DedupeName is the registered name of the dedupe stage.
@@ -59,15 +60,19 @@ func (*Dedupe) Name() string { return DedupeName }
 
 // Process implements [Stage].
 func (d *Dedupe) Process(ctx context.Context, msg *message.Message) ([]*message.Message, error) {
+	// Dedupe reads only the few headers it needs, by the observed schema's
+	// names, and not a whole observed.Parse: it may also be placed before
+	// normalize, where its input is a raw record (whose source kind header
+	// has the same name).
 	md := msg.Metadata
-	srcKey := md.Get(topics.HeaderSourceKey)
+	srcKey := md.Get(observed.HeaderSourceKey)
 	if srcKey == "" {
-		srcKey = md.Get(topics.MetadataKey)
+		srcKey = md.Get(topics.RecordKey) // a raw record's key is its source key
 	}
 	if srcKey == "" {
 		return nil, Permanent(errors.New("dedupe: message has no source key"))
 	}
-	pos, ok, err := rawPos(md, topics.HeaderRawPartition, topics.HeaderRawOffset)
+	pos, ok, err := rawPos(md, observed.HeaderRawPartition, observed.HeaderRawOffset)
 	if err != nil {
 		return nil, Permanent(fmt.Errorf("dedupe: %w", err))
 	}
@@ -79,7 +84,7 @@ func (d *Dedupe) Process(ctx context.Context, msg *message.Message) ([]*message.
 		}
 		pos = logPos{partition: p.Partition, offset: p.Offset}
 	}
-	key := StateKey(DedupeName, md.Get(topics.HeaderSourceKind)+"\x00"+srcKey)
+	key := StateKey(DedupeName, md.Get(observed.HeaderSource)+"\x00"+srcKey)
 
 	seen, ok := d.seen.get(key)
 	if !ok {

@@ -9,7 +9,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/koistream/koistream/stages"
-	"github.com/koistream/koistream/topics"
+	ghwire "github.com/koistream/koistream/topics/github"
+	"github.com/koistream/koistream/topics/observed"
 )
 
 // normalized builds an observation as normalize emits it for the raw record
@@ -17,11 +18,11 @@ import (
 func normalized(delivery, rid string, rawOffset int64) *message.Message {
 	m := message.NewMessage(watermill.NewUUID(), []byte(`{}`))
 	m.Metadata = message.Metadata{
-		topics.HeaderSourceKind:   topics.SourceGitHubWebhook,
-		topics.HeaderSourceKey:    delivery,
-		topics.HeaderRID:          rid,
-		topics.HeaderRawPartition: "0",
-		topics.HeaderRawOffset:    strconv.FormatInt(rawOffset, 10),
+		observed.HeaderSource:       ghwire.SourceKind,
+		observed.HeaderSourceKey:    delivery,
+		observed.HeaderRID:          rid,
+		observed.HeaderRawPartition: "0",
+		observed.HeaderRawOffset:    strconv.FormatInt(rawOffset, 10),
 	}
 	return m
 }

@@ -2,79 +2,79 @@ package stages
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strconv"
-	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/koistream/koistream/stages/github"
 	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/observed"
+	"github.com/koistream/koistream/topics/raw"
 )
 
 // NormalizeName is the registered name of the normalize stage.
 const NormalizeName = "normalize"
 
-// Normalize turns a raw record into canonical observations, one message per
-// RID: the event itself first, then the entities its payload carries (repo,
-// commits, issue, pull request). Each output is keyed by its RID and carries
-// the source key, the raw record's position and its received-at time, so
-// later stages and replays can trace it back. Malformed inputs fail with a
-// [Permanent] error and go to the dead-letter topic. Safe for concurrent use.
-type Normalize struct{}
+// Normalize turns a raw record (topics/raw) into canonical observations
+// (topics/observed), one message per RID. It hands the record to the parser
+// of its source kind ([Parsers]) and stamps every observation with where it
+// came from: the raw record's source kind, key (the source key), receive
+// time and log position, so later stages and replays can trace it back.
+// A record that does not parse as a raw record, has a source kind without a
+// parser, or that its parser refuses fails with a [Permanent] error and
+// goes to the dead topic. Safe for concurrent use.
+type Normalize struct {
+	parsers *Parsers
+}
 
 // NewNormalize is the [Factory] of the normalize stage. It takes no
-// configuration.
-func NewNormalize(_ Deps, cfg Config) (Stage, error) {
+// configuration block and parses with deps.Parsers ([BuiltinParsers] when
+// nil).
+func NewNormalize(deps Deps, cfg Config) (Stage, error) {
 	if err := decodeNone(cfg); err != nil {
 		return nil, err
 	}
-	return Normalize{}, nil
+	parsers := deps.Parsers
+	if parsers == nil {
+		parsers = BuiltinParsers()
+	}
+	return NewNormalizeWith(parsers), nil
 }
 
+// NewNormalizeWith returns a normalize stage that parses with parsers.
+func NewNormalizeWith(parsers *Parsers) *Normalize { return &Normalize{parsers: parsers} }
+
 // Name implements [Stage].
-func (Normalize) Name() string { return NormalizeName }
+func (*Normalize) Name() string { return NormalizeName }
 
 // Process implements [Stage].
-func (Normalize) Process(ctx context.Context, msg *message.Message) ([]*message.Message, error) {
-	kind := msg.Metadata.Get(topics.HeaderSourceKind)
-	if kind != topics.SourceGitHubWebhook {
-		return nil, Permanent(fmt.Errorf("normalize: unknown source kind %q", kind))
+func (n *Normalize) Process(ctx context.Context, msg *message.Message) ([]*message.Message, error) {
+	kind := msg.Metadata.Get(raw.HeaderSource)
+	p, ok := n.parsers.Lookup(kind)
+	if !ok {
+		return nil, Permanent(fmt.Errorf("normalize: raw record %.80q: unknown source kind %.80q (known: %v)",
+			msg.Metadata.Get(topics.RecordKey), kind, n.parsers.Kinds()))
 	}
-	receivedAt, err := time.Parse(time.RFC3339Nano, msg.Metadata.Get(topics.HeaderReceivedAt))
+	rec, err := raw.Parse(msg)
 	if err != nil {
-		return nil, Permanent(fmt.Errorf("normalize: bad %s header: %w", topics.HeaderReceivedAt, err))
+		return nil, Permanent(fmt.Errorf("normalize: %w", err))
 	}
-	in := github.Input{
-		Event:       msg.Metadata.Get(topics.HeaderGitHubEvent),
-		Delivery:    msg.Metadata.Get(topics.HeaderGitHubDelivery),
-		ContentType: msg.Metadata.Get(topics.HeaderContentType),
-		Body:        msg.Payload,
-		ReceivedAt:  receivedAt,
-	}
-	obs, err := github.Normalize(in)
+	obs, err := p.Parse(ctx, rec)
 	if err != nil {
-		return nil, Permanent(fmt.Errorf("normalize delivery %s: %w", in.Delivery, err))
+		return nil, Permanent(fmt.Errorf("normalize: %s record %.80q: %w", rec.Source, rec.Key, err))
 	}
-	pos, _ := topics.PositionFromContext(ctx)
-	part, off := strconv.FormatInt(int64(pos.Partition), 10), strconv.FormatInt(pos.Offset, 10)
-	out := make([]*message.Message, 0, len(obs))
-	for _, o := range obs {
-		m := message.NewMessage(watermill.NewUUID(), o.Contents)
-		m.Metadata = message.Metadata{
-			topics.MetadataKey:          o.RID,
-			topics.HeaderRID:            o.RID,
-			topics.HeaderOp:             string(o.Op),
-			topics.HeaderSourceKind:     kind,
-			topics.HeaderSourceKey:      in.Delivery,
-			topics.HeaderGitHubEvent:    in.Event,
-			topics.HeaderReceivedAt:     msg.Metadata.Get(topics.HeaderReceivedAt),
-			topics.HeaderRawPartition:   part,
-			topics.HeaderRawOffset:      off,
-			topics.HeaderGitHubDelivery: in.Delivery,
-		}
-		out = append(out, m)
+	pos, ok := topics.PositionFromContext(ctx)
+	if !ok {
+		return nil, Permanent(errors.New("normalize: no log position for the raw record"))
+	}
+	for i := range obs {
+		o := &obs[i]
+		o.Source, o.SourceKey, o.ReceivedAt = rec.Source, rec.Key, rec.ReceivedAt
+		o.RawPartition, o.RawOffset = pos.Partition, pos.Offset
+	}
+	out, err := observed.NewMessages(obs)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("normalize: %s record %.80q: parser's observation: %w", rec.Source, rec.Key, err))
 	}
 	return out, nil
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/koistream/koistream/stages/github"
-	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/observed"
 )
 
 // RepoFilterName is the registered name of the repofilter stage.
@@ -62,7 +62,7 @@ func (*RepoFilter) Name() string { return RepoFilterName }
 
 // Process implements [Stage].
 func (f *RepoFilter) Process(_ context.Context, msg *message.Message) ([]*message.Message, error) {
-	rid := msg.Metadata.Get(topics.HeaderRID)
+	rid := msg.Metadata.Get(observed.HeaderRID)
 	if rid == "" {
 		return nil, Permanent(errors.New("repofilter: message has no RID; place repofilter after normalize"))
 	}

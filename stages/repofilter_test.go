@@ -8,7 +8,7 @@ import (
 
 	"github.com/koistream/koistream/stages"
 	"github.com/koistream/koistream/stages/github"
-	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/observed"
 )
 
 func TestRepoFilter(t *testing.T) {
@@ -33,7 +33,7 @@ func TestRepoFilter(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.rid, func(t *testing.T) {
 			m := message.NewMessage("m", nil)
-			m.Metadata.Set(topics.HeaderRID, c.rid)
+			m.Metadata.Set(observed.HeaderRID, c.rid)
 			out, err := st.Process(context.Background(), m)
 			if err != nil || (len(out) == 1) != c.keep {
 				t.Fatalf("kept %d, err %v; want keep=%v", len(out), err, c.keep)

@@ -7,17 +7,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/koistream/koistream/stages/github"
 	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/events"
 	"github.com/koistream/koistream/topics/koi"
+	"github.com/koistream/koistream/topics/observed"
 )
 
 // RidifyName is the registered name of the ridify stage.
@@ -33,15 +32,18 @@ const RidifyName = "ridify"
 // by a microsecond where needed so that every RID's timestamps strictly
 // increase (KOI-net peers ignore an update that is not newer).
 //
-// RIDs of immutable types (orn:github.event: one per delivery, never
-// changed) keep no state: an upsert of one is always NEW, stamped with the
+// Immutable observations (observed.Observation.Immutable: the source says
+// the RID never changes once announced, as a GitHub event, one per
+// delivery) keep no state: an upsert of one is always NEW, stamped with the
 // receive time, and costs no state lookup or write. Dedupe has already
 // dropped redeliveries; a record replayed after a crash announces the same
 // bytes again, which consumers of an at-least-once log treat as a duplicate.
 // A forget of one is ignored.
 //
-// Its input must be keyed by RID (the observed topic), so all observations
-// of one RID arrive in order on one partition. State is written together
+// Its input is the observed topic (topics/observed), keyed by RID, so all
+// observations of one RID arrive in order on one partition; its output is
+// the events topic (topics/events), each event carrying the observation's
+// headers, its event type and its routing key. State is written together
 // with the observed position that caused it, before the event is published:
 // a retry of that same record re-emits the same event, an older record
 // replayed after a crash is skipped. Writes are not fsynced one by one: the
@@ -121,40 +123,28 @@ func decodeRidState(b []byte) (ridState, error) {
 
 // Process implements [Stage].
 func (r *Ridify) Process(ctx context.Context, msg *message.Message) ([]*message.Message, error) {
-	md := msg.Metadata
-	rid := md.Get(topics.HeaderRID)
-	if rid == "" {
-		return nil, Permanent(errors.New("ridify: observation has no RID"))
-	}
-	if _, err := koi.ParseRID(rid); err != nil {
+	o, err := observed.Parse(msg)
+	if err != nil {
 		return nil, Permanent(fmt.Errorf("ridify: %w", err))
-	}
-	op := github.Op(md.Get(topics.HeaderOp))
-	if op != github.OpUpsert && op != github.OpForget {
-		return nil, Permanent(fmt.Errorf("ridify: %s: unknown op %q", rid, op))
 	}
 	p, ok := topics.PositionFromContext(ctx)
 	if !ok {
 		return nil, Permanent(errors.New("ridify: no log position for message"))
 	}
 	pos := logPos{partition: p.Partition, offset: p.Offset}
-	receivedAt, err := time.Parse(time.RFC3339Nano, md.Get(topics.HeaderReceivedAt))
-	if err != nil {
-		return nil, Permanent(fmt.Errorf("ridify: %s: bad %s: %w", rid, topics.HeaderReceivedAt, err))
-	}
 
-	if immutableRID(rid) {
-		if op != github.OpUpsert {
+	if o.Immutable {
+		if o.Op != observed.OpUpsert {
 			return nil, nil
 		}
-		sum, err := contentHash(msg.Payload)
+		sum, err := contentHash(o.Contents)
 		if err != nil {
-			return nil, Permanent(fmt.Errorf("ridify: %s: contents: %w", rid, err))
+			return nil, Permanent(fmt.Errorf("ridify: %s: contents: %w", o.RID, err))
 		}
-		return r.emit(msg, rid, ridState{hash: sum, eventType: koi.EventNew, micros: receivedAt.UTC().UnixMicro()})
+		return r.emit(o, ridState{hash: sum, eventType: koi.EventNew, micros: o.ReceivedAt.UnixMicro()})
 	}
 
-	key := StateKey(RidifyName, rid)
+	key := StateKey(RidifyName, o.RID)
 	prev, known, err := r.load(key)
 	if err != nil {
 		return nil, err
@@ -164,22 +154,22 @@ func (r *Ridify) Process(ctx context.Context, msg *message.Message) ([]*message.
 			return nil, nil // replayed after a crash: already handled
 		}
 		if pos.offset == prev.pos.offset {
-			return r.emit(msg, rid, prev) // our own retry: same event again
+			return r.emit(o, prev) // our own retry: same event again
 		}
 	}
 
 	next := ridState{pos: pos}
-	switch op {
-	case github.OpForget:
+	switch o.Op {
+	case observed.OpForget:
 		if !known || prev.eventType == koi.EventForget {
 			return nil, nil
 		}
 		next.eventType = koi.EventForget
 		next.micros = prev.micros
-	case github.OpUpsert:
-		sum, err := contentHash(msg.Payload)
+	case observed.OpUpsert:
+		sum, err := contentHash(o.Contents)
 		if err != nil {
-			return nil, Permanent(fmt.Errorf("ridify: %s: contents: %w", rid, err))
+			return nil, Permanent(fmt.Errorf("ridify: %s: contents: %w", o.RID, err))
 		}
 		next.hash = sum
 		switch {
@@ -190,7 +180,7 @@ func (r *Ridify) Process(ctx context.Context, msg *message.Message) ([]*message.
 		default:
 			next.eventType = koi.EventUpdate
 		}
-		next.micros = receivedAt.UTC().UnixMicro()
+		next.micros = o.ReceivedAt.UnixMicro()
 		if known && next.micros <= prev.micros {
 			next.micros = prev.micros + 1
 		}
@@ -198,7 +188,7 @@ func (r *Ridify) Process(ctx context.Context, msg *message.Message) ([]*message.
 	if err := r.write(key, next); err != nil {
 		return nil, err
 	}
-	return r.emit(msg, rid, next)
+	return r.emit(o, next)
 }
 
 func (r *Ridify) write(key []byte, st ridState) error {
@@ -207,12 +197,6 @@ func (r *Ridify) write(key []byte, st ridState) error {
 	}
 	r.state.put(key, st)
 	return nil
-}
-
-// immutableRID reports whether rid names something that never changes once
-// announced.
-func immutableRID(rid string) bool {
-	return strings.HasPrefix(rid, koi.TypeGitHubEvent+":")
 }
 
 // canonBufs recycles canonical-JSON buffers: hashing is on every record's
@@ -252,58 +236,22 @@ func (r *Ridify) load(key []byte) (ridState, bool, error) {
 	return s, true, nil
 }
 
-// emit builds the KOI event message for st. The event JSON is assembled by
-// hand so the contents go out byte for byte as observed.
-func (r *Ridify) emit(in *message.Message, rid string, st ridState) ([]*message.Message, error) {
-	var b []byte
-	b = append(b, `{"rid":`...)
-	b = koi.AppendString(b, rid)
-	b = append(b, `,"event_type":"`...)
-	b = append(b, st.eventType...)
-	b = append(b, '"')
+// emit builds the events-topic message of st about o: the KOI event
+// through koi.Event.AppendJSON, so the contents go out byte for byte as
+// observed.
+func (r *Ridify) emit(o observed.Observation, st ridState) ([]*message.Message, error) {
+	ev := koi.Event{RID: o.RID, EventType: st.eventType}
 	if st.eventType != koi.EventForget {
-		ts := koi.FormatTimestamp(time.UnixMicro(st.micros))
-		b = append(b, `,"manifest":{"rid":`...)
-		b = koi.AppendString(b, rid)
-		b = append(b, `,"timestamp":"`...)
-		b = append(b, ts...)
-		b = append(b, `","sha256_hash":"`...)
-		b = hex.AppendEncode(b, st.hash[:])
-		b = append(b, `"},"contents":`...)
-		b = append(b, in.Payload...)
-	}
-	b = append(b, '}')
-
-	out := message.NewMessage(watermill.NewUUID(), b)
-	out.Metadata = make(message.Metadata, len(in.Metadata)+3)
-	for k, v := range in.Metadata {
-		out.Metadata[k] = v
-	}
-	out.Metadata.Set(topics.MetadataKey, rid)
-	out.Metadata.Set(topics.HeaderEventType, string(st.eventType))
-	out.Metadata.Set(topics.HeaderRoutingKey, RoutingKey(rid, in.Metadata.Get(topics.HeaderGitHubEvent), st.eventType))
-	return []*message.Message{out}, nil
-}
-
-// RoutingKey returns the GHTorrent-style routing key of an event: for event
-// RIDs "evt.<github event>.<op>", for entities "ent.<kind>.<op>", where op is
-// insert (NEW), update (UPDATE) or delete (FORGET). Routing keys let AMQP-style
-// consumers bind by pattern, e.g. "evt.push.*".
-func RoutingKey(rid, githubEvent string, et koi.EventType) string {
-	op := "insert"
-	switch et {
-	case koi.EventUpdate:
-		op = "update"
-	case koi.EventForget:
-		op = "delete"
-	}
-	typ, _ := koi.RIDType(rid)
-	kind := strings.TrimPrefix(typ, "orn:github.")
-	if typ == koi.TypeGitHubEvent {
-		if githubEvent == "" {
-			githubEvent = "unknown"
+		ev.Manifest = &koi.Manifest{
+			RID:        o.RID,
+			Timestamp:  koi.FormatTimestamp(time.UnixMicro(st.micros)),
+			SHA256Hash: hex.EncodeToString(st.hash[:]),
 		}
-		return "evt." + githubEvent + "." + op
+		ev.Contents = o.Contents
 	}
-	return "ent." + kind + "." + op
+	out, err := events.NewMessage(ev, o)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("ridify: %w", err))
+	}
+	return []*message.Message{out}, nil
 }

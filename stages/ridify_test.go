@@ -7,7 +7,9 @@ import (
 
 	"github.com/koistream/koistream/stages"
 	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/events"
 	"github.com/koistream/koistream/topics/koi"
+	"github.com/koistream/koistream/topics/observed"
 )
 
 // step is one observation fed to ridify and what it must emit.
@@ -70,7 +72,7 @@ func TestRidifyEventTypes(t *testing.T) {
 				if len(evs) != 1 || evs[0].EventType != s.want || evs[0].RID != rid {
 					t.Fatalf("step %d: emitted %+v, want one %s", i, evs, s.want)
 				}
-				if got := out[0].Metadata.Get(topics.MetadataKey); got != rid {
+				if got := out[0].Metadata.Get(topics.RecordKey); got != rid {
 					t.Fatalf("step %d: key %q, want the RID", i, got)
 				}
 				if s.want == "FORGET" {
@@ -119,7 +121,7 @@ func TestRidifyManifest(t *testing.T) {
 		got.Timestamp != "2025-01-02T03:04:05.123456Z" || got.RID != "orn:github.issue:octo/hello:1" {
 		t.Fatalf("manifest %+v", got)
 	}
-	if rk := out[0].Metadata.Get(topics.HeaderRoutingKey); rk != "ent.issue.insert" {
+	if rk := out[0].Metadata.Get(events.HeaderRoutingKey); rk != "ent.issue.insert" {
 		t.Fatalf("routing key %q", rk)
 	}
 }
@@ -169,5 +171,55 @@ func TestRidifyRejectsBadObservations(t *testing.T) {
 				t.Fatalf("error %v, want a permanent error", err)
 			}
 		})
+	}
+}
+
+// TestRidifyEventRecords pins the events records ridify writes: the value
+// byte for byte as the build before koi.Event.AppendJSON assembled it by
+// hand (contents verbatim, whitespace and all), the key, the event headers
+// and the observation's headers carried along.
+func TestRidifyEventRecords(t *testing.T) {
+	t.Parallel()
+	st := newStage(t, stages.RidifyName, openState(t))
+	const rid = "orn:github.issue:octo/hello:1"
+	contents := "{\"title\": \"h\u00e9llo \\u00e9\",  \"n\":1}"
+	at := time.Date(2025, 1, 2, 3, 4, 5, 123456789, time.UTC)
+	hash, err := koi.Hash([]byte(contents))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		op, contents string
+		value        string
+		eventType    string
+		routingKey   string
+	}{
+		{"upsert", contents, `{"rid":"orn:github.issue:octo/hello:1","event_type":"NEW","manifest":{"rid":"orn:github.issue:octo/hello:1","timestamp":"2025-01-02T03:04:05.123456Z","sha256_hash":"` + hash + `"},"contents":` + contents + `}`, "NEW", "ent.issue.insert"},
+		{"forget", "", `{"rid":"orn:github.issue:octo/hello:1","event_type":"FORGET"}`, "FORGET", "ent.issue.delete"},
+	}
+	for i, s := range steps {
+		ctx, in := observation(rid, s.op, s.contents, 0, int64(i), at)
+		out, err := st.Process(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != 1 {
+			t.Fatalf("step %d: %d events", i, len(out))
+		}
+		if string(out[0].Payload) != s.value {
+			t.Errorf("step %d: value\n got %s\nwant %s", i, out[0].Payload, s.value)
+		}
+		rec, err := events.Parse(out[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(rec.EventType) != s.eventType || rec.RoutingKey != s.routingKey {
+			t.Errorf("step %d: event type %s routing key %s, want %s %s", i, rec.EventType, rec.RoutingKey, s.eventType, s.routingKey)
+		}
+		o := rec.Observation
+		if out[0].Metadata.Get(topics.RecordKey) != rid || o.RID != rid || o.Op != observed.Op(s.op) || o.Routing != "ent.issue" ||
+			o.SourceKey != "delivery-1" || o.RawOffset != 7 || !o.ReceivedAt.Equal(at) {
+			t.Errorf("step %d: key %q, observation headers %+v", i, out[0].Metadata.Get(topics.RecordKey), o)
+		}
 	}
 }

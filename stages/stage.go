@@ -36,6 +36,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now returns the current time; tests fix it.
 	Now func() time.Time
+	// Parsers are the source parsers normalize dispatches to, by the raw
+	// record's source kind. Nil means [BuiltinParsers].
+	Parsers *Parsers
 }
 
 // Factory builds a stage from the dependencies every stage shares and its

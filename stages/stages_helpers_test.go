@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,10 @@ import (
 
 	"github.com/koistream/koistream/projections"
 	"github.com/koistream/koistream/stages"
+	"github.com/koistream/koistream/stages/github"
 	"github.com/koistream/koistream/topics"
+	ghwire "github.com/koistream/koistream/topics/github"
+	"github.com/koistream/koistream/topics/observed"
 )
 
 // openState opens a real Pebble database in a temp folder.
@@ -43,18 +47,26 @@ func newStage(t *testing.T, name string, db *pebble.DB) stages.Stage {
 	return st
 }
 
-// observation builds an observed-topic message as normalize emits it, at
-// the given position of the observed topic.
+// observation builds an observed-topic message as normalize emits it from
+// the GitHub parser's observations (event RIDs immutable, routed by the
+// event name), at the given position of the observed topic. Its headers are
+// written one by one, so tests can give malformed values.
 func observation(rid, op, contents string, partition int32, offset int64, receivedAt time.Time) (context.Context, *message.Message) {
 	m := message.NewMessage(watermill.NewUUID(), []byte(contents))
 	m.Metadata = message.Metadata{
-		topics.MetadataKey:       rid,
-		topics.HeaderRID:         rid,
-		topics.HeaderOp:          op,
-		topics.HeaderSourceKind:  topics.SourceGitHubWebhook,
-		topics.HeaderSourceKey:   "delivery-1",
-		topics.HeaderGitHubEvent: "issues",
-		topics.HeaderReceivedAt:  receivedAt.UTC().Format(time.RFC3339Nano),
+		topics.RecordKey:            rid,
+		observed.HeaderRID:          rid,
+		observed.HeaderOp:           op,
+		observed.HeaderRouting:      "ent.issue",
+		observed.HeaderSource:       ghwire.SourceKind,
+		observed.HeaderSourceKey:    "delivery-1",
+		observed.HeaderReceivedAt:   receivedAt.UTC().Format(time.RFC3339Nano),
+		observed.HeaderRawPartition: "0",
+		observed.HeaderRawOffset:    "7",
+	}
+	if strings.HasPrefix(rid, github.TypeEvent+":") {
+		m.Metadata[observed.HeaderRouting] = "evt.issues"
+		m.Metadata[observed.HeaderImmutable] = "true"
 	}
 	ctx := topics.ContextWithPosition(context.Background(), topics.Position{Topic: "koistream.observed", Partition: partition, Offset: offset})
 	return ctx, m

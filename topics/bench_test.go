@@ -23,7 +23,7 @@ func benchMessages(n int, payload []byte) []*message.Message {
 	msgs := make([]*message.Message, n)
 	for i := range msgs {
 		msgs[i] = message.NewMessage(watermill.NewUUID(), payload)
-		msgs[i].Metadata.Set(HeaderGitHubEvent, "push")
+		msgs[i].Metadata.Set("X-GitHub-Event", "push")
 	}
 	return msgs
 }

@@ -10,13 +10,14 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 )
 
-// MetadataKey is the watermill metadata key that carries a record's Kafka
-// key. On publish, a message whose metadata has MetadataKey is produced with
-// that value as the record key (an empty value gives an empty, non-nil key);
-// a message without it is produced with a nil key. On receive, a record with
-// a non-nil key gets its key under MetadataKey. The key itself is never
-// written as a header.
-const MetadataKey = "kafka_key"
+// RecordKey is the watermill metadata entry that holds the Kafka record
+// key: watermill messages have no key of their own, so it travels in the
+// metadata under this name. It is never written as a header. On publish, a
+// message whose metadata has RecordKey is produced with that value as the
+// record key (an empty value gives an empty, non-nil key); a message without
+// it is produced with a nil key. On receive, a record with a non-nil key gets
+// its key under RecordKey.
+const RecordKey = "kafka_key"
 
 // UUIDHeader is the Kafka header that carries the watermill message UUID, so
 // a message keeps its UUID across the log. The name is the one
@@ -25,7 +26,7 @@ const MetadataKey = "kafka_key"
 const UUIDHeader = "_watermill_message_uuid"
 
 // recordFromMessage turns msg into a record for topic. The record's key is
-// metadata[MetadataKey]; its headers are UUIDHeader, then every other
+// metadata[RecordKey]; its headers are UUIDHeader, then every other
 // metadata entry sorted by key, then whatever prop injects from
 // msg.Context() (W3C traceparent and friends), which replaces any metadata
 // entry of the same name so the current trace context wins over a stale one
@@ -35,7 +36,7 @@ func recordFromMessage(topic string, msg *message.Message, prop propagation.Text
 
 	keys := make([]string, 0, len(msg.Metadata))
 	for k := range msg.Metadata {
-		if k == MetadataKey {
+		if k == RecordKey {
 			rec.Key = []byte(msg.Metadata[k])
 			continue
 		}
@@ -60,7 +61,7 @@ func recordFromMessage(topic string, msg *message.Message, prop propagation.Text
 
 // messageFromRecord turns rec into a watermill message: the UUID from
 // UUIDHeader (generated if absent), every other header as metadata (the last
-// one wins if a name repeats), and the key under MetadataKey if the record
+// one wins if a name repeats), and the key under RecordKey if the record
 // has one. The payload shares rec.Value's memory. The context is left
 // unset; see messageContext.
 func messageFromRecord(rec *kgo.Record) *message.Message {
@@ -74,7 +75,7 @@ func messageFromRecord(rec *kgo.Record) *message.Message {
 		md[h.Key] = string(h.Value)
 	}
 	if rec.Key != nil {
-		md[MetadataKey] = string(rec.Key)
+		md[RecordKey] = string(rec.Key)
 	}
 	if uuid == "" {
 		uuid = watermill.NewUUID()

@@ -34,19 +34,19 @@ func TestRecordFromMessage(t *testing.T) {
 		},
 		{
 			name:        "key is not a header",
-			metadata:    message.Metadata{MetadataKey: "user-1"},
+			metadata:    message.Metadata{RecordKey: "user-1"},
 			wantKey:     []byte("user-1"),
 			wantHeaders: []string{UUIDHeader},
 		},
 		{
 			name:        "empty key is a key",
-			metadata:    message.Metadata{MetadataKey: ""},
+			metadata:    message.Metadata{RecordKey: ""},
 			wantKey:     []byte{},
 			wantHeaders: []string{UUIDHeader},
 		},
 		{
 			name:        "metadata sorted after the uuid",
-			metadata:    message.Metadata{"zeta": "z", "alpha": "a", "X-GitHub-Event": "push", MetadataKey: "k"},
+			metadata:    message.Metadata{"zeta": "z", "alpha": "a", "X-GitHub-Event": "push", RecordKey: "k"},
 			wantKey:     []byte("k"),
 			wantHeaders: []string{UUIDHeader, "X-GitHub-Event", "alpha", "zeta"},
 		},
@@ -75,7 +75,7 @@ func TestRecordFromMessage(t *testing.T) {
 				t.Errorf("uuid header = %q, want uuid-1", got)
 			}
 			for k, v := range tt.metadata {
-				if k == MetadataKey || k == UUIDHeader {
+				if k == RecordKey || k == UUIDHeader {
 					continue
 				}
 				if got := headerValue(rec, k); got != v {
@@ -92,10 +92,10 @@ func TestMessageRecordRoundTrip(t *testing.T) {
 		metadata message.Metadata
 	}{
 		{"empty", nil},
-		{"key only", message.Metadata{MetadataKey: "orn:github.repo:o/r"}},
-		{"empty key", message.Metadata{MetadataKey: ""}},
+		{"key only", message.Metadata{RecordKey: "orn:github.repo:o/r"}},
+		{"empty key", message.Metadata{RecordKey: ""}},
 		{"headers and key", message.Metadata{
-			MetadataKey: "k", HeaderGitHubEvent: "push", HeaderGitHubDelivery: "d-1", "empty": "",
+			RecordKey: "k", "X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1", "empty": "",
 		}},
 	}
 	for _, tt := range tests {

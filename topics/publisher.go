@@ -92,7 +92,7 @@ func (c PublisherConfig) Validate() error {
 //
 // Records are produced with acks=all by an idempotent producer, so a
 // broker-side retry never duplicates or reorders a partition's records.
-// Keyed messages (see MetadataKey) are partitioned with murmur2 exactly like
+// Keyed messages (see RecordKey) are partitioned with murmur2 exactly like
 // Kafka's Java client, so every Kafka client agrees on where a key lives;
 // unkeyed messages stick to one partition per batch and spread over time.
 type Publisher struct {

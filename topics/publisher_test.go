@@ -118,7 +118,7 @@ func TestPublishKeyedPartitioning(t *testing.T) {
 					t.Errorf("kgo partitions key %q to %d, Java to %d", k, got, want[k])
 				}
 				m := message.NewMessage(k+"-uuid", []byte(k))
-				m.Metadata.Set(MetadataKey, k)
+				m.Metadata.Set(RecordKey, k)
 				msgs = append(msgs, m)
 			}
 			if err := pub.Publish(topic, msgs...); err != nil {
@@ -133,7 +133,7 @@ func TestPublishKeyedPartitioning(t *testing.T) {
 			for range tt.keys {
 				msg := receive(t, ch, 15*time.Second)
 				msg.Ack()
-				k := msg.Metadata.Get(MetadataKey)
+				k := msg.Metadata.Get(RecordKey)
 				pos, ok := PositionFromContext(msg.Context())
 				if !ok {
 					t.Fatalf("message %s has no position", msg.UUID)
@@ -159,10 +159,10 @@ func TestPublishSubscribeMetadataRoundTrip(t *testing.T) {
 	}{
 		{"no key", message.Metadata{"b": "2", "a": "1"}, nil},
 		{"key and webhook headers", message.Metadata{
-			MetadataKey: "delivery-guid", HeaderGitHubEvent: "push", HeaderGitHubDelivery: "delivery-guid",
-			HeaderContentType: "application/json",
+			RecordKey: "delivery-guid", "X-GitHub-Event": "push", "X-GitHub-Delivery": "delivery-guid",
+			"content-type": "application/json",
 		}, []byte("delivery-guid")},
-		{"empty key", message.Metadata{MetadataKey: ""}, []byte{}},
+		{"empty key", message.Metadata{RecordKey: ""}, []byte{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,8 +193,8 @@ func TestPublishSubscribeMetadataRoundTrip(t *testing.T) {
 				t.Errorf("record key = %q (nil %t), want %q (nil %t)", rec.Key, rec.Key == nil, tt.wantKey, tt.wantKey == nil)
 			}
 			keys := headerKeys(rec.Headers)
-			if keys[0] != UUIDHeader || !slices.IsSorted(keys[1:]) || slices.Contains(keys, MetadataKey) {
-				t.Errorf("header order %q: want %s first, the rest sorted, no %s", keys, UUIDHeader, MetadataKey)
+			if keys[0] != UUIDHeader || !slices.IsSorted(keys[1:]) || slices.Contains(keys, RecordKey) {
+				t.Errorf("header order %q: want %s first, the rest sorted, no %s", keys, UUIDHeader, RecordKey)
 			}
 
 			// What the Subscriber delivers.
@@ -290,7 +290,7 @@ func TestPublishBatchesACall(t *testing.T) {
 		msgs := make([]*message.Message, n)
 		for i := range msgs {
 			msgs[i] = message.NewMessage(fmt.Sprint(i), make([]byte, 1024))
-			msgs[i].Metadata.Set(MetadataKey, "one-key")
+			msgs[i].Metadata.Set(RecordKey, "one-key")
 		}
 		return msgs
 	}

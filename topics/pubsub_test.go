@@ -153,8 +153,8 @@ type keyByPayload struct{ message.Publisher }
 
 func (p keyByPayload) Publish(topic string, msgs ...*message.Message) error {
 	for _, m := range msgs {
-		if _, ok := m.Metadata[MetadataKey]; !ok {
-			m.Metadata.Set(MetadataKey, string(m.Payload))
+		if _, ok := m.Metadata[RecordKey]; !ok {
+			m.Metadata.Set(RecordKey, string(m.Payload))
 		}
 	}
 	return p.Publisher.Publish(topic, msgs...)

@@ -189,7 +189,7 @@ func (c SubscriberConfig) startOffset() kgo.Offset {
 // goroutine, in offset order, one message at a time: the next message of a
 // partition is delivered only after the previous one is Acked. Messages of
 // different partitions interleave on the output channel, so order holds per
-// partition, i.e. per key (see MetadataKey), not across a topic.
+// partition, i.e. per key (see RecordKey), not across a topic.
 //
 // A Nacked message is delivered again (as a fresh *message.Message with the
 // same UUID, payload and metadata) after NackResendSleep, and nothing after

@@ -59,7 +59,7 @@ func publishNumbered(t *testing.T, pub message.Publisher, topic, key string, fro
 	for i := range msgs {
 		msgs[i] = message.NewMessage(fmt.Sprintf("%s-%s-%d", topic, key, from+i), []byte(strconv.Itoa(from+i)))
 		if key != "" {
-			msgs[i].Metadata.Set(MetadataKey, key)
+			msgs[i].Metadata.Set(RecordKey, key)
 		}
 	}
 	if err := pub.Publish(topic, msgs...); err != nil {
@@ -284,7 +284,7 @@ func TestSlowPartitionDoesNotBlockOthers(t *testing.T) {
 			var msgs []*message.Message
 			for j := i; j < min(i+500, to); j++ {
 				m := message.NewMessage(fmt.Sprint("slow-", j), []byte(strconv.Itoa(j)))
-				m.Metadata.Set(MetadataKey, keys[0])
+				m.Metadata.Set(RecordKey, keys[0])
 				m.Metadata.Set("pad", padding)
 				msgs = append(msgs, m)
 			}
@@ -300,8 +300,8 @@ func TestSlowPartitionDoesNotBlockOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	held := receive(t, ch, 15*time.Second)
-	if held.Metadata.Get(MetadataKey) != keys[0] || string(held.Payload) != "0" {
-		t.Fatalf("first message %s/%s, want %s/0", held.Metadata.Get(MetadataKey), held.Payload, keys[0])
+	if held.Metadata.Get(RecordKey) != keys[0] || string(held.Payload) != "0" {
+		t.Fatalf("first message %s/%s, want %s/0", held.Metadata.Get(RecordKey), held.Payload, keys[0])
 	}
 	time.Sleep(200 * time.Millisecond) // let partition 0 fill its queue
 
@@ -312,8 +312,8 @@ func TestSlowPartitionDoesNotBlockOthers(t *testing.T) {
 	publishNumbered(t, pub, topic, keys[1], 0, fastN)
 	for i := range fastN {
 		msg := receive(t, ch, 15*time.Second)
-		if msg.Metadata.Get(MetadataKey) != keys[1] || string(msg.Payload) != strconv.Itoa(i) {
-			t.Fatalf("got %s/%s while partition 0 is held, want %s/%d", msg.Metadata.Get(MetadataKey), msg.Payload, keys[1], i)
+		if msg.Metadata.Get(RecordKey) != keys[1] || string(msg.Payload) != strconv.Itoa(i) {
+			t.Fatalf("got %s/%s while partition 0 is held, want %s/%d", msg.Metadata.Get(RecordKey), msg.Payload, keys[1], i)
 		}
 		msg.Ack()
 	}
@@ -352,7 +352,7 @@ func TestRebalanceWaitsForInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	heldA := []*message.Message{receive(t, chA, 15*time.Second), receive(t, chA, 15*time.Second)}
-	if heldA[0].Metadata.Get(MetadataKey) == heldA[1].Metadata.Get(MetadataKey) {
+	if heldA[0].Metadata.Get(RecordKey) == heldA[1].Metadata.Get(RecordKey) {
 		t.Fatal("A got two messages of one partition without acking the first")
 	}
 
@@ -364,9 +364,9 @@ func TestRebalanceWaitsForInFlight(t *testing.T) {
 	// nothing, and A nothing more, while they are held.
 	select {
 	case msg := <-chB:
-		t.Fatalf("B got %s/%s while A still holds its partition's message", msg.Metadata.Get(MetadataKey), msg.Payload)
+		t.Fatalf("B got %s/%s while A still holds its partition's message", msg.Metadata.Get(RecordKey), msg.Payload)
 	case msg := <-chA:
-		t.Fatalf("A got %s/%s before acking", msg.Metadata.Get(MetadataKey), msg.Payload)
+		t.Fatalf("A got %s/%s before acking", msg.Metadata.Get(RecordKey), msg.Payload)
 	case <-time.After(time.Second):
 	}
 
@@ -375,7 +375,7 @@ func TestRebalanceWaitsForInFlight(t *testing.T) {
 		if string(m.Payload) != "0" {
 			t.Fatalf("held %s, want 0", m.Payload)
 		}
-		next[m.Metadata.Get(MetadataKey)] = 1
+		next[m.Metadata.Get(RecordKey)] = 1
 		m.Ack()
 	}
 	byMember := map[string]int{}
@@ -390,7 +390,7 @@ func TestRebalanceWaitsForInFlight(t *testing.T) {
 		case <-time.After(15 * time.Second):
 			t.Fatalf("stuck after %d of %d messages (%v)", received, 2*perKey, next)
 		}
-		k := msg.Metadata.Get(MetadataKey)
+		k := msg.Metadata.Get(RecordKey)
 		if string(msg.Payload) != strconv.Itoa(next[k]) {
 			t.Fatalf("%s got %s/%s, want %s/%d (a duplicate or a gap)", who, k, msg.Payload, k, next[k])
 		}

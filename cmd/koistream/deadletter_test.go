@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/koistream/koistream/topics/dead"
 )
 
 func header(r *kgo.Record, key string) string {
@@ -54,8 +56,8 @@ func TestBadRecordsGoToTheDeadTopic(t *testing.T) {
 	})
 	waitFor(t, 60*time.Second, "two dead records", func() bool { return endOffsets(t, n.kafka, "koistream.dead") >= 2 })
 
-	dead := map[string]*kgo.Record{}
-	consumeAll(t, n.kafka, "koistream.dead", func(r *kgo.Record) { dead[string(r.Key)] = r })
+	deadRecs := map[string]*kgo.Record{}
+	consumeAll(t, n.kafka, "koistream.dead", func(r *kgo.Record) { deadRecs[string(r.Key)] = r })
 	cases := []struct {
 		key, body, reason string
 	}{
@@ -64,26 +66,26 @@ func TestBadRecordsGoToTheDeadTopic(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.key, func(t *testing.T) {
-			r := dead[c.key]
+			r := deadRecs[c.key]
 			if r == nil {
 				t.Fatalf("no dead record keyed %q", c.key)
 			}
 			if string(r.Value) != c.body {
 				t.Errorf("dead record value %q, want the input unchanged", r.Value)
 			}
-			if reason := header(r, "reason_poisoned"); !strings.Contains(reason, c.reason) {
+			if reason := header(r, dead.HeaderReason); !strings.Contains(reason, c.reason) {
 				t.Errorf("reason %q, want it to mention %q", reason, c.reason)
 			}
 			for k, want := range map[string]string{
-				"koistream-failed-stage":   "normalize",
-				"koistream-origin-topic":   "koistream.raw",
-				"koistream-failed-segment": "ingest",
+				dead.HeaderFailedStage:   "normalize",
+				dead.HeaderOriginTopic:   "koistream.raw",
+				dead.HeaderFailedSegment: "ingest",
 			} {
 				if got := header(r, k); got != want {
 					t.Errorf("header %s = %q, want %q", k, got, want)
 				}
 			}
-			if header(r, "koistream-origin-offset") == "" {
+			if header(r, dead.HeaderOriginOffset) == "" {
 				t.Error("no origin offset header")
 			}
 		})

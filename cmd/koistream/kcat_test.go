@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/koistream/koistream/topics/github"
+	"github.com/koistream/koistream/topics/raw"
 )
 
 // TestKcatReadsRawTopic reads koistream.raw with kcat (librdkafka), a
@@ -37,7 +40,7 @@ func TestKcatReadsRawTopic(t *testing.T) {
 		return err == nil && bytes.Contains(out, []byte("key="+d.id))
 	})
 	rec := string(out)
-	for _, want := range []string{"X-GitHub-Event=push", "X-GitHub-Delivery=" + d.id, "koistream-source=github-webhook", "traceparent="} {
+	for _, want := range []string{github.HeaderEvent + "=push", github.HeaderDelivery + "=" + d.id, raw.HeaderSource + "=" + github.SourceKind, "traceparent="} {
 		if !strings.Contains(rec, want) {
 			t.Errorf("kcat output lacks %q:\n%.2000s", want, rec)
 		}

@@ -9,10 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/koistream/koistream/stages/yamlconf"
 	"github.com/koistream/koistream/pipeline"
 	"github.com/koistream/koistream/pipeline/telemetry"
 	"github.com/koistream/koistream/pipeline/webhook"
+	"github.com/koistream/koistream/stages/yamlconf"
 	"github.com/koistream/koistream/topics"
 )
 

@@ -9,15 +9,14 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/koistream/koistream/pipeline/httperr"
-	"github.com/koistream/koistream/stages/github"
-	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/github"
+	"github.com/koistream/koistream/topics/raw"
 )
 
 // DefaultMaxBody is GitHub's payload cap: GitHub does not deliver larger
@@ -93,11 +92,15 @@ func (c Config) Validate() error {
 //
 // Checks run in this order, and the first failure answers: method (405),
 // size (413), signature (401), X-GitHub-Event and X-GitHub-Delivery headers
-// present and the delivery id usable in an RID (400), content type (415), body is one JSON object (400). A delivery that
-// passes is appended to the raw topic byte for byte, keyed by its delivery
-// GUID, with GitHub's headers, content type, receive time and trace context
-// as Kafka headers; only then does the handler answer 202. If the log
-// cannot take it the answer is 503 and GitHub may redeliver.
+// present (400), the event name made of lowercase letters and underscores
+// and the delivery id usable in an RID (400 invalid_header, with a detail
+// naming the header and what is wrong: topics/github's CheckEvent and
+// CheckDelivery), content type (415), body is one JSON object (400). A delivery that passes is appended
+// to the raw topic byte for byte as a topics/raw record of source kind
+// "github-webhook", keyed by its delivery GUID, with GitHub's headers,
+// content type, user agent, receive time and trace context as Kafka
+// headers; only then does the handler answer 202. If the log cannot take it
+// the answer is 503 and GitHub may redeliver.
 type Handler struct {
 	cfg Config
 }
@@ -114,12 +117,13 @@ func New(cfg Config) (*Handler, error) {
 	return &Handler{cfg: cfg}, nil
 }
 
-// forwardedHeaders are the request headers kept on the raw record.
+// forwardedHeaders are the optional request headers kept on the raw record
+// when present; the event and delivery headers are required and always kept.
 var forwardedHeaders = []string{
-	topics.HeaderGitHubHookID,
-	topics.HeaderGitHubTargetType,
-	topics.HeaderGitHubTargetID,
-	"X-Hub-Signature-256",
+	github.HeaderHookID,
+	github.HeaderTargetType,
+	github.HeaderTargetID,
+	github.HeaderSignature,
 }
 
 // Accepted is the JSON body of a 202 answer.
@@ -156,7 +160,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "unreadable_body", "reading the body failed: "+err.Error())
 		return
 	}
-	sig := r.Header.Get("X-Hub-Signature-256")
+	sig := r.Header.Get(github.HeaderSignature)
 	switch {
 	case len(h.cfg.Secrets) == 0:
 		fail(http.StatusUnauthorized, "no_secret_configured", "this node has no webhook secret configured, so it cannot verify any delivery")
@@ -168,13 +172,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnauthorized, "invalid_signature", "X-Hub-Signature-256 does not match the body under any configured secret")
 		return
 	}
-	event, delivery := r.Header.Get(topics.HeaderGitHubEvent), r.Header.Get(topics.HeaderGitHubDelivery)
+	event, delivery := r.Header.Get(github.HeaderEvent), r.Header.Get(github.HeaderDelivery)
 	if event == "" || delivery == "" {
 		fail(http.StatusBadRequest, "missing_header", "X-GitHub-Event and X-GitHub-Delivery headers are required")
 		return
 	}
+	if err := github.CheckEvent(event); err != nil {
+		fail(http.StatusBadRequest, "invalid_header", err.Error())
+		return
+	}
 	if err := github.CheckDelivery(delivery); err != nil {
-		fail(http.StatusBadRequest, "invalid_header", "X-GitHub-Delivery: "+err.Error())
+		fail(http.StatusBadRequest, "invalid_header", err.Error())
 		return
 	}
 	span.SetAttributes(attribute.String("github.event", event), attribute.String("github.delivery", delivery))
@@ -188,22 +196,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	msg := message.NewMessage(watermill.NewUUID(), body)
-	msg.Metadata = message.Metadata{
-		topics.MetadataKey:          delivery,
-		topics.HeaderSourceKind:     topics.SourceGitHubWebhook,
-		topics.HeaderReceivedAt:     receivedAt.Format(time.RFC3339Nano),
-		topics.HeaderContentType:    contentType,
-		topics.HeaderGitHubEvent:    event,
-		topics.HeaderGitHubDelivery: delivery,
-	}
-	if ua := r.Header.Get("User-Agent"); ua != "" {
-		msg.Metadata.Set(topics.HeaderUserAgent, ua)
-	}
+	ghHeaders := message.Metadata{github.HeaderEvent: event, github.HeaderDelivery: delivery}
 	for _, k := range forwardedHeaders {
 		if v := r.Header.Get(k); v != "" {
-			msg.Metadata.Set(k, v)
+			ghHeaders[k] = v
 		}
+	}
+	msg, err := raw.NewMessage(raw.Record{
+		Key:         delivery,
+		Source:      github.SourceKind,
+		ReceivedAt:  receivedAt,
+		ContentType: contentType,
+		UserAgent:   r.Header.Get("User-Agent"),
+		Body:        body,
+		Metadata:    ghHeaders,
+	})
+	if err != nil { // cannot happen: key, source and time are set
+		span.RecordError(err)
+		fail(http.StatusInternalServerError, "internal_error", err.Error())
+		return
 	}
 	pubCtx, cancel := context.WithTimeout(ctx, h.cfg.PublishTimeout)
 	defer cancel()

@@ -29,8 +29,9 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/koistream/koistream/pipeline/webhook"
-	"github.com/koistream/koistream/stages/github"
 	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/github"
+	"github.com/koistream/koistream/topics/raw"
 )
 
 const (
@@ -425,9 +426,12 @@ func TestHandlerAccepts(t *testing.T) {
 			// TestHandlerTraceContext).
 			delete(got, "traceparent")
 			delete(got, "tracestate")
-			if rt, err := time.Parse(time.RFC3339Nano, got[topics.HeaderReceivedAt]); err != nil || !rt.Equal(receivedAt) {
-				t.Errorf("%s = %q (%v), want %s as RFC 3339 with nanoseconds", topics.HeaderReceivedAt, got[topics.HeaderReceivedAt], err, receivedAt)
+			if rt, err := time.Parse(time.RFC3339Nano, got[raw.HeaderReceivedAt]); err != nil || !rt.Equal(receivedAt) {
+				t.Errorf("%s = %q (%v), want %s as RFC 3339 with nanoseconds", raw.HeaderReceivedAt, got[raw.HeaderReceivedAt], err, receivedAt)
 			}
+			// The header names as the log has always spelled them, so
+			// records stay readable across builds; the constants must
+			// not drift from them.
 			want := map[string]string{
 				"X-GitHub-Event":        tc.event,
 				"X-GitHub-Delivery":     tc.delivery,
@@ -591,6 +595,12 @@ func TestHandlerRefuses(t *testing.T) {
 		}), false, http.StatusUnauthorized, "missing_signature"},
 		{"missing X-GitHub-Event", http.MethodPost, ping, ok(ping, func(h http.Header) { h.Del("X-GitHub-Event") }), false, http.StatusBadRequest, "missing_header"},
 		{"missing X-GitHub-Delivery", http.MethodPost, ping, ok(ping, func(h http.Header) { h.Del("X-GitHub-Delivery") }), false, http.StatusBadRequest, "missing_header"},
+		{"X-GitHub-Event not an event name", http.MethodPost, ping, ok(ping, func(h http.Header) { h.Set("X-GitHub-Event", "Ping!") }), false, http.StatusBadRequest, "invalid_header"},
+		{"X-GitHub-Delivery with a colon", http.MethodPost, ping, ok(ping, func(h http.Header) { h.Set("X-GitHub-Delivery", "a:b") }), false, http.StatusBadRequest, "invalid_header"},
+		{"event is checked before the content type", http.MethodPost, ping, ok(ping, func(h http.Header) {
+			h.Set("X-GitHub-Event", "ping-ping")
+			h.Set("Content-Type", "text/plain")
+		}), false, http.StatusBadRequest, "invalid_header"},
 		{"headers are checked before the content type", http.MethodPost, ping, ok(ping, func(h http.Header) {
 			h.Del("X-GitHub-Delivery")
 			h.Set("Content-Type", "text/plain")
@@ -628,6 +638,37 @@ func TestHandlerRefuses(t *testing.T) {
 			}
 			if n := endOffsetSum(t, addr, topic); n != 0 {
 				t.Errorf("raw topic holds %d records after a refused delivery, want 0", n)
+			}
+		})
+	}
+}
+
+// TestHandlerInvalidHeaderDetail: a refused event name or delivery id is
+// answered with a detail that names the header and says what is wrong.
+func TestHandlerInvalidHeaderDetail(t *testing.T) {
+	t.Parallel()
+	_, addr := startBroker(t)
+	pub := newPublisher(t, addr)
+	ping := readTestdata(t, "ping.json")
+	tests := []struct {
+		event, delivery, wantDetail string
+	}{
+		{"Push", "d-1", `X-GitHub-Event "Push" has "P" at byte 0: GitHub's event names are lowercase letters and underscores`},
+		{"pull-request", "d-2", `X-GitHub-Event "pull-request" has "-" at byte 4`},
+		{"push", "a/b", `X-GitHub-Delivery "a/b" is not printable ASCII without ' ', ':' or '/'`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.event+" "+tc.delivery, func(t *testing.T) {
+			t.Parallel()
+			topic := newTopic(t, addr)
+			srv := serve(t, baseConfig(topic, pub))
+			r := send(t, testClient, http.MethodPost, srv.URL, githubHeaders(tc.event, tc.delivery, "application/json", testSecret, ping), ping)
+			if r.status != http.StatusBadRequest {
+				t.Fatalf("status = %d, want 400; body %s", r.status, r.body)
+			}
+			code, detail := errorBody(t, r)
+			if code != "invalid_header" || !strings.Contains(detail, tc.wantDetail) {
+				t.Errorf("error %q detail %q, want invalid_header saying %q", code, detail, tc.wantDetail)
 			}
 		})
 	}
@@ -783,6 +824,8 @@ func FuzzHandlerRequest(f *testing.F) {
 	f.Add([]byte(`{"a":`), "application/json", "push", "d-6", "", true)
 	f.Add([]byte(`{"a":1}`), "application/json", "push", "d-7", "sha256=00", false)
 	f.Add([]byte(`{"a":1}`), "application/json", "push", "d-8", "", false)
+	f.Add([]byte(`{"a":1}`), "application/json", "Push", "d-11", "", true)
+	f.Add([]byte(`{"a":1}`), "application/json", "push", "d:12", "", true)
 	f.Add([]byte(strings.Repeat("[", 20)), "application/json", "push", "d-9", "", true)
 	f.Add(bytes.Repeat([]byte("x"), maxBody+1), "application/json", "push", "d-10", "", true)
 	f.Fuzz(func(t *testing.T, body []byte, contentType, event, delivery, signature string, sign bool) {
@@ -793,9 +836,9 @@ func FuzzHandlerRequest(f *testing.F) {
 		}
 		h := http.Header{}
 		h.Set("Content-Type", contentType)
-		h.Set("X-GitHub-Event", event)
-		h.Set("X-GitHub-Delivery", delivery)
-		h.Set("X-Hub-Signature-256", signature)
+		h.Set(github.HeaderEvent, event)
+		h.Set(github.HeaderDelivery, delivery)
+		h.Set(github.HeaderSignature, signature)
 		r := send(t, client, http.MethodPost, srv.URL, h, body)
 
 		var wantStatus int
@@ -810,6 +853,8 @@ func FuzzHandlerRequest(f *testing.F) {
 			wantStatus, wantCode = http.StatusUnauthorized, "invalid_signature"
 		case event == "" || delivery == "":
 			wantStatus, wantCode = http.StatusBadRequest, "missing_header"
+		case github.CheckEvent(event) != nil || github.CheckDelivery(delivery) != nil:
+			wantStatus, wantCode = http.StatusBadRequest, "invalid_header"
 		case errors.Is(decodeErr, github.ErrUnsupportedContentType):
 			wantStatus, wantCode = http.StatusUnsupportedMediaType, "unsupported_media_type"
 		case decodeErr != nil:

@@ -1,12 +1,17 @@
 // Package github turns raw GitHub webhook deliveries into canonical KOI-net
-// observations keyed by RID. It is the pure core of koistream's "normalize"
-// stage for the webhook source: it knows nothing about Kafka or watermill, it
-// keeps no state between calls, and every function is safe for concurrent use
-// by multiple goroutines.
+// observations keyed by RID: it is the normalize stage's parser for the
+// "github-webhook" source kind ([ParseWebhook], registered in stages'
+// BuiltinParsers), and it owns the GitHub RID types ([TypeEvent] and the
+// others, with their constructors). It keeps no state between calls, and
+// every function is safe for concurrent use by multiple goroutines.
 //
-// A delivery, as stored in the raw topic, is an [Input]. [DecodeBody] extracts
-// the JSON payload from the body according to its content type, and
-// [Normalize] parses that payload once and returns its [Observation] values:
+// The wire format it reads (header names, delivery and event checks, body
+// decoding) is topics/github's, shared with the webhook source, which must
+// not depend on a stage.
+//
+// A delivery, as stored in the raw topic, is an [Input]. [Normalize] extracts
+// the JSON payload from the body according to its content type, parses it
+// once and returns its observations (topics/observed):
 //
 //   - always one event observation, orn:github.event:<owner>/<repo>:<delivery>,
 //     whose contents are {"webhook_event_type", "action"?, "repository"?,

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,43 +12,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/koistream/koistream/stages/github"
+	wire "github.com/koistream/koistream/topics/github"
+	"github.com/koistream/koistream/topics/observed"
 )
 
 const (
 	ctJSON = "application/json"
 	ctForm = "application/x-www-form-urlencoded"
 )
-
-func FuzzDecodeBody(f *testing.F) {
-	for _, td := range readTestdata(f) {
-		f.Add(ctJSON, td.body)
-		f.Add(ctForm, []byte(url.Values{"payload": {string(td.body)}}.Encode()))
-	}
-	f.Add("application/json; charset=utf-8", []byte(`{"a":[1,2,{"b":null}]}`))
-	f.Add(ctForm, []byte("a=1&payload=%7B%7D&payload=x"))
-	f.Add(ctJSON, []byte(`[{}]`))
-	f.Add(ctJSON, []byte(`{"a":"\ud800"}`))
-	f.Add("text/plain", []byte(`{}`))
-	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
-		orig := bytes.Clone(body)
-		payload, err := github.DecodeBody(contentType, body)
-		if !bytes.Equal(body, orig) {
-			t.Fatal("DecodeBody modified body")
-		}
-		if err != nil {
-			if !errors.Is(err, github.ErrBadPayload) {
-				t.Fatalf("error %v does not wrap ErrBadPayload", err)
-			}
-			return
-		}
-		if !json.Valid(payload) || !utf8.Valid(payload) {
-			t.Fatalf("payload is not valid JSON: %q", payload)
-		}
-		if p := bytes.TrimLeft(payload, " \t\r\n"); len(p) == 0 || p[0] != '{' {
-			t.Fatalf("payload is not an object: %q", payload)
-		}
-	})
-}
 
 func FuzzNormalize(f *testing.F) {
 	for _, td := range readTestdata(f) {
@@ -80,11 +50,11 @@ func FuzzNormalize(f *testing.F) {
 			return
 		}
 		// Whatever Normalize accepts, DecodeBody accepts too.
-		payload, err := github.DecodeBody(contentType, body)
+		payload, err := wire.DecodeBody(contentType, body)
 		if err != nil {
 			t.Fatalf("Normalize accepted a body DecodeBody rejects: %v", err)
 		}
-		if len(obs) == 0 || !strings.HasPrefix(obs[0].RID, "orn:github.event:") || obs[0].Op != github.OpUpsert {
+		if len(obs) == 0 || !strings.HasPrefix(obs[0].RID, "orn:github.event:") || obs[0].Op != observed.OpUpsert {
 			t.Fatalf("first observation is not the event: %+v", obs)
 		}
 		if !bytes.HasSuffix(obs[0].Contents, append(append([]byte(`"payload":`), payload...), '}')) {
@@ -95,7 +65,7 @@ func FuzzNormalize(f *testing.F) {
 				t.Fatal("empty RID")
 			}
 			switch o.Op {
-			case github.OpUpsert:
+			case observed.OpUpsert:
 				if !json.Valid(o.Contents) || !utf8.Valid(o.Contents) || o.Contents[0] != '{' {
 					t.Fatalf("%s: contents are not a JSON object: %q", o.RID, o.Contents)
 				}
@@ -103,7 +73,7 @@ func FuzzNormalize(f *testing.F) {
 				if err := json.Unmarshal(o.Contents, &m); err != nil {
 					t.Fatalf("%s: %v", o.RID, err)
 				}
-			case github.OpForget:
+			case observed.OpForget:
 				if o.Contents != nil {
 					t.Fatalf("%s: forget with contents", o.RID)
 				}

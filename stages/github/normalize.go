@@ -11,20 +11,25 @@ import (
 
 	"github.com/segmentio/encoding/json"
 
-	"github.com/koistream/koistream/topics/koi"
+	wire "github.com/koistream/koistream/topics/github"
+	"github.com/koistream/koistream/topics/observed"
 )
 
 // Input is one webhook delivery as stored in the raw topic: the body exactly
 // as received plus the request headers Normalize needs.
 type Input struct {
 	// Event is the X-GitHub-Event header, for example "push" or "issues".
-	// It must not be empty. Unknown event types are accepted.
+	// It must not be empty. Unknown event types are accepted, and so are
+	// names the webhook source now refuses (topics/github.CheckEvent): the
+	// raw log is never rewritten, and records from before the check must
+	// replay as they did.
 	Event string
 	// Delivery is the X-GitHub-Delivery header, the delivery GUID. It is
 	// the event RID's id and must be non-empty printable ASCII without
 	// spaces, ':' or '/'. GitHub keeps it on redelivery.
 	Delivery string
-	// ContentType is the Content-Type header as received; see DecodeBody.
+	// ContentType is the Content-Type header as received; see
+	// topics/github.DecodeBody.
 	ContentType string
 	// Body is the raw request body as received. Normalize neither modifies
 	// nor retains it.
@@ -33,34 +38,6 @@ type Input struct {
 	// it: observations depend only on the delivery itself, so a redelivery
 	// normalizes to the same bytes.
 	ReceivedAt time.Time
-}
-
-// Op says what an Observation asserts about its RID.
-type Op string
-
-const (
-	// OpUpsert asserts the RID's current contents; Observation.Contents
-	// holds them.
-	OpUpsert Op = "upsert"
-	// OpForget asserts that the RID's object no longer exists (an issue or
-	// a repository was deleted); Observation.Contents is nil.
-	OpForget Op = "forget"
-)
-
-// Observation is one canonical statement about one RID, the unit the
-// observed topic carries.
-type Observation struct {
-	// RID is the canonical rid-lib string, for example
-	// "orn:github.issue:octo/hello:7". It is never empty.
-	RID string
-	// Op is OpUpsert or OpForget.
-	Op Op
-	// Contents is the bundle contents, a JSON object, for upserts and nil
-	// for forgets. It never aliases Input.Body. The Contents of the entity
-	// observations returned by one Normalize call may share one backing
-	// array, each capped at its own length so that appending to one cannot
-	// overwrite another; treat Contents as read-only.
-	Contents []byte
 }
 
 // Well-known event types and actions.
@@ -79,13 +56,21 @@ const (
 const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 
 // Normalize turns one webhook delivery into canonical observations. It
-// decodes the body with DecodeBody's rules, parses the payload once, and
-// returns the event observation first, then entity observations in payload
-// order: the repository, then the push's commits, the issue or the pull
-// request. Every error wraps ErrBadPayload and is permanent.
+// decodes the body with topics/github.DecodeBody's rules, parses the payload
+// once, and returns the event observation first, then entity observations
+// in payload order: the repository, then the push's commits, the issue or
+// the pull request. Every error wraps ErrBadPayload and is permanent.
+//
+// Normalize sets each observation's RID, Op, Contents, Routing and
+// Immutable; where it came from (source, source key, receive time, raw
+// position) is the caller's to fill in (see ParseWebhook). The Contents of
+// the entity observations of one call may share one backing array, each
+// capped at its own length so that appending to one cannot overwrite
+// another; treat Contents as read-only. No Contents aliases in.Body.
 //
 // The event observation, orn:github.event:<owner>/<repo>:<Delivery>, is an
-// upsert whose contents are, in this key order,
+// immutable upsert routed as "evt.<Event>", whose contents are, in this key
+// order,
 //
 //	{"webhook_event_type":<Event>,"action":<action>,"repository":<repository>,"payload":<payload>}
 //
@@ -97,7 +82,8 @@ const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 // else installation.account.login, else sender.login, else "_". Every event
 // type, including ping and types this package does not know, produces it.
 //
-// Entity observations hold these fields, in this order; a field missing from
+// Entity observations are routed as "ent.<kind>" (ent.repo, ent.commit,
+// ent.issue, ent.pr) and hold these fields, in this order; a field missing from
 // the payload is null, list fields are [] when missing, and every timestamp
 // is normalized with koi.FormatTimestamp (UTC, "Z", microseconds only when
 // non-zero). Scalars are copied from the payload as raw JSON after their
@@ -143,21 +129,18 @@ const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 //
 // Normalize is safe for concurrent use by multiple goroutines. It does not
 // modify or retain in.Body, and no returned slice aliases it.
-func Normalize(in Input) ([]Observation, error) {
+func Normalize(in Input) ([]observed.Observation, error) {
 	if in.Event == "" {
 		return nil, fmt.Errorf("%w: empty event type", ErrBadPayload)
 	}
 	if !utf8.ValidString(in.Event) {
 		return nil, fmt.Errorf("%w: event type is not valid UTF-8", ErrBadPayload)
 	}
-	if err := checkDelivery(in.Delivery); err != nil {
+	if err := wire.CheckDelivery(in.Delivery); err != nil {
 		return nil, err
 	}
-	payload, err := extractPayload(in.ContentType, in.Body)
+	payload, err := wire.ExtractPayload(in.ContentType, in.Body)
 	if err != nil {
-		return nil, err
-	}
-	if err := precheck(payload); err != nil {
 		return nil, err
 	}
 	n := normalizer{in: &in, payload: payload}
@@ -201,26 +184,6 @@ func Normalize(in Input) ([]Observation, error) {
 	return n.finish()
 }
 
-// CheckDelivery reports whether d can be a delivery id: it becomes the last
-// component of the event RID, so it must be non-empty printable ASCII
-// without space, ':' or '/' (GitHub's GUIDs are). Sources call it to refuse
-// such input up front; the error wraps ErrBadPayload.
-func CheckDelivery(d string) error {
-	return checkDelivery(d)
-}
-
-// checkDelivery validates the delivery id, which becomes the last component
-// of the event RID.
-func checkDelivery(d string) error {
-	if d == "" {
-		return fmt.Errorf("%w: empty delivery id", ErrBadPayload)
-	}
-	if !isRefComponent(d) {
-		return fmt.Errorf("%w: delivery id %q is not printable ASCII without ' ', ':' or '/'", ErrBadPayload, truncate(d, 80))
-	}
-	return nil
-}
-
 // isRefComponent reports whether s can be one component of an RID
 // reference: non-empty printable ASCII without space, ':' or '/'.
 func isRefComponent(s string) bool {
@@ -250,7 +213,8 @@ func isFullName(s string) bool {
 // entity buffer.
 type entity struct {
 	rid        string
-	op         Op
+	routing    string
+	op         observed.Op
 	start, end int
 }
 
@@ -260,7 +224,7 @@ type normalizer struct {
 	payload  []byte
 	fullName string // repository.full_name, "" without a repository
 	action   string
-	obs      []Observation
+	obs      []observed.Observation
 	ents     []entity
 	w        writer // entity contents, one shared buffer
 }
@@ -352,24 +316,26 @@ func (n *normalizer) begin(env *envelope, more int) error {
 		return err
 	}
 
-	n.obs = make([]Observation, 1, 2+more)
-	n.obs[0] = Observation{
-		RID:      koi.GitHubEventRID(ownerRepo, n.in.Delivery),
-		Op:       OpUpsert,
-		Contents: n.eventContents(env),
+	n.obs = make([]observed.Observation, 1, 2+more)
+	n.obs[0] = observed.Observation{
+		RID:       EventRID(ownerRepo, n.in.Delivery),
+		Op:        observed.OpUpsert,
+		Contents:  n.eventContents(env),
+		Routing:   eventRouting(n.in.Event),
+		Immutable: true,
 	}
 	if !hasRepo {
 		return nil
 	}
-	rid := koi.GitHubRepoRID(n.fullName)
+	rid := RepoRID(n.fullName)
 	if n.in.Event == eventRepository && n.action == actionDeleted {
-		n.ents = append(n.ents, entity{rid: rid, op: OpForget})
+		n.ents = append(n.ents, entity{rid: rid, routing: routingRepo, op: observed.OpForget})
 		return nil
 	}
 	n.w.b = make([]byte, 0, 512+more*512)
 	start := len(n.w.b)
 	n.repo(&repo)
-	n.ents = append(n.ents, entity{rid: rid, op: OpUpsert, start: start, end: len(n.w.b)})
+	n.ents = append(n.ents, entity{rid: rid, routing: routingRepo, op: observed.OpUpsert, start: start, end: len(n.w.b)})
 	return n.w.err
 }
 
@@ -545,10 +511,11 @@ func (n *normalizer) commits(cs []commitWire, head *commitWire) {
 		start := len(n.w.b)
 		n.commit(c)
 		n.ents = append(n.ents, entity{
-			rid:   koi.GitHubCommitRID(n.fullName, c.ID),
-			op:    OpUpsert,
-			start: start,
-			end:   len(n.w.b),
+			rid:     CommitRID(n.fullName, c.ID),
+			routing: routingCommit,
+			op:      observed.OpUpsert,
+			start:   start,
+			end:     len(n.w.b),
 		})
 	}
 	for i := range cs {
@@ -638,9 +605,9 @@ func (n *normalizer) issue(is *issueWire) {
 		n.w.err = fmt.Errorf("%w: issue.number %d is not positive", ErrBadPayload, is.Number)
 		return
 	}
-	rid := koi.GitHubIssueRID(n.fullName, is.Number)
+	rid := IssueRID(n.fullName, is.Number)
 	if n.in.Event == eventIssues && n.action == actionDeleted {
-		n.ents = append(n.ents, entity{rid: rid, op: OpForget})
+		n.ents = append(n.ents, entity{rid: rid, routing: routingIssue, op: observed.OpForget})
 		return
 	}
 	w := &n.w
@@ -681,7 +648,7 @@ func (n *normalizer) issue(is *issueWire) {
 	w.lit(`,"closed_at":`)
 	w.timestamp(is.ClosedAt, "closed_at")
 	w.lit(`}`)
-	n.ents = append(n.ents, entity{rid: rid, op: OpUpsert, start: start, end: len(w.b)})
+	n.ents = append(n.ents, entity{rid: rid, routing: routingIssue, op: observed.OpUpsert, start: start, end: len(w.b)})
 }
 
 // pullRequest emits the pull request observation of a pull_request event.
@@ -748,18 +715,18 @@ func (n *normalizer) pullRequest(pr *pullRequestWire) {
 	w.lit(`,"merge_commit_sha":`)
 	w.str(pr.MergeCommitSHA, "merge_commit_sha")
 	w.lit(`}`)
-	n.ents = append(n.ents, entity{rid: koi.GitHubPRRID(n.fullName, pr.Number), op: OpUpsert, start: start, end: len(w.b)})
+	n.ents = append(n.ents, entity{rid: PRRID(n.fullName, pr.Number), routing: routingPR, op: observed.OpUpsert, start: start, end: len(w.b)})
 }
 
 // finish slices the entity buffer into the observations.
-func (n *normalizer) finish() ([]Observation, error) {
+func (n *normalizer) finish() ([]observed.Observation, error) {
 	if n.w.err != nil {
 		return nil, n.w.err
 	}
 	b := n.w.b
 	for _, e := range n.ents {
-		o := Observation{RID: e.rid, Op: e.op}
-		if e.op == OpUpsert {
+		o := observed.Observation{RID: e.rid, Op: e.op, Routing: e.routing}
+		if e.op == observed.OpUpsert {
 			o.Contents = b[e.start:e.end:e.end]
 		}
 		n.obs = append(n.obs, o)

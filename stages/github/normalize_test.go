@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/koistream/koistream/stages/github"
+	"github.com/koistream/koistream/topics/koi"
+	"github.com/koistream/koistream/topics/observed"
 )
 
 const delivery = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
@@ -68,10 +70,10 @@ func jsonInput(event string, body []byte) github.Input {
 
 type ridOp struct {
 	RID string
-	Op  github.Op
+	Op  observed.Op
 }
 
-func ridOps(obs []github.Observation) []ridOp {
+func ridOps(obs []observed.Observation) []ridOp {
 	out := make([]ridOp, len(obs))
 	for i, o := range obs {
 		out[i] = ridOp{o.RID, o.Op}
@@ -85,11 +87,11 @@ const (
 )
 
 func ev(ownerRepo string) ridOp {
-	return ridOp{"orn:github.event:" + ownerRepo + ":" + delivery, github.OpUpsert}
+	return ridOp{"orn:github.event:" + ownerRepo + ":" + delivery, observed.OpUpsert}
 }
 
-func up(rid string) ridOp     { return ridOp{rid, github.OpUpsert} }
-func forget(rid string) ridOp { return ridOp{rid, github.OpForget} }
+func up(rid string) ridOp     { return ridOp{rid, observed.OpUpsert} }
+func forget(rid string) ridOp { return ridOp{rid, observed.OpForget} }
 
 func TestNormalizeTestdata(t *testing.T) {
 	repo := up("orn:github.repo:" + pond)
@@ -138,13 +140,16 @@ func TestNormalizeTestdata(t *testing.T) {
 				t.Errorf("observations:\n got %v\nwant %v", got, w)
 			}
 			checkObservations(t, obs)
+			if want := "evt." + f.event; obs[0].Routing != want {
+				t.Errorf("event routing %q, want %q", obs[0].Routing, want)
+			}
 			checkEventContents(t, f.event, f.body, obs[0].Contents)
 		})
 	}
 }
 
 // checkObservations checks the invariants every result must meet.
-func checkObservations(t *testing.T, obs []github.Observation) {
+func checkObservations(t *testing.T, obs []observed.Observation) {
 	t.Helper()
 	if len(obs) == 0 {
 		t.Fatal("no observations")
@@ -152,12 +157,27 @@ func checkObservations(t *testing.T, obs []github.Observation) {
 	if !strings.HasPrefix(obs[0].RID, "orn:github.event:") {
 		t.Errorf("first observation %q is not the event", obs[0].RID)
 	}
-	for _, o := range obs {
+	for i, o := range obs {
 		if o.RID == "" {
 			t.Error("empty RID")
 		}
+		// The event is immutable and routed by its event name; an entity
+		// is routed by its type, the keys the events topic always had.
+		typ, err := koi.RIDType(o.RID)
+		if err != nil {
+			t.Errorf("%s: %v", o.RID, err)
+		}
+		if (i == 0) != o.Immutable {
+			t.Errorf("%s: immutable %v", o.RID, o.Immutable)
+		}
+		if i > 0 && o.Routing != "ent."+strings.TrimPrefix(typ, "orn:github.") {
+			t.Errorf("%s: routing %q", o.RID, o.Routing)
+		}
+		if i == 0 && !strings.HasPrefix(o.Routing, "evt.") {
+			t.Errorf("%s: routing %q", o.RID, o.Routing)
+		}
 		switch o.Op {
-		case github.OpUpsert:
+		case observed.OpUpsert:
 			var m map[string]any
 			if err := json.Unmarshal(o.Contents, &m); err != nil {
 				t.Errorf("%s: contents are not a JSON object: %v\n%s", o.RID, err, o.Contents)
@@ -165,7 +185,7 @@ func checkObservations(t *testing.T, obs []github.Observation) {
 			if cap(o.Contents) != len(o.Contents) {
 				t.Errorf("%s: contents have spare capacity %d", o.RID, cap(o.Contents)-len(o.Contents))
 			}
-		case github.OpForget:
+		case observed.OpForget:
 			if o.Contents != nil {
 				t.Errorf("%s: forget with contents", o.RID)
 			}
@@ -277,7 +297,7 @@ func TestEventContentsExact(t *testing.T) {
 }
 
 // contentsOf returns the contents of the observation with the given RID.
-func contentsOf(t *testing.T, obs []github.Observation, rid string) string {
+func contentsOf(t *testing.T, obs []observed.Observation, rid string) string {
 	t.Helper()
 	for _, o := range obs {
 		if o.RID == rid {
@@ -524,10 +544,10 @@ func TestRepositoryDeletedOnlyForRepositoryEvent(t *testing.T) {
 	payload := []byte(`{"action":"deleted","repository":{"full_name":"o/r"}}`)
 	for _, tt := range []struct {
 		event string
-		op    github.Op
+		op    observed.Op
 	}{
-		{"repository", github.OpForget},
-		{"star", github.OpUpsert}, // star deleted: the repository still exists
+		{"repository", observed.OpForget},
+		{"star", observed.OpUpsert}, // star deleted: the repository still exists
 	} {
 		t.Run(tt.event, func(t *testing.T) {
 			obs, err := github.Normalize(jsonInput(tt.event, payload))
@@ -615,48 +635,10 @@ func TestFormEncodedEquivalence(t *testing.T) {
 	}
 }
 
-func TestDecodeBody(t *testing.T) {
-	const obj = `{"zen":"Non-blocking is better than blocking.","hook_id":1}`
-	form := url.Values{"payload": {obj}}.Encode()
-	tests := []struct {
-		name, contentType, body, want string
-	}{
-		{"json", "application/json", obj, obj},
-		{"json upper case", "Application/JSON", obj, obj},
-		{"json charset", "application/json; charset=utf-8", obj, obj},
-		{"json spaces", " application/json ;charset=UTF-8", obj, obj},
-		{"json whitespace kept", "application/json", "\n " + obj + " \n", "\n " + obj + " \n"},
-		{"form", "application/x-www-form-urlencoded", form, obj},
-		{"form charset", "application/x-www-form-urlencoded; charset=utf-8", form, obj},
-		{"form other fields", "application/x-www-form-urlencoded", "a=%zz&" + form + "&payload=%7B%7D", obj},
-		{"form escaped key", "application/x-www-form-urlencoded", "pay%6Coad=" + url.QueryEscape(obj), obj},
-		{"form plus is space", "application/x-www-form-urlencoded", "payload=%7B%22a%22:+%22b+c%22%7D", `{"a": "b c"}`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := github.DecodeBody(tt.contentType, []byte(tt.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestDecodeBodyJSONAliasesBody(t *testing.T) {
-	body := []byte(`{"a":1}`)
-	got, err := github.DecodeBody("application/json", body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if &got[0] != &body[0] {
-		t.Error("application/json payload is a copy, documented to alias body")
-	}
-}
-
-func TestDecodeBodyErrors(t *testing.T) {
+// TestNormalizeBadBodies: bodies the webhook source's DecodeBody refuses
+// (topics/github) are refused by Normalize too, whether the payload
+// extraction or the decoder finds the fault.
+func TestNormalizeBadBodies(t *testing.T) {
 	deep := strings.Repeat("[", 10001) + strings.Repeat("]", 10001)
 	tests := []struct {
 		name, contentType, body string
@@ -684,10 +666,6 @@ func TestDecodeBodyErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := github.DecodeBody(tt.contentType, []byte(tt.body))
-			if !errors.Is(err, github.ErrBadPayload) {
-				t.Fatalf("error %v does not wrap ErrBadPayload", err)
-			}
 			in := jsonInput("push", []byte(tt.body))
 			in.ContentType = tt.contentType
 			if _, err := github.Normalize(in); !errors.Is(err, github.ErrBadPayload) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // EventType is the kind of change an Event announces. Its JSON form is the
@@ -69,6 +70,52 @@ func (e Event) Bundle() (Bundle, bool) {
 		return Bundle{}, false
 	}
 	return Bundle{Manifest: *e.Manifest, Contents: e.Contents}, true
+}
+
+// AppendJSON appends the event's JSON to dst and returns the extended
+// slice: {"rid","event_type","manifest"?,"contents"?} in that order, manifest
+// as {"rid","timestamp","sha256_hash"}, strings escaped as AppendString does
+// (as Python KOI nodes print them), manifest omitted when nil and contents
+// when empty, as MarshalJSON. Contents are written verbatim, not validated
+// or compacted: a KOI event carries them byte for byte as observed, and
+// hashing already parsed them. AppendJSON grows dst at most once, so an
+// event costs one allocation with a nil dst; it is the events topic's value
+// (topics/events), on every record's path.
+func (e Event) AppendJSON(dst []byte) []byte {
+	size := len(`{"rid":,"event_type":""}`) + len(e.RID) + 2 + len(e.EventType)
+	if e.Manifest != nil {
+		m := e.Manifest
+		size += len(`,"manifest":{"rid":,"timestamp":"","sha256_hash":""}`) + len(m.RID) + 2 + len(m.Timestamp) + len(m.SHA256Hash)
+	}
+	if len(e.Contents) != 0 {
+		size += len(`,"contents":`) + len(e.Contents)
+	}
+	dst = slices.Grow(dst, size)
+	dst = append(dst, `{"rid":`...)
+	dst = AppendString(dst, e.RID)
+	dst = append(dst, `,"event_type":`...)
+	dst = AppendString(dst, string(e.EventType))
+	if m := e.Manifest; m != nil {
+		dst = append(dst, `,"manifest":{"rid":`...)
+		dst = AppendString(dst, m.RID)
+		dst = append(dst, `,"timestamp":`...)
+		dst = AppendString(dst, m.Timestamp)
+		dst = append(dst, `,"sha256_hash":`...)
+		dst = AppendString(dst, m.SHA256Hash)
+		dst = append(dst, '}')
+	}
+	if len(e.Contents) != 0 {
+		dst = append(dst, `,"contents":`...)
+		dst = append(dst, e.Contents...)
+	}
+	return append(dst, '}')
+}
+
+// MarshalJSON returns AppendJSON(nil). Through encoding/json (json.Marshal
+// of an Event or of a payload holding events) the result is then compacted
+// and HTML-escaped as encoding/json does with every Marshaler's output.
+func (e Event) MarshalJSON() ([]byte, error) {
+	return e.AppendJSON(nil), nil
 }
 
 // UnmarshalJSON decodes an event, accepting the koi-net 1.0 form in which

@@ -3,6 +3,7 @@ package koi_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/koistream/koistream/topics/koi"
@@ -108,5 +109,51 @@ func TestEventTypeValid(t *testing.T) {
 				t.Errorf("Valid() = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestEventAppendJSON pins the bytes of AppendJSON, which are the events
+// topic's values: contents verbatim (whitespace and key order kept),
+// strings escaped as pydantic prints them, and MarshalJSON the same bytes.
+func TestEventAppendJSON(t *testing.T) {
+	m := koi.Manifest{RID: "orn:github.issue:o/r:7", Timestamp: "2025-01-02T03:04:05.123456Z", SHA256Hash: "c823c275099e9446e747b73e2ba6b23593ef29c603b75d52649b502334e5ce17"}
+	const mJSON = `{"rid":"orn:github.issue:o/r:7","timestamp":"2025-01-02T03:04:05.123456Z","sha256_hash":"c823c275099e9446e747b73e2ba6b23593ef29c603b75d52649b502334e5ce17"}`
+	tests := []struct {
+		name string
+		ev   koi.Event
+		want string
+	}{
+		{"forget", koi.NewForgetEvent("orn:github.issue:o/r:7"), `{"rid":"orn:github.issue:o/r:7","event_type":"FORGET"}`},
+		{"contents verbatim", koi.NewBundleEvent(koi.EventNew, koi.Bundle{Manifest: m, Contents: []byte("{ \"b\": null,\n\"a\":1.0 }")}),
+			`{"rid":"orn:github.issue:o/r:7","event_type":"NEW","manifest":` + mJSON + `,"contents":{ "b": null,` + "\n" + `"a":1.0 }}`},
+		{"manifest only", koi.Event{RID: m.RID, EventType: koi.EventUpdate, Manifest: &m},
+			`{"rid":"orn:github.issue:o/r:7","event_type":"UPDATE","manifest":` + mJSON + `}`},
+		{"escapes as pydantic", koi.NewForgetEvent("orn:x:<a&b>\"é\"\u2028\x01"),
+			`{"rid":"orn:x:<a&b>\"é\"` + "\u2028" + `\u0001","event_type":"FORGET"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(tc.ev.AppendJSON(nil)); got != tc.want {
+				t.Errorf("AppendJSON(nil) = %s, want %s", got, tc.want)
+			}
+			prefix := []byte("prefix ")
+			if got := string(tc.ev.AppendJSON(prefix)); got != "prefix "+tc.want {
+				t.Errorf("AppendJSON(prefix) = %s, want the prefix and %s", got, tc.want)
+			}
+			if got, err := tc.ev.MarshalJSON(); err != nil || string(got) != tc.want {
+				t.Errorf("MarshalJSON = %s, %v; want %s", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEventAppendJSONAllocatesOnce(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	m := koi.Manifest{RID: "orn:github.issue:o/r:7", Timestamp: "2025-01-02T03:04:05Z", SHA256Hash: "ab"}
+	ev := koi.NewBundleEvent(koi.EventNew, koi.Bundle{Manifest: m, Contents: []byte(`{"title":"` + strings.Repeat("x", 10000) + `"}`)})
+	if n := testing.AllocsPerRun(100, func() { ev.AppendJSON(nil) }); n != 1 {
+		t.Errorf("AppendJSON(nil) allocates %v times, want 1", n)
 	}
 }

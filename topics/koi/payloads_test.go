@@ -28,7 +28,7 @@ func TestPayloadMarshal(t *testing.T) {
 		{"error response", koi.NewErrorResponse(koi.ErrorUnknownNode), `{"type":"error_response","error":"unknown_node"}`},
 		{"poll events", koi.NewPollEvents(0), `{"type":"poll_events","limit":0}`},
 		{"poll events 1.0", koi.PollEvents{Limit: 5, Rid: "orn:koi-net.node:a+b"}, `{"type":"poll_events","limit":5,"rid":"orn:koi-net.node:a+b"}`},
-		{"fetch rids", koi.NewFetchRids([]string{koi.TypeGitHubIssue}), `{"type":"fetch_rids","rid_types":["orn:github.issue"]}`},
+		{"fetch rids", koi.NewFetchRids([]string{"orn:github.issue"}), `{"type":"fetch_rids","rid_types":["orn:github.issue"]}`},
 		{"fetch rids nil", koi.NewFetchRids(nil), `{"type":"fetch_rids","rid_types":[]}`},
 		{"fetch manifests", koi.NewFetchManifests(nil, []string{"orn:x:y"}), `{"type":"fetch_manifests","rid_types":[],"rids":["orn:x:y"]}`},
 		{"fetch bundles", koi.NewFetchBundles([]string{"orn:x:y"}), `{"type":"fetch_bundles","rids":["orn:x:y"]}`},
@@ -209,7 +209,7 @@ func TestPayloadVectors(t *testing.T) {
 		payload   any
 	}{
 		{"events payload", "UNSIGNED_ENVELOPE_JSON", koi.NewEventsPayload([]koi.Event{koi.NewBundleEvent(koi.EventNew, koi.Bundle{Manifest: m, Contents: contents})})},
-		{"fetch rids", "UNSIGNED_FETCH_RIDS_JSON", koi.NewFetchRids([]string{koi.TypeGitHubIssue})},
+		{"fetch rids", "UNSIGNED_FETCH_RIDS_JSON", koi.NewFetchRids([]string{"orn:github.issue"})},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

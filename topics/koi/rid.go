@@ -3,29 +3,14 @@ package koi
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
-// RID type strings used by koistream. A type string is an RID without its
+// RID types of KOI-net itself. A type string is an RID without its
 // reference: "orn:<namespace>" for the namespace schemes, or a bare scheme
-// such as "https".
+// such as "https". The types of the things a source observes live with that
+// source's parser (the GitHub ones in stages/github).
 const (
-	// TypeGitHubEvent is the type of GitHub webhook deliveries,
-	// orn:github.event:<owner>/<repo>:<event id>.
-	TypeGitHubEvent = "orn:github.event"
-	// TypeGitHubRepo is the type of GitHub repositories,
-	// orn:github.repo:<owner>/<repo>.
-	TypeGitHubRepo = "orn:github.repo"
-	// TypeGitHubCommit is the type of GitHub commits,
-	// orn:github.commit:<owner>/<repo>:<sha>.
-	TypeGitHubCommit = "orn:github.commit"
-	// TypeGitHubIssue is the type of GitHub issues,
-	// orn:github.issue:<owner>/<repo>:<number>.
-	TypeGitHubIssue = "orn:github.issue"
-	// TypeGitHubPR is the type of GitHub pull requests,
-	// orn:github.pr:<owner>/<repo>:<number>.
-	TypeGitHubPR = "orn:github.pr"
 	// TypeKoiNetNode is the type of KOI-net node profiles,
 	// orn:koi-net.node:<name>+<sha256 hex of the base64 public key>.
 	TypeKoiNetNode = "orn:koi-net.node"
@@ -130,40 +115,4 @@ func RIDType(s string) (string, error) {
 		return "", err
 	}
 	return rid.Type(), nil
-}
-
-// GitHubEventRID returns the RID of a GitHub event,
-// "orn:github.event:<ownerRepo>:<id>", where ownerRepo is the repository's
-// full name ("owner/repo") and id the delivery or event id. The inputs are not
-// validated; pass the repository's canonical full_name so that RIDs compare
-// equal across nodes.
-func GitHubEventRID(ownerRepo, id string) string {
-	return TypeGitHubEvent + ":" + ownerRepo + ":" + id
-}
-
-// GitHubRepoRID returns the RID of a GitHub repository,
-// "orn:github.repo:<fullName>", where fullName is "owner/repo". The input is
-// not validated.
-func GitHubRepoRID(fullName string) string {
-	return TypeGitHubRepo + ":" + fullName
-}
-
-// GitHubCommitRID returns the RID of a commit,
-// "orn:github.commit:<fullName>:<sha>". The inputs are not validated.
-func GitHubCommitRID(fullName, sha string) string {
-	return TypeGitHubCommit + ":" + fullName + ":" + sha
-}
-
-// GitHubIssueRID returns the RID of an issue,
-// "orn:github.issue:<fullName>:<number>", with the number in plain decimal
-// (as rid-lib re-prints it). The inputs are not validated.
-func GitHubIssueRID(fullName string, number int64) string {
-	return TypeGitHubIssue + ":" + fullName + ":" + strconv.FormatInt(number, 10)
-}
-
-// GitHubPRRID returns the RID of a pull request,
-// "orn:github.pr:<fullName>:<number>", with the number in plain decimal. The
-// inputs are not validated.
-func GitHubPRRID(fullName string, number int64) string {
-	return TypeGitHubPR + ":" + fullName + ":" + strconv.FormatInt(number, 10)
 }

@@ -81,33 +81,6 @@ func TestRIDZero(t *testing.T) {
 	}
 }
 
-func TestGitHubRIDs(t *testing.T) {
-	tests := []struct {
-		name, got, want, wantType string
-	}{
-		{"event", koi.GitHubEventRID("octo/hello", "72d3162e-cc78-11e3-81ab-4c9367dc0958"), "orn:github.event:octo/hello:72d3162e-cc78-11e3-81ab-4c9367dc0958", koi.TypeGitHubEvent},
-		{"repo", koi.GitHubRepoRID("octo/hello"), "orn:github.repo:octo/hello", koi.TypeGitHubRepo},
-		{"commit", koi.GitHubCommitRID("octo/hello", "6113728f27ae82c7b1a177c8d03f9e96e0adf246"), "orn:github.commit:octo/hello:6113728f27ae82c7b1a177c8d03f9e96e0adf246", koi.TypeGitHubCommit},
-		{"issue", koi.GitHubIssueRID("octo/hello", 7), "orn:github.issue:octo/hello:7", koi.TypeGitHubIssue},
-		{"issue large", koi.GitHubIssueRID("octo/hello", 1234567890123), "orn:github.issue:octo/hello:1234567890123", koi.TypeGitHubIssue},
-		{"pr", koi.GitHubPRRID("octo/hello", 42), "orn:github.pr:octo/hello:42", koi.TypeGitHubPR},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.got != tc.want {
-				t.Errorf("got %q, want %q", tc.got, tc.want)
-			}
-			typ, err := koi.RIDType(tc.got)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if typ != tc.wantType {
-				t.Errorf("type = %q, want %q", typ, tc.wantType)
-			}
-		})
-	}
-}
-
 func TestRIDVectors(t *testing.T) {
 	v := readVectors(t)
 	tests := []struct {

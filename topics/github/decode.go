@@ -10,11 +10,12 @@ import (
 	"github.com/koistream/koistream/topics/koi"
 )
 
-// ErrBadPayload is wrapped by every error that DecodeBody and Normalize
-// return. Such errors are permanent: the same input always fails the same
-// way, so a caller should route the record to the dead-letter topic (with the
-// error text as the reason) rather than retry it. Test for it with
-// errors.Is.
+// ErrBadPayload is wrapped by every error that DecodeBody, ExtractPayload,
+// CheckDelivery and CheckEvent return (and, through them, stages/github's
+// Normalize). Such errors are permanent: the same input always fails the same
+// way, so a source answers 4xx and a stage routes the record to the dead
+// topic (with the error text as the reason) rather than retry it. Test for it
+// with errors.Is.
 var ErrBadPayload = errors.New("github: bad webhook payload")
 
 // ErrUnsupportedContentType is wrapped, together with ErrBadPayload, by the
@@ -29,9 +30,9 @@ const (
 )
 
 // maxDepth is the deepest nesting of JSON arrays and objects a payload may
-// have. It matches koi.Canonicalize's limit, so every payload Normalize
+// have. It matches koi.Canonicalize's limit, so every payload a parser
 // accepts can also be hashed downstream, and it bounds the recursion of the
-// JSON decoder, which has no limit of its own.
+// JSON decoder the parser uses, which has no limit of its own.
 const maxDepth = koi.MaxNestingDepth
 
 // DecodeBody returns the JSON payload carried by a webhook body received
@@ -51,15 +52,30 @@ const maxDepth = koi.MaxNestingDepth
 //
 // DecodeBody does not retain or modify body and is safe for concurrent use.
 func DecodeBody(contentType string, body []byte) ([]byte, error) {
+	payload, err := ExtractPayload(contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	if !validJSON(payload) {
+		return nil, fmt.Errorf("%w: payload is not valid JSON", ErrBadPayload)
+	}
+	return payload, nil
+}
+
+// ExtractPayload is DecodeBody without the full JSON validation, for a
+// parser that decodes the payload anyway and so finds any syntax error
+// itself: it extracts the payload as DecodeBody does and checks only what a
+// JSON decoder does not (one object, valid UTF-8, nesting at most
+// koi.MaxNestingDepth deep), sparing the payload a validating pass. Errors
+// wrap ErrBadPayload. It does not retain or modify body and is safe for
+// concurrent use.
+func ExtractPayload(contentType string, body []byte) ([]byte, error) {
 	payload, err := extractPayload(contentType, body)
 	if err != nil {
 		return nil, err
 	}
 	if err := precheck(payload); err != nil {
 		return nil, err
-	}
-	if !validJSON(payload) {
-		return nil, fmt.Errorf("%w: payload is not valid JSON", ErrBadPayload)
 	}
 	return payload, nil
 }

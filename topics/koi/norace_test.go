@@ -1,0 +1,5 @@
+//go:build !race
+
+package koi_test
+
+const raceEnabled = false
