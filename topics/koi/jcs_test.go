@@ -90,44 +90,46 @@ func TestCanonicalizeRFC8785Numbers(t *testing.T) {
 	}
 }
 
+// canonicalNumbers are number spellings and their RFC 8785 form.
+var canonicalNumbers = []struct {
+	in, want string
+}{
+	{"1.0", "1"},
+	{"1e16", "10000000000000000"},
+	{"1e21", "1e+21"},
+	{"1e20", "100000000000000000000"},
+	{"-0", "0"},
+	{"-0.0", "0"},
+	{"0e10", "0"},
+	{"1e-7", "1e-7"},
+	{"0.000001", "0.000001"},
+	{"0.0000001", "1e-7"},
+	{"1.5e-7", "1.5e-7"},
+	{"9007199254740993", "9007199254740992"},
+	{"123456789012345678901234567890", "1.2345678901234568e+29"},
+	{"1E2", "100"},
+	{"1e+2", "100"},
+	{"4.50", "4.5"},
+	{"2e-3", "0.002"},
+	{"0.000000000000000000000000001", "1e-27"},
+	{"333333333.33333329", "333333333.3333333"},
+	{"1E30", "1e+30"},
+	{"-1.5", "-1.5"},
+	{"123", "123"},
+	{"-123", "-123"},
+	{"999999999999999", "999999999999999"},
+	{"1234567890123456", "1234567890123456"},
+	{"12345678901234567", "12345678901234568"},
+	{"1e-400", "0"},
+	{"-1e-400", "0"},
+	{"2500000000000000.0", "2500000000000000"},
+	{"100.0", "100"},
+	{"0.1", "0.1"},
+	{"1e300", "1e+300"},
+}
+
 func TestCanonicalizeNumbers(t *testing.T) {
-	tests := []struct {
-		in, want string
-	}{
-		{"1.0", "1"},
-		{"1e16", "10000000000000000"},
-		{"1e21", "1e+21"},
-		{"1e20", "100000000000000000000"},
-		{"-0", "0"},
-		{"-0.0", "0"},
-		{"0e10", "0"},
-		{"1e-7", "1e-7"},
-		{"0.000001", "0.000001"},
-		{"0.0000001", "1e-7"},
-		{"1.5e-7", "1.5e-7"},
-		{"9007199254740993", "9007199254740992"},
-		{"123456789012345678901234567890", "1.2345678901234568e+29"},
-		{"1E2", "100"},
-		{"1e+2", "100"},
-		{"4.50", "4.5"},
-		{"2e-3", "0.002"},
-		{"0.000000000000000000000000001", "1e-27"},
-		{"333333333.33333329", "333333333.3333333"},
-		{"1E30", "1e+30"},
-		{"-1.5", "-1.5"},
-		{"123", "123"},
-		{"-123", "-123"},
-		{"999999999999999", "999999999999999"},
-		{"1234567890123456", "1234567890123456"},
-		{"12345678901234567", "12345678901234568"},
-		{"1e-400", "0"},
-		{"-1e-400", "0"},
-		{"2500000000000000.0", "2500000000000000"},
-		{"100.0", "100"},
-		{"0.1", "0.1"},
-		{"1e300", "1e+300"},
-	}
-	for _, tc := range tests {
+	for _, tc := range canonicalNumbers {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := koi.Canonicalize(nil, []byte(tc.in))
 			if err != nil {
@@ -140,27 +142,29 @@ func TestCanonicalizeNumbers(t *testing.T) {
 	}
 }
 
+// canonicalStrings are string spellings and their RFC 8785 form.
+var canonicalStrings = []struct {
+	name, in, want string
+}{
+	{"plain", `"abc"`, `"abc"`},
+	{"short escapes", `"\b\f\n\r\t"`, `"\b\f\n\r\t"`},
+	{"unicode short escapes", `"\u0008\u000C\u000a\u000D\u0009"`, `"\b\f\n\r\t"`},
+	{"other controls lowercase", `"\u0000\u001F\u000B"`, `"\u0000\u001f\u000b"`},
+	{"quote and backslash", `"\"\\\u0022\u005C"`, `"\"\\\"\\"`},
+	{"solidus", `"\/"`, `"/"`},
+	{"html not escaped", `"\u003c\u003e\u0026<>&"`, `"<>&<>&"`},
+	{"line separators raw", `"\u2028\u2029"`, "\"\u2028\u2029\""},
+	{"raw line separators kept", "\"\u2028\u2029\"", "\"\u2028\u2029\""},
+	{"DEL raw", `"\u007f"`, "\"\x7f\""},
+	{"non-ASCII escape", `"\u00e9\u20AC"`, `"é€"`},
+	{"surrogate pair", `"\ud83d\ude00"`, `"😀"`},
+	{"surrogate pair upper hex", `"\uD83D\uDE00"`, `"😀"`},
+	{"raw emoji", `"😀"`, `"😀"`},
+	{"noncharacter kept", `"\uffff"`, "\"\uffff\""},
+}
+
 func TestCanonicalizeStrings(t *testing.T) {
-	tests := []struct {
-		name, in, want string
-	}{
-		{"plain", `"abc"`, `"abc"`},
-		{"short escapes", `"\b\f\n\r\t"`, `"\b\f\n\r\t"`},
-		{"unicode short escapes", `"\u0008\u000C\u000a\u000D\u0009"`, `"\b\f\n\r\t"`},
-		{"other controls lowercase", `"\u0000\u001F\u000B"`, `"\u0000\u001f\u000b"`},
-		{"quote and backslash", `"\"\\\u0022\u005C"`, `"\"\\\"\\"`},
-		{"solidus", `"\/"`, `"/"`},
-		{"html not escaped", `"\u003c\u003e\u0026<>&"`, `"<>&<>&"`},
-		{"line separators raw", `"\u2028\u2029"`, "\"\u2028\u2029\""},
-		{"raw line separators kept", "\"\u2028\u2029\"", "\"\u2028\u2029\""},
-		{"DEL raw", `"\u007f"`, "\"\x7f\""},
-		{"non-ASCII escape", `"\u00e9\u20AC"`, `"é€"`},
-		{"surrogate pair", `"\ud83d\ude00"`, `"😀"`},
-		{"surrogate pair upper hex", `"\uD83D\uDE00"`, `"😀"`},
-		{"raw emoji", `"😀"`, `"😀"`},
-		{"noncharacter kept", `"\uffff"`, "\"\uffff\""},
-	}
-	for _, tc := range tests {
+	for _, tc := range canonicalStrings {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := koi.Canonicalize(nil, []byte(tc.in))
 			if err != nil {
@@ -173,25 +177,26 @@ func TestCanonicalizeStrings(t *testing.T) {
 	}
 }
 
-func TestCanonicalizeStructure(t *testing.T) {
-	tests := []struct {
-		name, in, want string
-	}{
-		// RFC 8785 section 3.2.2.
-		{
-			"rfc8785 3.2.2",
-			`{
+// canonicalStructures are documents, among them the examples of RFC 8785
+// sections 3.2.2 and 3.2.3, and their RFC 8785 form.
+var canonicalStructures = []struct {
+	name, in, want string
+}{
+	// RFC 8785 section 3.2.2.
+	{
+		"rfc8785 3.2.2",
+		`{
   "numbers": [333333333.33333329, 1E30, 4.50,
               2e-3, 0.000000000000000000000000001],
   "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
   "literals": [null, true, false]
 }`,
-			`{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}`,
-		},
-		// RFC 8785 section 3.2.3: sorting by UTF-16 code units.
-		{
-			"rfc8785 3.2.3 sorting",
-			`{
+		`{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}`,
+	},
+	// RFC 8785 section 3.2.3: sorting by UTF-16 code units.
+	{
+		"rfc8785 3.2.3 sorting",
+		`{
   "\u20ac": "Euro Sign",
   "\r": "Carriage Return",
   "\ufb33": "Hebrew Letter Dalet With Dagesh",
@@ -200,22 +205,24 @@ func TestCanonicalizeStructure(t *testing.T) {
   "\u0080": "Control",
   "\u00f6": "Latin Small Letter O With Diaeresis"
 }`,
-			"{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u0080\":\"Control\",\"ö\":\"Latin Small Letter O With Diaeresis\",\"€\":\"Euro Sign\",\"😀\":\"Emoji: Grinning Face\",\"\ufb33\":\"Hebrew Letter Dalet With Dagesh\"}",
-		},
-		{"raw utf-8 keys sort like escaped", "{\"\ufb33\":1,\"😀\":2,\"\u20ac\":3}", "{\"€\":3,\"😀\":2,\"\ufb33\":1}"},
-		{"empty object", ` { } `, `{}`},
-		{"empty array", "[\n]", `[]`},
-		{"empty key", `{"":1,"a":2}`, `{"":1,"a":2}`},
-		{"nested sort", `{"b":{"z":1,"y":[{"d":1,"c":2}]},"a":null}`, `{"a":null,"b":{"y":[{"c":2,"d":1}],"z":1}}`},
-		{"prefix keys", `{"ab":1,"a":2,"":3}`, `{"":3,"a":2,"ab":1}`},
-		{"escaped key sorts decoded", `{"a":1,"\n":2,"\u0041":3}`, `{"\n":2,"A":3,"a":1}`},
-		{"nulls kept", `{"a":null,"b":[null]}`, `{"a":null,"b":[null]}`},
-		{"literals", `[true,false,null]`, `[true,false,null]`},
-		{"top-level string", ` "x" `, `"x"`},
-		{"whitespace everywhere", " \t\r\n[ 1 , { \"a\" : 2 } ] \n", `[1,{"a":2}]`},
-		{"array order kept", `[3,1,2]`, `[3,1,2]`},
-	}
-	for _, tc := range tests {
+		"{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u0080\":\"Control\",\"ö\":\"Latin Small Letter O With Diaeresis\",\"€\":\"Euro Sign\",\"😀\":\"Emoji: Grinning Face\",\"\ufb33\":\"Hebrew Letter Dalet With Dagesh\"}",
+	},
+	{"raw utf-8 keys sort like escaped", "{\"\ufb33\":1,\"😀\":2,\"\u20ac\":3}", "{\"€\":3,\"😀\":2,\"\ufb33\":1}"},
+	{"empty object", ` { } `, `{}`},
+	{"empty array", "[\n]", `[]`},
+	{"empty key", `{"":1,"a":2}`, `{"":1,"a":2}`},
+	{"nested sort", `{"b":{"z":1,"y":[{"d":1,"c":2}]},"a":null}`, `{"a":null,"b":{"y":[{"c":2,"d":1}],"z":1}}`},
+	{"prefix keys", `{"ab":1,"a":2,"":3}`, `{"":3,"a":2,"ab":1}`},
+	{"escaped key sorts decoded", `{"a":1,"\n":2,"\u0041":3}`, `{"\n":2,"A":3,"a":1}`},
+	{"nulls kept", `{"a":null,"b":[null]}`, `{"a":null,"b":[null]}`},
+	{"literals", `[true,false,null]`, `[true,false,null]`},
+	{"top-level string", ` "x" `, `"x"`},
+	{"whitespace everywhere", " \t\r\n[ 1 , { \"a\" : 2 } ] \n", `[1,{"a":2}]`},
+	{"array order kept", `[3,1,2]`, `[3,1,2]`},
+}
+
+func TestCanonicalizeStructure(t *testing.T) {
+	for _, tc := range canonicalStructures {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := koi.Canonicalize(nil, []byte(tc.in))
 			if err != nil {
@@ -246,11 +253,15 @@ func TestCanonicalizeAppends(t *testing.T) {
 	}
 }
 
-var canonicalizeErrors = []struct {
+// canonicalizeError is an input that Canonicalize rejects and the sentinel
+// its error wraps.
+type canonicalizeError struct {
 	name string
 	in   string
 	want error
-}{
+}
+
+var canonicalizeErrors = []canonicalizeError{
 	{"empty", ``, koi.ErrInvalidJSON},
 	{"whitespace only", ` `, koi.ErrInvalidJSON},
 	{"trailing data", `{} {}`, koi.ErrInvalidJSON},
