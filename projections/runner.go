@@ -259,6 +259,12 @@ func (r *Runner) apply(ctx context.Context, log *slog.Logger, batches []Partitio
 	if err != nil {
 		return err
 	}
+	if dup := len(r.recs) - res.Records; dup > 0 {
+		// The reader starts at the stored offsets, so this takes a log
+		// that went back (a broker that lost its tail and was written
+		// again): the store kept its state and dropped the records.
+		log.Warn("projections dropped records they had already applied", "records", dup)
+	}
 	for i, skipped := range res.Skipped {
 		for _, s := range skipped {
 			log.Error("projection skipped malformed event record", "projection", r.names[i], "err", s)
