@@ -50,7 +50,6 @@ var ErrStoreMismatch = errors.New("projection store holds other projections")
 type Store struct {
 	db  *pebble.DB
 	dir string
-	log *slog.Logger
 
 	mu          sync.Mutex
 	projections []Projection
@@ -68,7 +67,7 @@ func OpenStore(dir string, logger *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open projection store in %s: %w", dir, err)
 	}
-	return &Store{db: db, dir: dir, log: logger, next: map[string]map[int32]int64{}}, nil
+	return &Store{db: db, dir: dir, next: map[string]map[int32]int64{}}, nil
 }
 
 // Attach makes ps the projections the store feeds, in that order; call it
@@ -105,10 +104,11 @@ func (s *Store) Attach(ps ...Projection) error {
 			owner[t] = p.Name()
 		}
 	}
-	held, err := s.registered()
+	registered, err := s.registered()
 	if err != nil {
 		return err
 	}
+	held := registered
 	if len(held) == 0 {
 		consumed, err := s.anyOffsets()
 		if err != nil {
@@ -121,12 +121,15 @@ func (s *Store) Attach(ps ...Projection) error {
 		}
 	}
 	want := slices.Sorted(slices.Values(names))
-	switch {
-	case len(held) == 0:
-		// A new store: record who builds it. Without a write-ahead log
-		// this reaches disk with the first flush, before or with the first
-		// batch, so a store never holds offsets without its names (the
-		// legacy case above aside).
+	if len(held) > 0 && !slices.Equal(held, want) {
+		return fmt.Errorf("%w: %s holds [%s], this node runs [%s]; rebuild the projections from the log (koistream rebuild)",
+			ErrStoreMismatch, s.dir, strings.Join(held, " "), strings.Join(want, " "))
+	}
+	if len(registered) == 0 {
+		// Record who builds the store. Without a write-ahead log this
+		// reaches disk with the first flush, before or with the first
+		// batch applied after it, so a store never holds offsets without
+		// its names (the legacy case above aside).
 		b := s.db.NewBatch()
 		defer b.Close()
 		for _, n := range want {
@@ -137,9 +140,6 @@ func (s *Store) Attach(ps ...Projection) error {
 		if err := b.Commit(pebble.NoSync); err != nil {
 			return fmt.Errorf("projection store: record projections: %w", err)
 		}
-	case !slices.Equal(held, want):
-		return fmt.Errorf("%w: %s holds [%s], this node runs [%s]; rebuild the projections from the log (koistream rebuild)",
-			ErrStoreMismatch, s.dir, strings.Join(held, " "), strings.Join(want, " "))
 	}
 	s.projections = slices.Clone(ps)
 	return nil
