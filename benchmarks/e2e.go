@@ -84,7 +84,7 @@ func measureE2E(ctx context.Context, dir string, c *Corpus, n int, log *slog.Log
 		return res, err
 	}
 	res.cpu = before.until(takeCPUSnapshot())
-	stateM, cacheM := node.StateMetrics(), node.Cache().Metrics()
+	stateM, cacheM := node.StateMetrics(), node.ProjectionMetrics()
 	res.state, res.cache = statsOf(stateM), statsOf(cacheM)
 	log.Debug("e2e: stage state database when drained\n" + stateM.String())
 	log.Debug("e2e: cache projection database when drained\n" + cacheM.String())

@@ -72,7 +72,7 @@ func BenchmarkPebbleCeiling(b *testing.B) {
 // at the pace the pipeline delivers them (pebblePacedBundles per second)
 // and reports the process's CPU per delivery and what Pebble wrote: the
 // cache's cost as the running pipeline pays it. Its figures depend on the
-// options in projections.CacheOptions, not on the clock.
+// options in projections.StoreOptions, not on the clock.
 func BenchmarkPebblePaced(b *testing.B) {
 	c := benchCorpus(b)
 	sr, err := measureStagesCPU(context.Background(), c, b.N)
@@ -82,7 +82,7 @@ func BenchmarkPebblePaced(b *testing.B) {
 	b.ResetTimer()
 	before := takeCPUSnapshot()
 	res, err := measurePebbleWith(b.TempDir(), sr.bundles, filler(c),
-		projections.CacheOptions(slog.New(slog.DiscardHandler)), pebblePacedBundles)
+		projections.StoreOptions(slog.New(slog.DiscardHandler)), pebblePacedBundles)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func memoryAttrs(node *pipeline.Node) []any {
 	metrics.Read(samples)
 	mib := func(b uint64) float64 { return round(float64(b)/(1<<20), 1) }
 	rss, _ := procField("/proc/self/status", "VmRSS:")
-	state, cache := node.StateMetrics(), node.Cache().Metrics()
+	state, cache := node.StateMetrics(), node.ProjectionMetrics()
 	memtable := func(m *pebble.Metrics) float64 { return mib(m.MemTable.Size) }
 	blockCache := func(m *pebble.Metrics) float64 { return mib(uint64(m.BlockCache.Size)) }
 	return []any{

@@ -24,10 +24,10 @@ type pebbleResult struct {
 }
 
 // measurePebbleCeiling writes, into a fresh Pebble database in dir opened
-// with projections.CacheOptions, the keys the cache projection writes for
+// with projections.StoreOptions, the keys the cache projection writes for
 // bundles: per NEW or UPDATE event the bundle (b\0<rid>) and the manifest
 // (m\0<rid>), per FORGET their deletion, plus an offset key per batch; in
-// batches of pebbleBatch bundles, each committed as Cache.Apply does (no
+// batches of pebbleBatch bundles, each committed as Store.Apply does (no
 // WAL, the memtable reaches disk by flushes), and the last memtable
 // flushed at the end. The specs
 // come from the stages_cpu run, so the number, order, key lengths, repeats
@@ -36,7 +36,7 @@ type pebbleResult struct {
 // they compress like real bundles. Nothing is parsed: this is Pebble's
 // part of the projection alone.
 func measurePebbleCeiling(dir string, specs []bundleSpec, filler []byte) (pebbleResult, error) {
-	return measurePebbleWith(dir, specs, filler, projections.CacheOptions(slog.New(slog.DiscardHandler)), 0)
+	return measurePebbleWith(dir, specs, filler, projections.StoreOptions(slog.New(slog.DiscardHandler)), 0)
 }
 
 // measurePebbleWith is measurePebbleCeiling with the database opened with

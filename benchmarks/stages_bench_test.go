@@ -53,7 +53,7 @@ var stateDBs = []struct {
 		return db
 	}},
 	{"state=disk", func(b *testing.B) *pebble.DB {
-		db, err := pebble.Open(b.TempDir(), projections.PebbleOptions(slog.New(slog.DiscardHandler)))
+		db, err := pebble.Open(b.TempDir(), projections.StageStateOptions(slog.New(slog.DiscardHandler)))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -33,7 +33,7 @@ type stageSet struct {
 // openMemState opens a Pebble database with koistream's options on an
 // in-memory file system: stage state with no disk under it.
 func openMemState() (*pebble.DB, error) {
-	opts := projections.PebbleOptions(slog.New(slog.DiscardHandler))
+	opts := projections.StageStateOptions(slog.New(slog.DiscardHandler))
 	opts.FS = vfs.NewMem()
 	db, err := pebble.Open("stages", opts)
 	if err != nil {

@@ -37,6 +37,7 @@ type Node struct {
 	admin  *kadm.Client // for Drained, which benchmarks poll every few ms
 
 	state    *pebble.DB
+	store    *projections.Store
 	cache    *projections.Cache
 	pub      *topics.Publisher
 	segments []*segmentRunner
@@ -77,7 +78,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	// The stages are built before anything listens, so a mistake in a
 	// stage's configuration block stops the node before it does anything.
-	if n.state, err = pebble.Open(filepath.Join(cfg.DataDir, "stages"), projections.PebbleOptions(n.log)); err != nil {
+	if n.state, err = pebble.Open(filepath.Join(cfg.DataDir, "stages"), projections.StageStateOptions(n.log)); err != nil {
 		return n, fmt.Errorf("open stage state: %w", err)
 	}
 	chains, err := n.buildChains()
@@ -108,7 +109,13 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.admin = kadm.NewClient(adminCl)
 
-	if n.cache, err = projections.OpenCache(filepath.Join(cfg.DataDir, "cache"), n.log); err != nil {
+	if n.store, err = projections.OpenStore(ProjectionsDir(cfg.DataDir), n.log); err != nil {
+		return n, err
+	}
+	if n.cache, err = projections.NewCache(n.store); err != nil {
+		return n, err
+	}
+	if err = n.store.Attach(n.cache); err != nil {
 		return n, err
 	}
 
@@ -126,14 +133,14 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		Tracer:     n.tel.Tracer("koistream/projections"),
 		Meter:      n.tel.Meter("koistream/projections"),
 		Propagator: n.tel.Propagator,
-	}, n.cache); err != nil {
+	}, n.store); err != nil {
 		return n, err
 	}
 
 	for _, seg := range n.segments {
 		n.background("segment "+seg.name, func() error { return seg.consumer.Run(runCtx, seg.handle) })
 	}
-	n.background("projection cache", func() error { return n.runner.Run(runCtx) })
+	n.background("projections", func() error { return n.runner.Run(runCtx) })
 
 	if err = n.serveHTTP(); err != nil {
 		return n, err
@@ -301,14 +308,24 @@ func (n *Node) KafkaAddrs() []string { return n.kafka }
 // Topics returns the node's topic names.
 func (n *Node) Topics() topics.Names { return n.names }
 
+// ProjectionsDir returns the folder of the projection store within a node's
+// data folder. It is "cache" because the cache was once its only
+// projection; keeping the name keeps existing stores.
+func ProjectionsDir(dataDir string) string { return filepath.Join(dataDir, "cache") }
+
 // Cache returns the cache projection.
 func (n *Node) Cache() *projections.Cache { return n.cache }
+
+// ProjectionMetrics returns Pebble's metrics of the projection store.
+// Safe for concurrent use.
+func (n *Node) ProjectionMetrics() *pebble.Metrics { return n.store.Metrics() }
 
 // StateMetrics returns Pebble's metrics of the stage state database.
 // Safe for concurrent use.
 func (n *Node) StateMetrics() *pebble.Metrics { return n.state.Metrics() }
 
-// ProjectionLag returns how many event records the cache has not applied.
+// ProjectionLag returns how many event records the projections have not
+// applied.
 func (n *Node) ProjectionLag() int64 { return n.runner.Lag() }
 
 // Wait blocks until ctx ends (returning nil) or a part of the node fails
@@ -351,8 +368,8 @@ func (n *Node) shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("publisher close: %w", err))
 		}
 	}
-	if n.cache != nil {
-		if err := n.cache.Close(); err != nil {
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -2,10 +2,8 @@ package projections
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sort"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -13,37 +11,37 @@ import (
 	"github.com/koistream/koistream/topics/koi"
 )
 
-// Key layout. Every key starts with a one-byte table tag and a zero byte.
+// The cache's key tables. Every key starts with a one-byte table tag and a
+// zero byte; the store keeps o and p (store.go).
 var (
 	prefixBundle   = []byte("b\x00") // b\0<rid> → {"manifest":…,"contents":…}
 	prefixManifest = []byte("m\x00") // m\0<rid> → manifest JSON
 	// prefixLegacyType held a type index (t\0<rid type>\0<rid> → empty)
-	// until the manifest keys took its place; OpenCache deletes it.
+	// until the manifest keys took its place; NewCache deletes it.
 	prefixLegacyType = []byte("t\x00")
-	prefixOffset     = []byte("o\x00") // o\0<topic>\0<partition u32> → next offset u64
 )
+
+// cacheName is the cache's Name, and what a store written before stores
+// recorded their projections holds.
+const cacheName = "cache"
 
 // Cache is the cache projection: for every RID the latest bundle announced
 // on the events topic and its manifest, listable by RID type. NEW and
-// UPDATE events store the bundle; FORGET deletes it. Reads see only whole
-// batches. A Cache is safe for concurrent use; Apply must not be called
-// concurrently with itself.
+// UPDATE events store the bundle; FORGET deletes it. Its reads see only
+// whole batches. A Cache is safe for concurrent use under the [Projection]
+// contract: Apply is called by one goroutine at a time, reads by any.
 type Cache struct {
 	db *pebble.DB
 }
 
-// OpenCache opens (creating if needed) the cache in dir. logger receives
-// Pebble's messages; nil means slog.Default().
-func OpenCache(dir string, logger *slog.Logger) (*Cache, error) {
-	db, err := pebble.Open(dir, CacheOptions(logger))
-	if err != nil {
-		return nil, fmt.Errorf("open cache projection in %s: %w", dir, err)
+// NewCache returns the cache projection kept in s; attach it with
+// [Store.Attach]. It deletes the type index a cache written by an older
+// koistream holds.
+func NewCache(s *Store) (*Cache, error) {
+	if err := dropLegacyTypeIndex(s.db); err != nil {
+		return nil, fmt.Errorf("cache projection in %s: %w", s.dir, err)
 	}
-	if err := dropLegacyTypeIndex(db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open cache projection in %s: %w", dir, err)
-	}
-	return &Cache{db: db}, nil
+	return &Cache{db: s.db}, nil
 }
 
 // dropLegacyTypeIndex deletes the type index a cache written by an older
@@ -69,30 +67,13 @@ func dropLegacyTypeIndex(db *pebble.DB) error {
 	return nil
 }
 
-// Close writes the memtables to disk and closes the database. Without the
-// flush a clean shutdown would lose the applied batches still in memory
-// (the cache has no write-ahead log), and the next start would re-apply them.
-func (c *Cache) Close() error {
-	if err := c.db.Flush(); err != nil {
-		c.db.Close()
-		return fmt.Errorf("close cache projection: flush: %w", err)
-	}
-	if err := c.db.Close(); err != nil {
-		return fmt.Errorf("close cache projection: %w", err)
-	}
-	return nil
-}
+// Name returns "cache".
+func (c *Cache) Name() string { return cacheName }
 
-// Metrics returns Pebble's metrics of the cache's database: compactions,
-// block cache hits, level sizes. Safe for concurrent use.
-func (c *Cache) Metrics() *pebble.Metrics { return c.db.Metrics() }
-
-// Record is one record of the events topic as the cache consumes it.
-type Record struct {
-	Topic     string
-	Partition int32
-	Offset    int64
-	Value     []byte
+// Tables returns the tags of the bundle and manifest tables, and of the
+// type index older caches held.
+func (c *Cache) Tables() []byte {
+	return []byte{prefixBundle[0], prefixManifest[0], prefixLegacyType[0]}
 }
 
 // eventRecord is the part of a KOI event the cache needs; manifest and
@@ -109,37 +90,27 @@ type eventRecord struct {
 // retried: they would fail the same way forever.
 var ErrBadEvent = errors.New("bad event record")
 
-// Apply writes the effect of recs and the offsets after them in one atomic
-// batch. The batch is visible to readers at once and reaches disk with its
-// memtable (see [CacheOptions]): a crash loses a suffix of batches together
-// with their offsets, never one without the other. Records that are not valid KOI events are skipped and
-// reported in the returned slice, the offsets still advance past them.
-func (c *Cache) Apply(recs []Record) (skipped []error, err error) {
-	b := c.db.NewBatch()
-	defer b.Close()
-	next := map[string]map[int32]int64{}
+// Apply stages the effect of recs into b: NEW and UPDATE store the bundle
+// and its manifest, FORGET deletes them. Records that are not valid KOI
+// events are skipped and reported in the returned slice; Apply itself fails
+// only if b does. The bundle is written through [koi.RawBundle], its
+// manifest and contents byte for byte as the event carries them.
+func (c *Cache) Apply(b *pebble.Batch, recs []Record) (skipped []error, err error) {
 	for _, r := range recs {
-		if next[r.Topic] == nil {
-			next[r.Topic] = map[int32]int64{}
-		}
-		next[r.Topic][r.Partition] = r.Offset + 1
 		if err := applyEvent(b, r.Value); err != nil {
+			if !errors.Is(err, ErrBadEvent) {
+				return skipped, fmt.Errorf("cache: %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+			}
 			skipped = append(skipped, fmt.Errorf("%s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err))
 		}
-	}
-	for topic, parts := range next {
-		for p, off := range parts {
-			if err := b.Set(offsetKey(topic, p), binary.BigEndian.AppendUint64(nil, uint64(off)), nil); err != nil {
-				return skipped, fmt.Errorf("cache: stage offset: %w", err)
-			}
-		}
-	}
-	if err := b.Commit(pebble.NoSync); err != nil {
-		return skipped, fmt.Errorf("cache: commit batch of %d: %w", len(recs), err)
 	}
 	return skipped, nil
 }
 
+// applyEvent stages one event. Keys and values are written straight into
+// the batch (SetDeferred), so a record costs no allocation here: the
+// bundle, kilobytes each, is assembled in place rather than built and then
+// copied.
 func applyEvent(b *pebble.Batch, value []byte) error {
 	ev, err := splitEvent(value)
 	if err != nil {
@@ -153,48 +124,39 @@ func applyEvent(b *pebble.Batch, value []byte) error {
 		if len(ev.Manifest) == 0 || len(ev.Contents) == 0 || bytes.Equal(ev.Manifest, []byte("null")) || bytes.Equal(ev.Contents, []byte("null")) {
 			return fmt.Errorf("%w: %s %s without manifest and contents", ErrBadEvent, ev.EventType, ev.RID)
 		}
-		bundle := make([]byte, 0, len(ev.Manifest)+len(ev.Contents)+26)
-		bundle = append(bundle, `{"manifest":`...)
-		bundle = append(bundle, ev.Manifest...)
-		bundle = append(bundle, `,"contents":`...)
-		bundle = append(bundle, ev.Contents...)
-		bundle = append(bundle, '}')
-		if err := b.Set(prefixed(prefixBundle, ev.RID), bundle, nil); err != nil {
+		bundle := koi.RawBundle{Manifest: ev.Manifest, Contents: ev.Contents}
+		n := bundle.JSONLen()
+		op := b.SetDeferred(len(prefixBundle)+len(ev.RID), n)
+		putKey(op.Key, prefixBundle, ev.RID)
+		// op.Value has room for exactly n bytes and shares its array with
+		// the rest of the batch: check that the bundle filled it exactly.
+		if v := bundle.AppendJSON(op.Value[:0]); len(v) != n {
+			return fmt.Errorf("bundle of %s is %d bytes, %d expected", ev.RID, len(v), n)
+		}
+		if err := op.Finish(); err != nil {
 			return err
 		}
-		return b.Set(prefixed(prefixManifest, ev.RID), ev.Manifest, nil)
+		op = b.SetDeferred(len(prefixManifest)+len(ev.RID), len(ev.Manifest))
+		putKey(op.Key, prefixManifest, ev.RID)
+		copy(op.Value, ev.Manifest)
+		return op.Finish()
 	case koi.EventForget:
-		if err := b.Delete(prefixed(prefixBundle, ev.RID), nil); err != nil {
+		op := b.DeleteDeferred(len(prefixBundle) + len(ev.RID))
+		putKey(op.Key, prefixBundle, ev.RID)
+		if err := op.Finish(); err != nil {
 			return err
 		}
-		return b.Delete(prefixed(prefixManifest, ev.RID), nil)
+		op = b.DeleteDeferred(len(prefixManifest) + len(ev.RID))
+		putKey(op.Key, prefixManifest, ev.RID)
+		return op.Finish()
 	default:
 		return fmt.Errorf("%w: unknown event type %q", ErrBadEvent, ev.EventType)
 	}
 }
 
-// Offsets returns, for topic, the next offset to consume per partition, as
-// committed with the state. Partitions never applied are absent.
-func (c *Cache) Offsets(topic string) (map[int32]int64, error) {
-	lo := prefixed(prefixOffset, topic+"\x00")
-	it, err := c.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upperBound(lo)})
-	if err != nil {
-		return nil, fmt.Errorf("cache: offsets: %w", err)
-	}
-	out := map[int32]int64{}
-	for it.First(); it.Valid(); it.Next() {
-		k := it.Key()[len(lo):]
-		v, err := it.ValueAndErr()
-		if err != nil || len(k) != 4 || len(v) != 8 {
-			it.Close()
-			return nil, fmt.Errorf("cache: corrupt offset entry %q: %v", it.Key(), err)
-		}
-		out[int32(binary.BigEndian.Uint32(k))] = int64(binary.BigEndian.Uint64(v))
-	}
-	if err := it.Close(); err != nil {
-		return nil, fmt.Errorf("cache: offsets: %w", err)
-	}
-	return out, nil
+// putKey writes prefix and rid into key, which is exactly their length.
+func putKey(key, prefix []byte, rid string) {
+	copy(key[copy(key, prefix):], rid)
 }
 
 // Bundle returns the stored bundle JSON of rid, or ok=false if the cache has
@@ -274,25 +236,4 @@ func (c *Cache) RIDs(types []string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-func prefixed(p []byte, s string) []byte {
-	k := make([]byte, 0, len(p)+len(s))
-	return append(append(k, p...), s...)
-}
-
-func offsetKey(topic string, p int32) []byte {
-	return binary.BigEndian.AppendUint32(prefixed(prefixOffset, topic+"\x00"), uint32(p))
-}
-
-// upperBound returns the smallest key greater than every key with prefix p.
-func upperBound(p []byte) []byte {
-	ub := bytes.Clone(p)
-	for i := len(ub) - 1; i >= 0; i-- {
-		if ub[i] < 0xff {
-			ub[i]++
-			return ub[:i+1]
-		}
-	}
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -16,13 +17,34 @@ const (
 	contents1 = `{"title": "keep my spacing",  "n": 1.0}`
 )
 
-func openCache(t *testing.T, dir string) *projections.Cache {
+// openCache opens the store in dir with the cache attached; the caller
+// closes the store.
+func openCache(t *testing.T, dir string) (*projections.Store, *projections.Cache) {
 	t.Helper()
-	c, err := projections.OpenCache(dir, slog.New(slog.DiscardHandler))
+	s, err := projections.OpenStore(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	c, err := projections.NewCache(s)
+	if err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	if err := s.Attach(c); err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	return s, c
+}
+
+// apply applies recs to s and returns what the cache skipped.
+func apply(t *testing.T, s *projections.Store, recs ...projections.Record) []error {
+	t.Helper()
+	res, err := s.Apply(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Skipped[0]
 }
 
 func rec(p int32, off int64, v string) projections.Record {
@@ -35,19 +57,16 @@ func newEvent(rid, manifest, contents string) string {
 
 func TestCacheApply(t *testing.T) {
 	t.Parallel()
-	c := openCache(t, t.TempDir())
-	defer c.Close()
+	s, c := openCache(t, t.TempDir())
+	defer s.Close()
 	prMan := `{"rid":"orn:github.pr:o/r:2","timestamp":"2025-01-02T03:04:05Z","sha256_hash":"00"}`
-	skipped, err := c.Apply([]projections.Record{
+	skipped := apply(t, s,
 		rec(0, 0, newEvent("orn:github.issue:o/r:1", manifest1, contents1)),
 		rec(1, 0, newEvent("orn:github.pr:o/r:2", prMan, `{}`)),
 		rec(1, 1, `not json`),
 		rec(0, 1, `{"rid":"orn:github.pr:o/r:2","event_type":"FORGET"}`),
 		rec(2, 5, `{"rid":"orn:github.repo:o/r","event_type":"NEW"}`),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	)
 	if len(skipped) != 2 {
 		t.Fatalf("skipped %v, want the non-JSON record and the NEW without manifest", skipped)
 	}
@@ -75,7 +94,7 @@ func TestCacheApply(t *testing.T) {
 			t.Errorf("RIDs(%v) = %v, %v; want %v", tc.types, got, err, tc.want)
 		}
 	}
-	offs, err := c.Offsets("koistream.events")
+	offs, err := s.Offsets("koistream.events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,27 +103,67 @@ func TestCacheApply(t *testing.T) {
 	}
 }
 
-// TestCacheApplyIsIdempotent: the log delivers at least once; applying a
-// batch twice leaves the same state.
+// TestCacheApplyIsIdempotent: the log delivers at least once, so the same
+// records may be offered again, after newer ones. Whatever comes again must
+// change nothing: not the bundles (an older NEW replayed after a FORGET
+// must not bring the RID back, an older UPDATE must not replace a newer
+// one), not the offsets (they must not move back), and not after a reopen.
 func TestCacheApplyIsIdempotent(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	c := openCache(t, dir)
-	batch := []projections.Record{rec(0, 0, newEvent("orn:github.issue:o/r:1", manifest1, contents1))}
-	for i := 0; i < 2; i++ {
-		if _, err := c.Apply(batch); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	c = openCache(t, dir)
-	defer c.Close()
-	got, _ := c.RIDs(nil)
-	offs, _ := c.Offsets("koistream.events")
-	if len(got) != 1 || offs[0] != 1 {
-		t.Fatalf("after reopen: rids %v offsets %v", got, offs)
+	const rid = "orn:github.issue:o/r:1"
+	manifest2 := strings.Replace(manifest1, "05.123456Z", "06Z", 1)
+	var (
+		created = rec(0, 0, newEvent(rid, manifest1, contents1))
+		updated = rec(0, 1, strings.Replace(newEvent(rid, manifest2, `{"v":2}`), `"NEW"`, `"UPDATE"`, 1))
+		forgot  = rec(0, 2, `{"rid":"`+rid+`","event_type":"FORGET"}`)
+		other   = rec(1, 0, newEvent("orn:github.pr:o/r:2", manifest1, `{}`))
+	)
+	for _, tc := range []struct {
+		name       string
+		batches    [][]projections.Record
+		wantBundle string // "" for none
+		wantOffs   map[int32]int64
+	}{
+		{"a batch twice", [][]projections.Record{{created}, {created}},
+			`{"manifest":` + manifest1 + `,"contents":` + contents1 + `}`, map[int32]int64{0: 1}},
+		{"an older NEW after a FORGET", [][]projections.Record{{created}, {updated, forgot}, {created}},
+			"", map[int32]int64{0: 3}},
+		{"an older batch after a FORGET, with a new record of another partition", [][]projections.Record{{created, updated}, {forgot}, {created, other}},
+			"", map[int32]int64{0: 3, 1: 1}},
+		{"an older UPDATE after a newer one", [][]projections.Record{{created}, {updated}, {created}},
+			`{"manifest":` + manifest2 + `,"contents":{"v":2}}`, map[int32]int64{0: 2}},
+		{"a record repeated within a batch", [][]projections.Record{{created, updated, forgot, created}},
+			"", map[int32]int64{0: 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			s, _ := openCache(t, dir)
+			for _, b := range tc.batches {
+				if skipped := apply(t, s, b...); len(skipped) != 0 {
+					t.Fatalf("skipped %v", skipped)
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s, c := openCache(t, dir)
+			defer s.Close()
+			b, ok, err := c.Bundle(rid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(b); ok != (tc.wantBundle != "") || got != tc.wantBundle {
+				t.Errorf("bundle of %s after reopen: %q (found %v), want %q", rid, got, ok, tc.wantBundle)
+			}
+			if _, ok, _ := c.Manifest(rid); ok != (tc.wantBundle != "") {
+				t.Errorf("manifest of %s found: %v, want %v", rid, ok, tc.wantBundle != "")
+			}
+			offs, err := s.Offsets("koistream.events")
+			if err != nil || !reflect.DeepEqual(offs, tc.wantOffs) {
+				t.Errorf("offsets after reopen %v (%v), want %v", offs, err, tc.wantOffs)
+			}
+		})
 	}
 }
 
@@ -118,8 +177,8 @@ func TestPebbleOptionsCacheBlocks(t *testing.T) {
 		name string
 		opts func(*slog.Logger) *pebble.Options
 	}{
-		{"stage state", projections.PebbleOptions},
-		{"cache projection", projections.CacheOptions},
+		{"stage state", projections.StageStateOptions},
+		{"projection store", projections.StoreOptions},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -168,8 +227,8 @@ func TestPebbleOptionsCacheBlocks(t *testing.T) {
 // keys share its prefix.
 func TestCacheRIDsByType(t *testing.T) {
 	t.Parallel()
-	c := openCache(t, t.TempDir())
-	defer c.Close()
+	s, c := openCache(t, t.TempDir())
+	defer s.Close()
 	rids := []string{
 		"orn:github.issue:o/r:2", "orn:github.issue:o/r:10", "orn:github.issue-x:o/r:1",
 		"orn:github.pr:o/r:3", "https://example.com/a", "orn:github.repo:o/r",
@@ -179,8 +238,8 @@ func TestCacheRIDsByType(t *testing.T) {
 		man := `{"rid":"` + rid + `","timestamp":"2025-01-02T03:04:05Z","sha256_hash":"00"}`
 		recs = append(recs, rec(0, int64(i), newEvent(rid, man, `{}`)))
 	}
-	if skipped, err := c.Apply(recs); err != nil || len(skipped) != 0 {
-		t.Fatalf("apply: skipped %v, err %v", skipped, err)
+	if skipped := apply(t, s, recs...); len(skipped) != 0 {
+		t.Fatalf("apply: skipped %v", skipped)
 	}
 	for _, tc := range []struct {
 		name  string

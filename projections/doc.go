@@ -1,12 +1,15 @@
 // Package projections materialises koistream's state from the log into
-// Pebble: the cache (RID → latest bundle, indexed by RID type) that the KOI
+// Pebble: the cache (RID → latest bundle, listable by RID type) that the KOI
 // fetch endpoints serve from, and later the per-subscriber queues, the graph
 // and the offsets-by-time index.
 //
-// A projection consumes its topic's partitions directly (no consumer group:
-// every instance keeps a full replica) and writes each batch of state
-// changes together with the offsets it consumed in one atomic Pebble batch.
-// On start it resumes from those offsets, so its effect is exactly-once even
-// though the log delivers at least once, and deleting its folder rebuilds it
-// from the log.
+// Every projection implements [Projection] and lives in one [Store], a
+// Pebble database that also holds the offsets the projections consumed. One
+// [Runner] reads the events topic's partitions directly (no consumer group:
+// every instance keeps a full replica) with a [PartitionReader] and commits
+// each poll's effect on every projection together with the next offsets in
+// one atomic Pebble batch ([Store.Apply]). On start it resumes from those
+// offsets, and records below them are dropped, so each record takes effect
+// exactly once although the log delivers at least once. [Reset] deletes a
+// store; the next runner rebuilds it from the beginning of the log.
 package projections

@@ -7,13 +7,13 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// TestOpenCacheDropsLegacyTypeIndex opens a cache written with the old type
-// index (t\0<type>\0<rid>) and checks that OpenCache removed it and kept
+// TestNewCacheDropsLegacyTypeIndex opens a cache written with the old type
+// index (t\0<type>\0<rid>) and checks that NewCache removed it and kept
 // everything else.
-func TestOpenCacheDropsLegacyTypeIndex(t *testing.T) {
+func TestNewCacheDropsLegacyTypeIndex(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	db, err := pebble.Open(dir, CacheOptions(slog.New(slog.DiscardHandler)))
+	db, err := pebble.Open(dir, StoreOptions(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,11 +29,15 @@ func TestOpenCacheDropsLegacyTypeIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c, err := OpenCache(dir, slog.New(slog.DiscardHandler))
+	s, err := OpenStore(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer s.Close()
+	c, err := NewCache(s)
+	if err != nil {
+		t.Fatal(err)
+	}
 	it, err := c.db.NewIter(&pebble.IterOptions{LowerBound: prefixLegacyType, UpperBound: upperBound(prefixLegacyType)})
 	if err != nil {
 		t.Fatal(err)

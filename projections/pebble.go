@@ -11,16 +11,22 @@ import (
 	"github.com/cockroachdb/pebble/v2/sstable"
 )
 
-// PebbleOptions returns the options koistream opens its stage state database
-// with, and the base of the cache's options: the newest format (a zero value
-// would pick the oldest supported), Pebble's logging routed to logger (its
-// info chatter goes to debug), 32 MiB memtables (default 4 MiB, which kept
-// Pebble flushing and compacting; the stage state takes ~370 bytes per
-// delivery, so 32 MiB flushes every ~90,000 deliveries, and each memtable
-// is held twice, live and recycled, so larger ones cost memory), and bloom
-// filters on every level, L0 included, because the stages' hot path is point
-// lookups of keys that mostly do not exist yet (a new delivery, a new RID),
-// which without filters search every level's index. The write-ahead log is on.
+// StageStateOptions returns the options of the stages' state database (the
+// dedupe keys and ridify's per-RID state, which pipeline.Node opens), whose
+// settings are also the base of [StoreOptions]: the newest format (a zero
+// value would pick the oldest supported), Pebble's logging routed to logger
+// (its info chatter goes to debug; nil means slog.Default()), 32 MiB
+// memtables (default 4 MiB, which kept Pebble flushing and compacting; the
+// stage state takes ~370 bytes per delivery, so 32 MiB flushes every ~90,000
+// deliveries, and each memtable is held twice, live and recycled, so larger
+// ones cost memory), and bloom filters on every level, L0 included, because
+// the stages' hot path is point lookups of keys that mostly do not exist yet
+// (a new delivery, a new RID), which without filters search every level's
+// index.
+//
+// The write-ahead log is on: the stage state exists nowhere else, and a
+// lost write would let a redelivery pass dedupe or make ridify announce a
+// RID again.
 //
 // The block cache is sized on top of the memtables: Pebble charges every
 // memtable it allocates to the block cache, so with its default 8 MB cache
@@ -29,7 +35,13 @@ import (
 // from the file and decompressed them, a cost that grew with the database.
 // CacheSize is therefore MemTableStopWritesThreshold memtables plus
 // [BlockCacheBytes] for blocks.
-func PebbleOptions(logger *slog.Logger) *pebble.Options {
+func StageStateOptions(logger *slog.Logger) *pebble.Options {
+	return baseOptions(logger)
+}
+
+// baseOptions builds the settings that [StageStateOptions] and
+// [StoreOptions] share; StageStateOptions says why each is set.
+func baseOptions(logger *slog.Logger) *pebble.Options {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -61,11 +73,11 @@ func sizeBlockCache(o *pebble.Options) {
 	o.CacheSize = int64(memTableStopWrites)*int64(o.MemTableSize) + BlockCacheBytes
 }
 
-// CacheOptions returns the options of the cache projection's database:
-// [PebbleOptions] without the write-ahead log and with large values kept
-// apart from the keys.
+// StoreOptions returns the options of the projections' [Store], where the
+// cache projection lives: the shared base (see [StageStateOptions]) without
+// the write-ahead log and with large values kept apart from the keys.
 //
-// No write-ahead log, because the events topic is the cache's log: every
+// No write-ahead log, because the events topic is the store's log: every
 // batch carries the offsets it consumed, and a memtable reaches disk whole,
 // so after a crash the database holds a prefix of the applied batches and
 // the offsets that go with it, and the runner re-applies the rest from the
@@ -83,8 +95,8 @@ func sizeBlockCache(o *pebble.Options) {
 // deliveries was 4,603 events/s against 11,675 with this depth
 // (BenchmarkPebbleCeiling). The cache reads bodies one at a time by
 // handle, so locality across blob files does not matter to it.
-func CacheOptions(logger *slog.Logger) *pebble.Options {
-	o := PebbleOptions(logger)
+func StoreOptions(logger *slog.Logger) *pebble.Options {
+	o := baseOptions(logger)
 	o.DisableWAL = true
 	// 64 MiB memtables: bundles are kilobytes each, and with the default
 	// 4 MiB the cache spent a quarter of the pipeline's CPU in flushes and

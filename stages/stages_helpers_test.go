@@ -31,7 +31,7 @@ func openState(t *testing.T) *pebble.DB {
 // openStateAt opens the database in dir; the caller closes it.
 func openStateAt(t *testing.T, dir string) *pebble.DB {
 	t.Helper()
-	db, err := pebble.Open(dir, projections.PebbleOptions(slog.New(slog.DiscardHandler)))
+	db, err := pebble.Open(dir, projections.StageStateOptions(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}

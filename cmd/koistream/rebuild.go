@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/koistream/koistream/pipeline"
+	"github.com/koistream/koistream/projections"
 )
 
 func newRebuildCmd() *cobra.Command {
@@ -26,15 +27,17 @@ against an external cluster that holds the log.`,
 	return cmd
 }
 
-// rebuild deletes the cache projection under dataDir.
+// rebuild resets the projection store under dataDir. projections.Reset
+// takes Pebble's lock first, so a running node's store is refused rather
+// than deleted under it.
 func rebuild(cmd *cobra.Command, dataDir string) error {
-	dir := filepath.Join(dataDir, "cache")
+	dir := pipeline.ProjectionsDir(dataDir)
 	if _, err := os.Stat(filepath.Join(dataDir, "broker")); err != nil && len(os.Getenv("KOISTREAM_FORCE")) == 0 {
 		return &exitError{code: exitFailure, err: fmt.Errorf("koistream rebuild: %s has no embedded broker log; refusing to delete projections that could not be rebuilt from it (set KOISTREAM_FORCE=1 with an external cluster)", dataDir)}
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := projections.Reset(dir); err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("koistream rebuild: %w", err)}
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "removed %s; the next serve rebuilds the cache projection from the events topic\n", dir)
+	fmt.Fprintf(cmd.ErrOrStderr(), "reset %s; the next serve rebuilds the projections from the events topic\n", dir)
 	return nil
 }

@@ -98,8 +98,8 @@ func (s *Server) fetchManifests(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var manifests [][]byte
-	notFound := []string{}
+	var manifests []json.RawMessage
+	var notFound []string
 	for _, rid := range rids {
 		m, found, err := s.cache.Manifest(rid)
 		if err != nil {
@@ -112,12 +112,8 @@ func (s *Server) fetchManifests(w http.ResponseWriter, r *http.Request) {
 		}
 		manifests = append(manifests, m)
 	}
-	b := []byte(`{"type":"manifests_payload","manifests":`)
-	b = appendRawList(b, manifests)
-	b = append(b, `,"not_found":`...)
-	b = appendStrings(b, notFound)
-	b = append(b, '}')
-	writeRaw(w, b)
+	// Manifests are stored as KOI-net JSON, so they go out as stored.
+	writeRaw(w, koi.RawManifestsPayload{Manifests: manifests, NotFound: notFound}.AppendJSON(nil))
 }
 
 func (s *Server) fetchBundles(w http.ResponseWriter, r *http.Request) {
@@ -130,8 +126,8 @@ func (s *Server) fetchBundles(w http.ResponseWriter, r *http.Request) {
 		writeValidationError(w, err)
 		return
 	}
-	var bundles [][]byte
-	notFound := []string{}
+	var bundles []json.RawMessage
+	var notFound []string
 	for _, rid := range req.Rids {
 		b, found, err := s.cache.Bundle(rid)
 		if err != nil {
@@ -144,14 +140,9 @@ func (s *Server) fetchBundles(w http.ResponseWriter, r *http.Request) {
 		}
 		bundles = append(bundles, b)
 	}
-	// Bundles are stored as served, so they are spliced in byte for byte:
+	// Bundles are stored as served, so they go out byte for byte:
 	// re-marshalling would reformat contents whose exact bytes peers hash.
-	b := []byte(`{"type":"bundles_payload","bundles":`)
-	b = appendRawList(b, bundles)
-	b = append(b, `,"not_found":`...)
-	b = appendStrings(b, notFound)
-	b = append(b, `,"deferred":[]}`...)
-	writeRaw(w, b)
+	writeRaw(w, koi.RawBundlesPayload{Bundles: bundles, NotFound: notFound}.AppendJSON(nil))
 }
 
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
@@ -210,20 +201,4 @@ func writeJSON(w http.ResponseWriter, v any) {
 func writeRaw(w http.ResponseWriter, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b)
-}
-
-func appendRawList(b []byte, items [][]byte) []byte {
-	b = append(b, '[')
-	for i, it := range items {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, it...)
-	}
-	return append(b, ']')
-}
-
-func appendStrings(b []byte, ss []string) []byte {
-	enc, _ := json.Marshal(ss)
-	return append(b, enc...)
 }

@@ -85,23 +85,30 @@ func latest(tb testing.TB, evs []event, rid string) event {
 // openCache applies evs to a fresh cache, in two batches as a runner would.
 func openCache(tb testing.TB, evs []event) *projections.Cache {
 	tb.Helper()
-	cache, err := projections.OpenCache(tb.TempDir(), slog.New(slog.DiscardHandler))
+	store, err := projections.OpenStore(tb.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { _ = cache.Close() })
+	tb.Cleanup(func() { _ = store.Close() })
+	cache, err := projections.NewCache(store)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := store.Attach(cache); err != nil {
+		tb.Fatal(err)
+	}
 	var recs []projections.Record
 	for i, ev := range evs {
 		recs = append(recs, projections.Record{Topic: "koistream.events", Partition: 0, Offset: int64(i), Value: ev.raw})
 	}
 	half := len(recs) / 2
 	for _, batch := range [][]projections.Record{recs[:half], recs[half:]} {
-		skipped, err := cache.Apply(batch)
+		res, err := store.Apply(batch)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if len(skipped) > 0 {
-			tb.Fatalf("cache skipped test events: %v", skipped)
+		if len(res.Skipped[0]) > 0 {
+			tb.Fatalf("cache skipped test events: %v", res.Skipped[0])
 		}
 	}
 	return cache
