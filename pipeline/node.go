@@ -17,7 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/koistream/koistream/pipeline/httperr"
+	"github.com/koistream/koistream/pipeline/httpjson"
 	"github.com/koistream/koistream/pipeline/koiapi"
 	"github.com/koistream/koistream/pipeline/telemetry"
 	"github.com/koistream/koistream/pipeline/webhook"
@@ -295,7 +295,7 @@ func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 			status, code = "starting", http.StatusServiceUnavailable
 		}
 	}
-	httperr.WriteJSON(w, code, map[string]any{"status": status, "checks": checks})
+	httpjson.Write(w, code, map[string]any{"status": status, "checks": checks})
 }
 
 // Addr returns the HTTP listener's host:port.

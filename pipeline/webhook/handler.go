@@ -14,7 +14,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/koistream/koistream/pipeline/httperr"
+	"github.com/koistream/koistream/pipeline/httpjson"
 	"github.com/koistream/koistream/topics/github"
 	"github.com/koistream/koistream/topics/raw"
 )
@@ -140,7 +140,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fail := func(status int, code, detail string) {
 		span.SetStatus(codes.Error, code)
 		span.SetAttributes(attribute.Int("http.response.status_code", status))
-		httperr.Write(w, status, code, detail)
+		httpjson.Error(w, status, code, detail)
 	}
 
 	if r.Method != http.MethodPost {
@@ -226,5 +226,5 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.cfg.Logger.Debug("webhook stored", "delivery", delivery, "event", event, "bytes", len(body))
-	httperr.WriteJSON(w, http.StatusAccepted, Accepted{Status: "accepted", Delivery: delivery, Event: event})
+	httpjson.Write(w, http.StatusAccepted, Accepted{Status: "accepted", Delivery: delivery, Event: event})
 }

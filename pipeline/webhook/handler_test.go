@@ -181,7 +181,7 @@ func send(tb testing.TB, client *http.Client, method, u string, header http.Head
 
 var testClient = &http.Client{Timeout: 60 * time.Second}
 
-// errorBody decodes an httperr body strictly: exactly the two fields and a
+// errorBody decodes an httpjson error body strictly: exactly the two fields and a
 // trailing newline.
 func errorBody(tb testing.TB, r response) (code, detail string) {
 	tb.Helper()

@@ -1,0 +1,36 @@
+// Package httpjson writes koistream's JSON HTTP answers outside the KOI-net
+// API: errors as {"error": "<machine-readable code>", "detail": "<what is
+// wrong>"} ([Error]) and any other answer as a JSON value ([Write]).
+package httpjson
+
+import (
+	"net/http"
+
+	"github.com/segmentio/encoding/json"
+)
+
+// ErrorBody is the JSON shape of every error answer outside the KOI-net API.
+type ErrorBody struct {
+	// Error is a short, stable, machine-readable code such as
+	// "invalid_signature".
+	Error string `json:"error"`
+	// Detail says in a sentence what was wrong with the request.
+	Detail string `json:"detail"`
+}
+
+// Error answers status with {"error": code, "detail": detail}.
+func Error(w http.ResponseWriter, status int, code, detail string) {
+	b, _ := json.Marshal(ErrorBody{Error: code, Detail: detail})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// Write answers status with v encoded as JSON and a trailing newline.
+func Write(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
