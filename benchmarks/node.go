@@ -13,8 +13,8 @@ import (
 
 // startNode starts a node as koistream serve would, on dir: embedded
 // broker with fsync on, free ports, the bench webhook secret, logs
-// discarded. It returns once /healthz answers 200 (router and projection
-// running).
+// discarded. It returns once /healthz answers 200 (segments and projection
+// runner consuming).
 func startNode(ctx context.Context, dir string) (*pipeline.Node, error) {
 	return startNodeWith(ctx, dir, nil)
 }

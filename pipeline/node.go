@@ -20,7 +20,6 @@ import (
 	"github.com/koistream/koistream/pipeline/httpjson"
 	"github.com/koistream/koistream/pipeline/koiapi"
 	"github.com/koistream/koistream/pipeline/telemetry"
-	"github.com/koistream/koistream/pipeline/webhook"
 	"github.com/koistream/koistream/projections"
 	"github.com/koistream/koistream/stages"
 	"github.com/koistream/koistream/topics"
@@ -53,9 +52,10 @@ type Node struct {
 }
 
 // Start brings a node up: stage state and stages, log, topics, projections,
-// router and HTTP listener, in that order. It returns once the HTTP listener
-// accepts connections; /healthz turns 200 once the router and projections
-// run. On error everything already started is stopped again; a mistake in
+// the segment runners and the projection runner, then the sources and the
+// HTTP listener, in that order. It returns once the HTTP listener accepts
+// connections; /healthz turns 200 once every segment's consumer and the
+// projection runner consume. On error everything already started is stopped again; a mistake in
 // a stage's configuration block is returned as the stage reported it (a
 // *yamlconf.Error naming file and line when it came from a file).
 func Start(ctx context.Context, cfg Config) (n *Node, err error) {
@@ -142,7 +142,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.background("projections", func() error { return n.runner.Run(runCtx) })
 
-	if err = n.serveHTTP(); err != nil {
+	if err = n.serveHTTP(runCtx); err != nil {
 		return n, err
 	}
 	segs := make([]string, 0, len(n.segments))
@@ -244,24 +244,30 @@ func (n *Node) buildSegments(wmLog watermill.LoggerAdapter, chains []*stages.Cha
 	return nil
 }
 
-func (n *Node) serveHTTP() error {
-	wh, err := webhook.New(webhook.Config{
-		Secrets:   n.cfg.WebhookSecrets,
-		Topic:     n.names.Raw,
-		Publisher: n.pub,
-		Tracer:    n.tel.Tracer("koistream/webhook"),
-		Logger:    n.log,
-	})
-	if err != nil {
-		return err
-	}
+func (n *Node) serveHTTP(runCtx context.Context) error {
 	mux := http.NewServeMux()
-	mux.Handle(n.cfg.WebhookPath, wh)
+	for _, src := range builtinSources() {
+		err := src.Start(SourceDeps{
+			Config:    n.cfg,
+			Publisher: n.pub,
+			RawTopic:  n.names.Raw,
+			Mux:       mux,
+			Tracer:    n.tel.Tracer("koistream/source/" + src.Kind),
+			Logger:    n.log.With("source", src.Kind),
+			Background: func(name string, fn func(ctx context.Context) error) {
+				n.background("source "+src.Kind+" "+name, func() error { return fn(runCtx) })
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("source %s: %w", src.Kind, err)
+		}
+	}
 	koiapi.New(n.cache, n.log).Register(mux, n.cfg.KOIPath)
 	mux.HandleFunc("GET /healthz", n.healthz)
 	mux.HandleFunc("GET /readyz", n.healthz)
 	mux.Handle("GET /metrics", n.tel.Metrics)
 
+	var err error
 	if n.httpLn, err = net.Listen("tcp", n.cfg.Listen); err != nil {
 		return fmt.Errorf("http listen on %s: %w", n.cfg.Listen, err)
 	}
@@ -340,8 +346,9 @@ func (n *Node) Wait(ctx context.Context) error {
 }
 
 // Shutdown stops the node gracefully: the HTTP listener stops accepting and
-// drains in-flight requests, the router finishes in-flight messages, the
-// projection stops after its current batch, and the broker flushes and
+// drains in-flight requests, each segment finishes its current poll
+// (publishing, syncing and committing it), the projection runner stops after
+// its current batch, and the broker flushes and
 // closes. It is idempotent; later calls return the first call's result.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.stopOnce.Do(func() { n.stopErr = n.shutdown(ctx) })
