@@ -54,22 +54,16 @@ func spotsOf(t *testing.T, batches []topics.Batch) []spot {
 // topic and returns the places they got.
 func produce(t *testing.T, addr, topic string, partitions, n int) []spot {
 	t.Helper()
-	cl := topicstest.Client(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	var recs []*kgo.Record
 	for p := range int32(partitions) {
 		for i := range n {
 			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: fmt.Appendf(nil, "%d-%d", p, i)})
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), topicstest.Timeout)
-	defer cancel()
-	res := cl.ProduceSync(ctx, recs...)
-	if err := res.FirstErr(); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
-	out := make([]spot, 0, len(res))
-	for _, r := range res {
-		out = append(out, spot{r.Record.Partition, r.Record.Offset})
+	topicstest.Produce(t, addr, recs...)
+	out := make([]spot, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, spot{r.Partition, r.Offset})
 	}
 	return out
 }
@@ -154,14 +148,16 @@ func TestBatchConsumerOffersAFailedPollAgainUnchanged(t *testing.T) {
 		offers  [][]spot // what each failed call was handed
 		handled = map[spot]int{}
 		err     = errors.New("handler failed")
+		// The last failing call waits for the test to look at the
+		// consumer.
+		lastFailure, checked = make(chan struct{}), make(chan struct{})
 	)
 	cfg := consumerConfig(addr, group, topic)
 	// Background commits as often as kgo allows (100 ms): a consumer that
 	// marked records before its handler succeeded would have committed them
 	// by the third call, 100 + 200 ms of backoff after the first.
 	cfg.CommitInterval = 100 * time.Millisecond
-	var r *run
-	r = startConsumer(t, cfg, func(_ context.Context, batches []topics.Batch) error {
+	r := startConsumer(t, cfg, func(_ context.Context, batches []topics.Batch) error {
 		got := spotsOf(t, batches)
 		mu.Lock()
 		defer mu.Unlock()
@@ -171,14 +167,9 @@ func TestBatchConsumerOffersAFailedPollAgainUnchanged(t *testing.T) {
 			}
 			offers = append(offers, got)
 			if len(offers) == failures {
-				// Still failing: nothing of the poll may be marked or
-				// committed.
-				if h := r.c.Handled(); len(h) != 0 {
-					t.Errorf("Handled() = %v while the poll keeps failing, want nothing", h)
-				}
-				if c := topicstest.Committed(t, addr, group, topic); len(c) != 0 {
-					t.Errorf("committed %v while the poll keeps failing, want nothing", c)
-				}
+				// The test looks at the consumer before this call fails.
+				close(lastFailure)
+				<-checked
 			}
 			return err
 		}
@@ -187,6 +178,17 @@ func TestBatchConsumerOffersAFailedPollAgainUnchanged(t *testing.T) {
 		}
 		return nil
 	})
+	select {
+	case <-lastFailure:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the handler did not fail %d times within 30s", failures)
+	}
+	// Still failing: nothing of the poll may be marked or committed.
+	h, c := r.c.Handled(), topicstest.Committed(t, addr, group, topic)
+	close(checked)
+	if len(h) != 0 || len(c) != 0 {
+		t.Errorf("while the poll keeps failing: Handled() = %v and committed %v, want nothing", h, c)
+	}
 	topicstest.WaitFor(t, 30*time.Second, "every record handled", func() bool {
 		mu.Lock()
 		defer mu.Unlock()

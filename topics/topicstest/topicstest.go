@@ -20,11 +20,13 @@ package topicstest
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/koistream/koistream/topics"
@@ -128,6 +130,23 @@ func Client(tb testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// Produce appends recs to their topics, each to the partition its
+// Partition field names, and returns once the broker has acknowledged them
+// all. The records then hold the offsets they got.
+func Produce(tb testing.TB, addr string, recs ...*kgo.Record) {
+	tb.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		tb.Fatalf("kafka client: %v", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		tb.Fatalf("produce: %v", err)
+	}
+}
+
 // EndOffsets returns, per partition of topic, the offset the next record
 // will get.
 func EndOffsets(tb testing.TB, addr, topic string) map[int32]int64 {
@@ -208,6 +227,9 @@ func Committed(tb testing.TB, addr, group, topic string) map[int32]int64 {
 	offsets, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
 	if err == nil {
 		err = offsets.Error()
+	}
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return map[int32]int64{} // no member has joined yet
 	}
 	if err != nil {
 		tb.Fatalf("committed offsets of %s: %v", group, err)
