@@ -17,7 +17,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/koistream/koistream/topics"
 	"github.com/koistream/koistream/topics/topicstest"
 )
 
@@ -28,11 +27,7 @@ import (
 // repositories in its own block.
 func TestExternalBrokersAndConfigFile(t *testing.T) {
 	t.Parallel()
-	cluster, err := topics.StartEmbedded(topics.EmbeddedConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
+	_, clusterAddr := topicstest.StartBroker(t)
 
 	dataDir := t.TempDir()
 	cfg := `
@@ -68,14 +63,14 @@ koistream:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n := startNodeWith(t, []string{"serve", "--config", path, "--brokers", cluster.Addr(), "--log-format", "json"},
+	n := startNodeWith(t, []string{"serve", "--config", path, "--brokers", clusterAddr, "--log-format", "json"},
 		[]string{"MY_HOOK_SECRET=" + testSecret, "GITHUB_WEBHOOK_SECRET="})
-	if n.serving["embedded_broker"] != false || n.kafka != cluster.Addr() || n.serving["data_dir"] != dataDir {
+	if n.serving["embedded_broker"] != false || n.kafka != clusterAddr || n.serving["data_dir"] != dataDir {
 		t.Fatalf("node did not use the configured broker and data dir: %v", n.serving)
 	}
 
 	t.Run("topics created with the configured prefix and partitions", func(t *testing.T) {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Addr()))
+		cl, err := kgo.NewClient(kgo.SeedBrokers(clusterAddr))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +97,7 @@ koistream:
 				t.Fatalf("%s: status %d %s", d.event, code, body)
 			}
 		}
-		waitFor(t, 60*time.Second, "pipeline drained", func() bool { return drainedWith(t, n, "gh.") })
+		topicstest.WaitFor(t, 60*time.Second, "pipeline drained", func() bool { return drainedWith(t, n, "gh.") })
 		body, _ := json.Marshal(map[string]any{"rid_types": []string{"orn:github.event"}})
 		resp, err := http.Post("http://"+n.http+"/koi/rids/fetch", "application/json", bytes.NewReader(body))
 		if err != nil {
