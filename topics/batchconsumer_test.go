@@ -377,11 +377,12 @@ func TestBatchConsumerRebalanceWaitsForThePollInHand(t *testing.T) {
 		return nil
 	})
 	// b's join starts a rebalance that must wait for a's handler. Hold a
-	// for ten describes 100 ms apart, one heartbeat interval each, all of
-	// them seeing the rebalance pending: long enough for b to have been
-	// given partitions and handed records had the rebalance not waited.
+	// until the group has been seen rebalancing for a second without a
+	// break, ten of the members' 100 ms heartbeat intervals: long enough
+	// for b to have been given partitions and handed records had the
+	// rebalance not waited (b's handler then fails the test).
 	adm := kadm.NewClient(topicstest.Client(t, addr))
-	pending := 0
+	var pendingSince time.Time
 	topicstest.WaitFor(t, 30*time.Second, "the rebalance to wait for member a's poll", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), topicstest.Timeout)
 		defer cancel()
@@ -389,15 +390,16 @@ func TestBatchConsumerRebalanceWaitsForThePollInHand(t *testing.T) {
 		if err != nil {
 			t.Fatalf("describe group: %v", err)
 		}
-		if state := groups[group].State; strings.HasSuffix(state, "Rebalance") {
-			pending++
-		} else {
-			pending = 0
+		switch state := groups[group].State; {
+		case !strings.HasSuffix(state, "Rebalance"):
+			pendingSince = time.Time{}
+		case pendingSince.IsZero():
+			pendingSince = time.Now()
 		}
-		time.Sleep(100 * time.Millisecond)
 		mu.Lock()
-		defer mu.Unlock()
-		return pending >= 10 || len(by) > 0 // b handled something: the check above fails the test
+		bHandled := len(bStart) > 0
+		mu.Unlock()
+		return bHandled || !pendingSince.IsZero() && time.Since(pendingSince) >= time.Second
 	})
 	close(release)
 
@@ -441,6 +443,16 @@ func TestBatchConsumerRebalanceWaitsForThePollInHand(t *testing.T) {
 	}
 	if len(bStart) == 0 {
 		t.Fatal("member b was never handed a record: the test did not rebalance")
+	}
+	// The case the test is for: a partition that moved to b had records in
+	// the poll a held while b joined.
+	moved := false
+	for _, s := range inHand {
+		_, ok := bStart[s.partition]
+		moved = moved || ok
+	}
+	if !moved {
+		t.Errorf("no partition b took (%v) was in the poll a held (%v): the test did not revoke a partition in flight", slices.Collect(maps.Keys(bStart)), inHand)
 	}
 	// The new owner of a moved partition starts where a's handling ended:
 	// the revoke committed exactly what a had handled.
