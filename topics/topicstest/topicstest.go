@@ -1,9 +1,10 @@
 // Package topicstest is koistream's test kit: the one way tests start an
 // embedded broker, wait for a condition, and look at what a topic or a
-// consumer group holds. Every test outside package topics' own internal
-// tests uses it, so brokers are started alike (port 0 on loopback, a data
-// folder in tb.TempDir(), fsync before acknowledging as in production) and
-// parallel tests never collide.
+// consumer group holds. Tests that need a broker or a wait use it, so
+// brokers are started alike (port 0 on loopback, a data folder in
+// tb.TempDir(), fsync before acknowledging as in production) and parallel
+// tests never collide. It is an ordinary package, not a _test file, so that
+// every package's tests can import it; only tests do.
 //
 // Webhook signatures are not here: tests sign with webhook.Sign, the
 // function the handler verifies against, so there is one signer.
@@ -12,10 +13,12 @@
 // import this package, since it imports topics: that would be an import
 // cycle. They use the two helpers in topics/kit_internal_test.go,
 // startTestBroker and waitFor, which behave as [StartBroker] and [WaitFor]
-// do; new tests of topics' exported API go in package topics_test and use
-// this kit (topics/batchconsumer_test.go does). Moving the internal tests
-// out would mean exporting the internals they exercise (the group syncer,
-// the publisher's queue), which is worse than one small mirrored helper.
+// do, and durable_test.go's gatedBroker, which needs the broker's
+// unexported sync hook. New tests of topics' exported API go in package
+// topics_test and use this kit (topics/batchconsumer_test.go does). Moving
+// the internal tests out would mean exporting the internals they exercise
+// (the group syncer, the publisher's queue, the subscriber's workers),
+// which is worse than one small mirrored helper.
 package topicstest
 
 import (
