@@ -20,7 +20,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/koistream/koistream/pipeline/telemetry"
-	"github.com/koistream/koistream/projections"
 	"github.com/koistream/koistream/stages"
 	"github.com/koistream/koistream/topics"
 	"github.com/koistream/koistream/topics/dead"
@@ -91,7 +90,9 @@ func newTestSegment(t *testing.T, addr, prefix string) *testSegment {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = n.tel.Shutdown(context.Background()) })
-	if n.state, err = pebble.Open(filepath.Join(t.TempDir(), "stages"), projections.PebbleOptions(log)); err != nil {
+	// Pebble's defaults, quiet: the test stages keep no state and the
+	// runner only syncs the WAL.
+	if n.state, err = pebble.Open(filepath.Join(t.TempDir(), "stages"), &pebble.Options{Logger: quietPebble{}}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = n.state.Close() })
@@ -112,6 +113,15 @@ func newTestSegment(t *testing.T, addr, prefix string) *testSegment {
 		t.Fatal(err)
 	}
 	return &testSegment{addr: addr, names: n.names, group: n.groupOf("test"), segmentRunner: n.segments[0]}
+}
+
+// quietPebble drops Pebble's logs; its fatal errors still fail loudly.
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)  {}
+func (quietPebble) Errorf(string, ...any) {}
+func (quietPebble) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
 }
 
 // run runs the segment's consumer with handle until the returned stop is
