@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -130,18 +131,72 @@ func TestChainMarksTheFailingStage(t *testing.T) {
 	}
 }
 
-func TestChainStopsWhenAStageDropsEverything(t *testing.T) {
+// calls is a test stage that counts its Process calls and passes each
+// message on to next.
+type calls struct {
+	next stages.Stage
+	n    *atomic.Int64
+}
+
+func (c calls) Name() string { return c.next.Name() }
+
+func (c calls) Process(ctx context.Context, m *message.Message) ([]*message.Message, error) {
+	c.n.Add(1)
+	return c.next.Process(ctx, m)
+}
+
+// TestChainDropLeavesNothingForLaterStages: once a stage drops everything,
+// the chain returns nothing and no error, and no later stage is called,
+// traced or counted. (Whether Handle leaves its loop at that point or runs
+// the later stages over an empty batch cannot be told apart from outside:
+// both call nothing. What the test holds is that nothing reaches them, so a
+// chain that passed its input on past a stage that returned nothing fails.)
+func TestChainDropLeavesNothingForLaterStages(t *testing.T) {
 	t.Parallel()
-	tel, _, reader := newTelemetry(t)
-	chain, err := stages.NewChain("seg", []stages.Stage{fanout{"a", 0, nil}, fanout{"b", 5, nil}}, tel)
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name   string
+		stages []fanout
+		called map[string]int64 // Process calls per stage; absent means none
+	}{
+		{"first stage drops", []fanout{{"a", 0, nil}, {"b", 5, nil}, {"c", 1, nil}}, map[string]int64{"a": 1}},
+		{"middle stage drops a fan-out", []fanout{{"a", 3, nil}, {"b", 0, nil}, {"c", 1, nil}}, map[string]int64{"a": 1, "b": 3}},
+		{"last stage drops", []fanout{{"a", 2, nil}, {"b", 2, nil}, {"c", 0, nil}}, map[string]int64{"a": 1, "b": 2, "c": 4}},
 	}
-	out, err := chain.Handle(message.NewMessage("in", []byte("x")))
-	if err != nil || len(out) != 0 {
-		t.Fatalf("out %d err %v", len(out), err)
-	}
-	if got := counts(t, reader)["koistream_stage_records_in"]["b"]; got != 0 {
-		t.Fatalf("stage b saw %d messages after a dropped everything", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tel, spans, reader := newTelemetry(t)
+			counters := map[string]*atomic.Int64{}
+			var sts []stages.Stage
+			for _, f := range tt.stages {
+				counters[f.name] = new(atomic.Int64)
+				sts = append(sts, calls{f, counters[f.name]})
+			}
+			chain, err := stages.NewChain("seg", sts, tel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := chain.Handle(message.NewMessage("in", []byte("x")))
+			if err != nil || len(out) != 0 {
+				t.Errorf("Handle = %d messages, error %v; want none and no error", len(out), err)
+			}
+			in := counts(t, reader)["koistream_stage_records_in"]
+			spanCount := map[string]int64{}
+			for _, s := range spans.Ended() {
+				spanCount[strings.TrimPrefix(s.Name(), "stage ")]++
+			}
+			for _, f := range tt.stages {
+				want := tt.called[f.name]
+				if got := counters[f.name].Load(); got != want {
+					t.Errorf("stage %s: Process called %d times, want %d", f.name, got, want)
+				}
+				if in[f.name] != want {
+					t.Errorf("stage %s: koistream_stage_records_in = %d, want %d", f.name, in[f.name], want)
+				}
+				if spanCount[f.name] != want {
+					t.Errorf("stage %s: %d spans, want %d", f.name, spanCount[f.name], want)
+				}
+			}
+		})
 	}
 }

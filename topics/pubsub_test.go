@@ -1,7 +1,6 @@
 package topics
 
 import (
-	"context"
 	"fmt"
 	"log"
 	"os"
@@ -50,23 +49,6 @@ func (testLogger) Error(msg string, err error, fields watermill.LogFields) {
 }
 
 func (l testLogger) With(watermill.LogFields) watermill.LoggerAdapter { return l }
-
-// startTestBroker starts an embedded broker for tb, configured as in
-// production (fsync before acknowledging), and closes it at cleanup.
-func startTestBroker(tb testing.TB) string {
-	tb.Helper()
-	return startTestBrokerSync(tb, true)
-}
-
-func startTestBrokerSync(tb testing.TB, sync bool) string {
-	tb.Helper()
-	e, err := StartEmbedded(EmbeddedConfig{DataDir: tb.TempDir(), Listen: "127.0.0.1:0", NoSync: !sync})
-	if err != nil {
-		tb.Fatalf("start embedded broker: %v", err)
-	}
-	tb.Cleanup(e.Close)
-	return e.Addr()
-}
 
 func newTestPublisher(tb testing.TB, addr string) *Publisher {
 	tb.Helper()
@@ -204,20 +186,6 @@ func TestPubSubNewGroupReceivesOldMessages(t *testing.T) {
 			NewSubscriberReceivesOldMessages: true,
 		},
 	}, freshGroup)
-}
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // createTopic creates topic with partitions partitions.

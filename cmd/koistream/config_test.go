@@ -17,7 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/topicstest"
 )
 
 // TestExternalBrokersAndConfigFile runs the node against a Kafka-protocol
@@ -27,11 +27,7 @@ import (
 // repositories in its own block.
 func TestExternalBrokersAndConfigFile(t *testing.T) {
 	t.Parallel()
-	cluster, err := topics.StartEmbedded(topics.EmbeddedConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
+	_, clusterAddr := topicstest.StartBroker(t)
 
 	dataDir := t.TempDir()
 	cfg := `
@@ -67,14 +63,14 @@ koistream:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n := startNodeWith(t, []string{"serve", "--config", path, "--brokers", cluster.Addr(), "--log-format", "json"},
+	n := startNodeWith(t, []string{"serve", "--config", path, "--brokers", clusterAddr, "--log-format", "json"},
 		[]string{"MY_HOOK_SECRET=" + testSecret, "GITHUB_WEBHOOK_SECRET="})
-	if n.serving["embedded_broker"] != false || n.kafka != cluster.Addr() || n.serving["data_dir"] != dataDir {
+	if n.serving["embedded_broker"] != false || n.kafka != clusterAddr || n.serving["data_dir"] != dataDir {
 		t.Fatalf("node did not use the configured broker and data dir: %v", n.serving)
 	}
 
 	t.Run("topics created with the configured prefix and partitions", func(t *testing.T) {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Addr()))
+		cl, err := kgo.NewClient(kgo.SeedBrokers(clusterAddr))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +97,7 @@ koistream:
 				t.Fatalf("%s: status %d %s", d.event, code, body)
 			}
 		}
-		waitFor(t, 60*time.Second, "pipeline drained", func() bool { return drainedWith(t, n, "gh.") })
+		topicstest.WaitFor(t, 60*time.Second, "pipeline drained", func() bool { return drainedWith(t, n, "gh.") })
 		body, _ := json.Marshal(map[string]any{"rid_types": []string{"orn:github.event"}})
 		resp, err := http.Post("http://"+n.http+"/koi/rids/fetch", "application/json", bytes.NewReader(body))
 		if err != nil {
@@ -242,29 +238,88 @@ func TestServeSeedConfigs(t *testing.T) {
 
 // TestIngestOnlyNode: `segments: []` starts a node that takes webhooks into
 // the raw topic and runs no stages (other instances sharing the topics do),
-// while the default configuration runs both segments.
+// while the default configuration runs both segments. Both nodes get the
+// same delivery. The default node shows how long a delivery takes to reach
+// the observed topic here and now (T); the ingest-only node must have
+// joined no stage group, and its observed and events topics must stay
+// empty for five times T, and at least five fetch waits of an idle stage
+// consumer, after the default node's record appeared.
 func TestIngestOnlyNode(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte("koistream:\n  segments: []\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n := startNode(t, t.TempDir(), "--config", path)
-	if segs, ok := n.serving["segments"].([]any); !ok || len(segs) != 0 {
-		t.Fatalf("serving log segments = %v, want an empty list", n.serving["segments"])
-	}
-	d := loadDelivery(t, filepath.Join(testdata, "issues.opened.json"))
-	if code, body := post(t, n.http, d, testSecret); code != http.StatusAccepted {
-		t.Fatalf("status %d %s", code, body)
-	}
-	if raw := endOffsets(t, n.kafka, "koistream.raw"); raw != 1 {
-		t.Fatalf("raw topic holds %d records, want the delivery", raw)
-	}
-	n.stop()
-
+	only := startNode(t, t.TempDir(), "--config", path)
 	def := startNode(t, t.TempDir())
-	if segs, ok := def.serving["segments"].([]any); !ok || len(segs) != 2 {
-		t.Fatalf("default serving log segments = %v, want ingest and ridify", def.serving["segments"])
+	if segs, ok := only.serving["segments"].([]any); !ok || len(segs) != 0 {
+		t.Errorf("serving log segments = %v, want an empty list", only.serving["segments"])
 	}
+	if segs, ok := def.serving["segments"].([]any); !ok || len(segs) != 2 {
+		t.Errorf("default serving log segments = %v, want ingest and ridify", def.serving["segments"])
+	}
+
+	// The ingest-only node first: by the time T is known it has had the
+	// delivery for longer than T.
+	d := loadDelivery(t, filepath.Join(testdata, "issues.opened.json"))
+	var posted time.Time
+	for _, n := range []*node{only, def} {
+		posted = time.Now()
+		if code, body := post(t, n.http, d, testSecret); code != http.StatusAccepted {
+			t.Fatalf("status %d %s", code, body)
+		}
+	}
+	topicstest.WaitFor(t, 60*time.Second, "the default node's observed record", func() bool {
+		return endOffsets(t, def.kafka, "koistream.observed") > 0
+	})
+	took := time.Since(posted)
+	if raw := endOffsets(t, only.kafka, "koistream.raw"); raw != 1 {
+		t.Fatalf("ingest-only node: raw topic holds %d records, want the delivery", raw)
+	}
+	// The default node's stage groups are what the ingest-only node must
+	// not have: seeing them here shows the look-up sees groups at all.
+	if g := stageGroups(t, def.kafka); len(g) != 2 {
+		t.Errorf("default node's stage groups %v, want ingest and ridify", g)
+	}
+
+	// 200 ms is topics.FetchOpts' FetchMaxWait, how late an idle stage
+	// consumer notices a record at most.
+	window := 5 * max(took, 200*time.Millisecond)
+	t.Logf("observed after %s on the default node; watching the ingest-only node for %s", took, window)
+	for end := time.Now().Add(window); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		for _, topic := range []string{"koistream.observed", "koistream.events"} {
+			if n := endOffsets(t, only.kafka, topic); n != 0 {
+				t.Fatalf("ingest-only node: %s holds %d records, want none", topic, n)
+			}
+		}
+	}
+	if g := stageGroups(t, only.kafka); len(g) != 0 {
+		t.Errorf("ingest-only node has stage groups %v, want none", g)
+	}
+	only.stop()
 	def.stop()
+}
+
+// stageGroups lists the consumer groups of stage segments on the broker at
+// kafka.
+func stageGroups(t *testing.T, kafka string) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	groups, err := kadm.NewClient(cl).ListGroups(ctx)
+	if err != nil {
+		t.Fatalf("list groups: %v", err)
+	}
+	var out []string
+	for _, g := range groups.Groups() {
+		if strings.Contains(g, "stage.") {
+			out = append(out, g)
+		}
+	}
+	return out
 }

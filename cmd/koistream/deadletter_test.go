@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/koistream/koistream/topics/dead"
+	"github.com/koistream/koistream/topics/topicstest"
 )
 
 func header(r *kgo.Record, key string) string {
@@ -51,10 +52,10 @@ func TestBadRecordsGoToTheDeadTopic(t *testing.T) {
 	if code, body := post(t, n.http, good, testSecret); code != http.StatusAccepted {
 		t.Fatalf("status %d %s", code, body)
 	}
-	waitFor(t, 60*time.Second, "the good delivery in the cache", func() bool {
+	topicstest.WaitFor(t, 60*time.Second, "the good delivery in the cache", func() bool {
 		return rids(t, n.http)[eventRID(ownerOf(t, good), good.id)] == 1
 	})
-	waitFor(t, 60*time.Second, "two dead records", func() bool { return endOffsets(t, n.kafka, "koistream.dead") >= 2 })
+	topicstest.WaitFor(t, 60*time.Second, "two dead records", func() bool { return endOffsets(t, n.kafka, "koistream.dead") >= 2 })
 
 	deadRecs := map[string]*kgo.Record{}
 	consumeAll(t, n.kafka, "koistream.dead", func(r *kgo.Record) { deadRecs[string(r.Key)] = r })

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/koistream/koistream/pipeline/webhook"
+	"github.com/koistream/koistream/topics/topicstest"
 )
 
 const testdata = "../../stages/github/testdata"
@@ -100,7 +103,7 @@ func TestWebhooksToBundles(t *testing.T) {
 		want[eventRID(ownerOf(t, d), d.id)] = d.body
 	}
 	want[eventRID(ownerOf(t, delivery{body: formPayload}), form.id)] = formPayload
-	waitFor(t, 60*time.Second, "every event RID in the cache", func() bool {
+	topicstest.WaitFor(t, 60*time.Second, "every event RID in the cache", func() bool {
 		got := rids(t, n.http, "orn:github.event")
 		for r := range want {
 			if got[r] != 1 {
@@ -157,7 +160,7 @@ func TestWebhooksToBundles(t *testing.T) {
 	})
 
 	t.Run("a redelivery produces nothing", func(t *testing.T) {
-		waitFor(t, 60*time.Second, "pipeline drained", func() bool { return drained(t, n) })
+		topicstest.WaitFor(t, 60*time.Second, "pipeline drained", func() bool { return drained(t, n) })
 		before := endOffsets(t, n.kafka, "koistream.events")
 		beforeRaw := endOffsets(t, n.kafka, "koistream.raw")
 		for _, d := range sent[:3] {
@@ -165,8 +168,8 @@ func TestWebhooksToBundles(t *testing.T) {
 				t.Fatalf("redelivery: status %d, body %s", code, body)
 			}
 		}
-		waitFor(t, 60*time.Second, "redeliveries stored", func() bool { return endOffsets(t, n.kafka, "koistream.raw") == beforeRaw+3 })
-		waitFor(t, 60*time.Second, "pipeline drained", func() bool { return drained(t, n) })
+		topicstest.WaitFor(t, 60*time.Second, "redeliveries stored", func() bool { return endOffsets(t, n.kafka, "koistream.raw") == beforeRaw+3 })
+		topicstest.WaitFor(t, 60*time.Second, "pipeline drained", func() bool { return drained(t, n) })
 		if after := endOffsets(t, n.kafka, "koistream.events"); after != before {
 			t.Fatalf("events topic grew from %d to %d after redeliveries", before, after)
 		}
@@ -246,7 +249,7 @@ func TestKill9LosesNothing(t *testing.T) {
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("X-GitHub-Event", d.event)
 				req.Header.Set("X-GitHub-Delivery", d.id)
-				req.Header.Set("X-Hub-Signature-256", signFor(d.body))
+				req.Header.Set("X-Hub-Signature-256", webhook.Sign([]byte(testSecret), d.body))
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					return // the node is gone
@@ -260,7 +263,7 @@ func TestKill9LosesNothing(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, 60*time.Second, "200 deliveries acknowledged", func() bool {
+	topicstest.WaitFor(t, 60*time.Second, "200 deliveries acknowledged", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(acked) >= 200
@@ -271,7 +274,7 @@ func TestKill9LosesNothing(t *testing.T) {
 	t.Logf("%d deliveries acknowledged before kill -9", len(acked))
 
 	n2 := startNode(t, dir)
-	waitFor(t, 90*time.Second, "pipeline drained after restart", func() bool { return drained(t, n2) })
+	topicstest.WaitFor(t, 90*time.Second, "pipeline drained after restart", func() bool { return drained(t, n2) })
 	got := rids(t, n2.http, "orn:github.event")
 	for _, id := range acked {
 		if c := got[eventRID(owner, id)]; c != 1 {
@@ -307,10 +310,6 @@ func TestKill9LosesNothing(t *testing.T) {
 		}
 	}
 	n2.stop()
-}
-
-func signFor(body []byte) string {
-	return signWith(testSecret, body)
 }
 
 // consumeAll reads topic from the start to its current end.

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/koistream/koistream/pipeline/webhook"
+	"github.com/koistream/koistream/topics/topicstest"
 )
 
 // binary is the koistream binary built once by TestMain: the end-to-end
@@ -147,7 +148,7 @@ func startNodeWith(t *testing.T, args, env []string) *node {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("node did not start in 60s:\n%s", n.logs.String())
 	}
-	waitFor(t, 60*time.Second, "healthz 200", func() bool {
+	topicstest.WaitFor(t, 60*time.Second, "healthz 200", func() bool {
 		resp, err := http.Get("http://" + n.http + "/healthz")
 		if err != nil {
 			return false
@@ -176,17 +177,6 @@ func (n *node) stop() {
 	}
 	if n.waitErr != nil {
 		n.t.Fatalf("node exited with %v after SIGTERM\n%s", n.waitErr, n.logs.String())
-	}
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -293,22 +283,13 @@ func rids(t *testing.T, addr string, types ...string) map[string]int {
 	return out
 }
 
-// endOffsets sums the end offsets of topic.
+// endOffsets sums the end offsets of topic: how many records it holds.
 func endOffsets(t *testing.T, kafka, topic string) int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatalf("end offsets of %s: %v", topic, err)
-	}
 	var sum int64
-	ends.Each(func(o kadm.ListedOffset) { sum += o.Offset })
+	for _, o := range topicstest.EndOffsets(t, kafka, topic) {
+		sum += o
+	}
 	return sum
 }
 
@@ -388,8 +369,6 @@ func metricValue(t *testing.T, addr, name string) float64 {
 	}
 	return sum
 }
-
-func signWith(secret string, body []byte) string { return webhook.Sign([]byte(secret), body) }
 
 // runBinary runs a one-shot koistream command and returns its output.
 func runBinary(t *testing.T, args ...string) (string, error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/koistream/koistream/topics/github"
 	"github.com/koistream/koistream/topics/raw"
+	"github.com/koistream/koistream/topics/topicstest"
 )
 
 // TestKcatReadsRawTopic reads koistream.raw with kcat (librdkafka), a
@@ -33,7 +34,7 @@ func TestKcatReadsRawTopic(t *testing.T) {
 		t.Fatalf("status %d, body %s", code, body)
 	}
 	var out []byte
-	waitFor(t, 60*time.Second, "kcat to see the delivery", func() bool {
+	topicstest.WaitFor(t, 60*time.Second, "kcat to see the delivery", func() bool {
 		cmd := exec.Command(kcat, "-b", n.kafka, "-C", "-t", "koistream.raw", "-o", "beginning", "-e", "-q",
 			"-f", "key=%k\\nheaders=%h\\nvalue=%s\\n--end--\\n")
 		out, err = cmd.Output()

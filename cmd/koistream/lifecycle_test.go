@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/koistream/koistream/topics/topicstest"
 )
 
 // snapshot is everything the KOI-net API shows.
@@ -40,7 +42,7 @@ func TestRestartKeepsStateAndRebuilds(t *testing.T) {
 			t.Fatalf("status %d %s", code, body)
 		}
 	}
-	waitFor(t, 60*time.Second, "pipeline drained", func() bool { return drained(t, n) })
+	topicstest.WaitFor(t, 60*time.Second, "pipeline drained", func() bool { return drained(t, n) })
 	before := snapshot(t, n.http)
 	if len(before) < 5 {
 		t.Fatalf("only %d RIDs cached: %v", len(before), before)
@@ -54,8 +56,8 @@ func TestRestartKeepsStateAndRebuilds(t *testing.T) {
 		if code, body := post(t, n.http, opened, testSecret); code != http.StatusAccepted {
 			t.Fatalf("status %d %s", code, body)
 		}
-		waitFor(t, 60*time.Second, "redelivery stored", func() bool { return endOffsets(t, n.kafka, "koistream.raw") == raw+1 })
-		waitFor(t, 60*time.Second, "pipeline drained", func() bool { return drained(t, n) })
+		topicstest.WaitFor(t, 60*time.Second, "redelivery stored", func() bool { return endOffsets(t, n.kafka, "koistream.raw") == raw+1 })
+		topicstest.WaitFor(t, 60*time.Second, "pipeline drained", func() bool { return drained(t, n) })
 		if got := endOffsets(t, n.kafka, "koistream.events"); got != events {
 			t.Fatalf("events topic grew from %d to %d", events, got)
 		}
@@ -67,7 +69,7 @@ func TestRestartKeepsStateAndRebuilds(t *testing.T) {
 			t.Fatal(err)
 		}
 		n := startNode(t, dir)
-		waitFor(t, 60*time.Second, "pipeline drained", func() bool { return drained(t, n) })
+		topicstest.WaitFor(t, 60*time.Second, "pipeline drained", func() bool { return drained(t, n) })
 		if after := snapshot(t, n.http); !reflect.DeepEqual(after, before) {
 			t.Fatalf("rebuilt cache differs:\n got %v\nwant %v", after, before)
 		}
@@ -83,7 +85,7 @@ func TestRestartKeepsStateAndRebuilds(t *testing.T) {
 			t.Fatalf("cache folder still there: %v", err)
 		}
 		n := startNode(t, dir)
-		waitFor(t, 60*time.Second, "pipeline drained", func() bool { return drained(t, n) })
+		topicstest.WaitFor(t, 60*time.Second, "pipeline drained", func() bool { return drained(t, n) })
 		if after := snapshot(t, n.http); !reflect.DeepEqual(after, before) {
 			t.Fatalf("rebuilt cache differs")
 		}
@@ -102,7 +104,7 @@ func TestRestartKeepsStateAndRebuilds(t *testing.T) {
 		if code, body := post(t, n.http, deleted, testSecret); code != http.StatusAccepted {
 			t.Fatalf("status %d %s", code, body)
 		}
-		waitFor(t, 60*time.Second, "issue forgotten", func() bool { return rids(t, n.http)[issue] == 0 })
+		topicstest.WaitFor(t, 60*time.Second, "issue forgotten", func() bool { return rids(t, n.http)[issue] == 0 })
 		if p := fetchBundles(t, n.http, issue); len(p.Bundles) != 0 || len(p.NotFound) != 1 {
 			t.Fatalf("forgotten issue still served: %+v", p)
 		}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/koistream/koistream/topics/topicstest"
 )
 
 // traceID returns the trace id of a record's traceparent header.
@@ -32,7 +34,7 @@ func TestTraceAndMetrics(t *testing.T) {
 		t.Fatalf("status %d %s", code, body)
 	}
 	rid := eventRID(ownerOf(t, d), d.id)
-	waitFor(t, 60*time.Second, "pipeline drained", func() bool { return drained(t, n) && rids(t, n.http)[rid] == 1 })
+	topicstest.WaitFor(t, 60*time.Second, "pipeline drained", func() bool { return drained(t, n) && rids(t, n.http)[rid] == 1 })
 
 	var rawTrace string
 	consumeAll(t, n.kafka, "koistream.raw", func(r *kgo.Record) {

@@ -32,6 +32,7 @@ import (
 	"github.com/koistream/koistream/topics"
 	"github.com/koistream/koistream/topics/github"
 	"github.com/koistream/koistream/topics/raw"
+	"github.com/koistream/koistream/topics/topicstest"
 )
 
 const (
@@ -47,18 +48,6 @@ var receivedAt = time.Date(2025, 1, 2, 4, 4, 5, 123456789, time.FixedZone("CET",
 const wantReceivedAt = "2025-01-02T03:04:05.123456789Z"
 
 var quietLogger = slog.New(slog.DiscardHandler)
-
-// startBroker starts an embedded broker with its own data folder on a free
-// port and returns its address.
-func startBroker(tb testing.TB) (*topics.Embedded, string) {
-	tb.Helper()
-	e, err := topics.StartEmbedded(topics.EmbeddedConfig{DataDir: tb.TempDir(), Listen: "127.0.0.1:0", Logger: quietLogger})
-	if err != nil {
-		tb.Fatalf("start embedded broker: %v", err)
-	}
-	tb.Cleanup(e.Close)
-	return e, e.Addr()
-}
 
 func newPublisher(tb testing.TB, addr string, opts ...kgo.Opt) *topics.Publisher {
 	tb.Helper()
@@ -91,11 +80,7 @@ func newTopic(tb testing.TB, addr string) string {
 		name = name[:150]
 	}
 	topic := fmt.Sprintf("raw-%s-%d", name, topicSeq.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := topics.EnsureTopics(ctx, []string{addr}, []string{topic}, 3); err != nil {
-		tb.Fatalf("create topic %s: %v", topic, err)
-	}
+	topicstest.CreateTopic(tb, addr, topic, 3)
 	return topic
 }
 
@@ -286,7 +271,7 @@ func headerMap(tb testing.TB, rec *kgo.Record) map[string]string {
 
 func TestHandlerAccepts(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t)
+	_, addr := topicstest.StartBroker(t)
 	pub := newPublisher(t, addr)
 
 	push := readTestdata(t, "push.json")
@@ -452,7 +437,7 @@ func TestHandlerAccepts(t *testing.T) {
 // span context travels on the record as a W3C traceparent header.
 func TestHandlerTraceContext(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t)
+	_, addr := topicstest.StartBroker(t)
 	pub := newPublisher(t, addr)
 	topic := newTopic(t, addr)
 	spans := tracetest.NewSpanRecorder()
@@ -488,7 +473,7 @@ func TestHandlerTraceContext(t *testing.T) {
 // of one GUID share a partition because the GUID is the key.
 func TestHandlerConcurrentRedeliveries(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t)
+	_, addr := topicstest.StartBroker(t)
 	pub := newPublisher(t, addr)
 	topic := newTopic(t, addr)
 	srv := serve(t, baseConfig(topic, pub))
@@ -545,7 +530,7 @@ func TestHandlerConcurrentRedeliveries(t *testing.T) {
 
 func TestHandlerRefuses(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t)
+	_, addr := topicstest.StartBroker(t)
 	pub := newPublisher(t, addr)
 	ping := readTestdata(t, "ping.json")
 	tooBig := []byte(`{"pad":"` + strings.Repeat("x", testMaxBody+1-len(`{"pad":""}`)) + `"}`)
@@ -647,7 +632,7 @@ func TestHandlerRefuses(t *testing.T) {
 // answered with a detail that names the header and says what is wrong.
 func TestHandlerInvalidHeaderDetail(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t)
+	_, addr := topicstest.StartBroker(t)
 	pub := newPublisher(t, addr)
 	ping := readTestdata(t, "ping.json")
 	tests := []struct {
@@ -682,7 +667,7 @@ func TestHandlerLogUnavailable(t *testing.T) {
 
 	t.Run("publisher closed", func(t *testing.T) {
 		t.Parallel()
-		_, addr := startBroker(t)
+		_, addr := topicstest.StartBroker(t)
 		topic := newTopic(t, addr)
 		pub := newPublisher(t, addr)
 		if err := pub.Close(); err != nil {
@@ -704,13 +689,9 @@ func TestHandlerLogUnavailable(t *testing.T) {
 	t.Run("broker gone", func(t *testing.T) {
 		t.Parallel()
 		dataDir := t.TempDir()
-		broker, err := topics.StartEmbedded(topics.EmbeddedConfig{DataDir: dataDir, Listen: "127.0.0.1:0", Logger: quietLogger})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer broker.Close()
-		topic := newTopic(t, broker.Addr())
-		pub, err := topics.NewPublisher(topics.PublisherConfig{Brokers: []string{broker.Addr()}, CloseTimeout: 100 * time.Millisecond}, nil)
+		broker, addr := topicstest.StartBroker(t, topicstest.DataDir(dataDir))
+		topic := newTopic(t, addr)
+		pub, err := topics.NewPublisher(topics.PublisherConfig{Brokers: []string{addr}, CloseTimeout: 100 * time.Millisecond}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -742,12 +723,8 @@ func TestHandlerLogUnavailable(t *testing.T) {
 		// cannot reach the broker once restarted.
 		_ = pub.Close()
 		// Restarted on its data, the broker holds the first delivery only.
-		restarted, err := topics.StartEmbedded(topics.EmbeddedConfig{DataDir: dataDir, Listen: "127.0.0.1:0", Logger: quietLogger})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer restarted.Close()
-		if rec := consume(t, restarted.Addr(), topic, 1)[0]; string(rec.Key) != "gone-1" {
+		_, restartedAddr := topicstest.StartBroker(t, topicstest.DataDir(dataDir))
+		if rec := consume(t, restartedAddr, topic, 1)[0]; string(rec.Key) != "gone-1" {
 			t.Errorf("stored record has key %q, want gone-1", rec.Key)
 		}
 	})
@@ -755,7 +732,7 @@ func TestHandlerLogUnavailable(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t)
+	_, addr := topicstest.StartBroker(t)
 	pub := newPublisher(t, addr)
 	tests := []struct {
 		name string
@@ -805,7 +782,7 @@ func headerValue(s string) string {
 // The answer must be the one the documented order of checks gives.
 func FuzzHandlerRequest(f *testing.F) {
 	const maxBody = 1024
-	_, addr := startBroker(f)
+	_, addr := topicstest.StartBroker(f)
 	pub := newPublisher(f, addr)
 	if err := pub.Close(); err != nil {
 		f.Fatal(err)
