@@ -133,6 +133,14 @@ func TestVersion(t *testing.T) {
 		}
 	}
 	want = append(want, rev)
+	// In a git checkout the build must carry the checkout's revision;
+	// elsewhere (a source archive, a git worktree, which the go command does
+	// not stamp) there is none to compare with.
+	if head, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil && rev == "revision unknown" {
+		if gitDir, err := exec.Command("git", "rev-parse", "--git-dir").Output(); err == nil && !strings.Contains(string(gitDir), "/worktrees/") {
+			t.Errorf("the binary carries no VCS revision though it was built in a git checkout at %s", strings.TrimSpace(string(head)))
+		}
+	}
 	for _, w := range want {
 		if !strings.Contains(out, w) {
 			t.Errorf("version output lacks %q:\n%s", w, out)

@@ -39,7 +39,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "koistream")
-	args := []string{"build", "-o", binary}
+	// -buildvcs=auto overrides a GOFLAGS=-buildvcs=false in the
+	// environment, so "koistream version" is tested with the revision a
+	// user's build from a git checkout carries.
+	args := []string{"build", "-buildvcs=auto", "-o", binary}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
