@@ -17,13 +17,12 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/topicstest"
 )
 
 const (
@@ -135,33 +134,16 @@ func (w *warnings) all() []string {
 // startBroker starts an embedded broker on loopback with the events topic.
 func startBroker(t *testing.T) string {
 	t.Helper()
-	b, err := topics.StartEmbedded(topics.EmbeddedConfig{
-		DataDir: t.TempDir(), Listen: "127.0.0.1:0", NoSync: true,
-		Partitions: testPartitions, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := topics.EnsureTopics(ctx, []string{b.Addr()}, []string{testTopic}, testPartitions); err != nil {
-		t.Fatal(err)
-	}
-	return b.Addr()
+	_, addr := topicstest.StartBroker(t, topicstest.NoSync(), topicstest.Partitions(testPartitions))
+	topicstest.CreateTopic(t, addr, testTopic, testPartitions)
+	return addr
 }
 
-// produce appends the events in one produce call and returns the end
-// offsets after it. An event goes to the partition of its issue (number
-// modulo 3), so the events of one RID keep their order, as the events
-// topic's RID keys keep it.
+// produce appends the events and returns the end offsets after them. An
+// event goes to the partition of its issue (number modulo 3), so the events
+// of one RID keep their order, as the events topic's RID keys keep it.
 func produce(t *testing.T, broker string, values ...string) map[int32]int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	recs := make([]*kgo.Record, len(values))
 	for i, v := range values {
 		rid := strings.TrimPrefix(v, `{"rid":"`)
@@ -172,37 +154,16 @@ func produce(t *testing.T, broker string, values ...string) map[int32]int64 {
 		}
 		recs[i] = &kgo.Record{Topic: testTopic, Partition: int32(issue % testPartitions), Key: []byte(rid), Value: []byte(v)}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	topicstest.Produce(t, broker, recs...)
 	return endOffsets(t, broker)
 }
 
-// endOffsets lists the events topic's end offsets. It does not use a
+// endOffsets lists the events topic's end offsets (with kadm, not a
 // PartitionReader: closing a consuming franz-go client while its first
-// fetch is under way is a data race inside franz-go (v1.22.2, fetchSession
-// in Client.close), which the race detector reports about once in ten runs.
+// fetch is under way is a data race inside franz-go v1.22.2).
 func endOffsets(t *testing.T, broker string) map[int32]int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	listed, err := kadm.NewClient(cl).ListEndOffsets(ctx, testTopic)
-	if err == nil {
-		err = listed.Error()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[int32]int64{}
-	listed.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
-	return out
+	return topicstest.EndOffsets(t, broker, testTopic)
 }
 
 // events returns n KOI events numbered from first: issue i is NEW, and
@@ -253,31 +214,24 @@ func start(t *testing.T, broker, dir string) *node {
 	return n
 }
 
-// waitApplied waits until the runner has applied everything before ends.
+// waitApplied waits until the runner has applied everything before ends,
+// failing at once if the runner stops.
 func (n *node) waitApplied(t *testing.T, ends map[int32]int64) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		next := n.runner.Next()
-		caughtUp := true
-		for p, e := range ends {
-			if next[p] < e {
-				caughtUp = false
-			}
-		}
-		if caughtUp {
-			return
-		}
+	topicstest.WaitFor(t, 30*time.Second, fmt.Sprintf("the runner to apply up to %v", ends), func() bool {
 		select {
 		case err := <-n.done:
 			t.Fatalf("runner stopped: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("runner at %v, want %v", next, ends)
+		next := n.runner.Next()
+		for p, e := range ends {
+			if next[p] < e {
+				return false
+			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return true
+	})
 }
 
 // stop stops the runner, expecting a clean return, and closes the store.
