@@ -3,7 +3,11 @@ package projections
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/koistream/koistream/topics/koi"
 )
 
 func TestSplitEvent(t *testing.T) {
@@ -86,4 +90,34 @@ func FuzzSplitEvent(f *testing.F) {
 		}
 		checkAgainstStd(t, in, ev)
 	})
+}
+
+// BenchmarkSplitEvent parses the value of a NEW event whose contents are a
+// 9 kB push-like payload (short strings, URLs, nested objects, escapes), the
+// shape of most records the cache applies.
+func BenchmarkSplitEvent(b *testing.B) {
+	in := benchEventRecord()
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := splitEvent(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchEventRecord returns a NEW event with a push-like payload of 20
+// commits as contents.
+func benchEventRecord() []byte {
+	var c strings.Builder
+	c.WriteString(`{"ref":"refs/heads/main","before":"9049f1265b7d61be4a8904a9a27120d2064dab3b","commits":[`)
+	for i := range 20 {
+		if i > 0 {
+			c.WriteByte(',')
+		}
+		fmt.Fprintf(&c, `{"id":"%040d","distinct":true,"message":"fix the pond sensor's \"flaky\" reading\n\nsee #%d","timestamp":"2025-01-02T03:04:05Z","url":"https://github.com/octo-org/hello-world/commit/%040d","author":{"name":"Koi","email":"koi@example.com","username":"koi"},"added":[],"removed":[],"modified":["sensor/pond.go","sensor/pond_test.go"]}`, i, i, i)
+	}
+	c.WriteString(`],"repository":{"id":186853002,"full_name":"octo-org/hello-world","private":false,"stargazers_count":0,"topics":["koi","pond"],"pushed_at":1.7e9},"forced":false}`)
+	m := koi.Manifest{RID: "orn:github.push:octo-org/hello-world:c441029cf673f84c8b7db52d0a5944ee5c52ff89", Timestamp: "2025-01-02T03:04:05.123456Z", SHA256Hash: "c823c275099e9446e747b73e2ba6b23593ef29c603b75d52649b502334e5ce17"}
+	return koi.NewBundleEvent(koi.EventNew, koi.Bundle{Manifest: m, Contents: []byte(c.String())}).AppendJSON(nil)
 }
