@@ -8,6 +8,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	eventstopic "github.com/koistream/koistream/topics/events" // "events" names a helper of runner_test.go
 	"github.com/koistream/koistream/topics/koi"
 )
 
@@ -76,15 +77,6 @@ func (c *Cache) Tables() []byte {
 	return []byte{prefixBundle[0], prefixManifest[0], prefixLegacyType[0]}
 }
 
-// eventRecord is the part of a KOI event the cache needs; manifest and
-// contents stay raw so they are served byte for byte.
-type eventRecord struct {
-	RID       string
-	EventType koi.EventType
-	Manifest  []byte
-	Contents  []byte
-}
-
 // ErrBadEvent wraps the reason a record of the events topic could not be
 // applied. Such records are skipped (and counted by the runner), never
 // retried: they would fail the same way forever.
@@ -112,7 +104,7 @@ func (c *Cache) Apply(b *pebble.Batch, recs []Record) (skipped []error, err erro
 // bundle, kilobytes each, is assembled in place rather than built and then
 // copied.
 func applyEvent(b *pebble.Batch, value []byte) error {
-	ev, err := splitEvent(value)
+	ev, err := eventstopic.ParseValue(value)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadEvent, err)
 	}
@@ -121,7 +113,7 @@ func applyEvent(b *pebble.Batch, value []byte) error {
 	}
 	switch ev.EventType {
 	case koi.EventNew, koi.EventUpdate:
-		if len(ev.Manifest) == 0 || len(ev.Contents) == 0 || bytes.Equal(ev.Manifest, []byte("null")) || bytes.Equal(ev.Contents, []byte("null")) {
+		if ev.Manifest == nil || ev.Contents == nil {
 			return fmt.Errorf("%w: %s %s without manifest and contents", ErrBadEvent, ev.EventType, ev.RID)
 		}
 		bundle := koi.RawBundle{Manifest: ev.Manifest, Contents: ev.Contents}

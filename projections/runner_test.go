@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	eventstopic "github.com/koistream/koistream/topics/events"
 	"github.com/koistream/koistream/topics/topicstest"
 )
 
@@ -381,7 +382,7 @@ func TestRunnerStopsOnFailedApply(t *testing.T) {
 		if _, ok := after[string(prefixCount)+string(r.Value)]; ok {
 			t.Errorf("counter holds an event of the failed poll: %s", r.Value)
 		}
-		if ev, err := splitEvent(r.Value); err == nil && ev.EventType == "NEW" {
+		if ev, err := eventstopic.ParseValue(r.Value); err == nil && ev.EventType == "NEW" {
 			if _, ok, _ := n.cache.Bundle(ev.RID); ok {
 				t.Errorf("cache holds %s, of the failed poll", ev.RID)
 			}

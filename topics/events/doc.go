@@ -1,7 +1,7 @@
 // Package events is the schema of the events topic: the KOI-net events the
 // ridify stage announces, which the projections apply and subscribers read.
 // The writer builds its records with [NewMessage]; readers of the headers use
-// [Parse].
+// [Parse], readers of the value [ParseValue].
 //
 // An events record is
 //
@@ -15,6 +15,6 @@
 //     [HeaderRoutingKey] (the GHTorrent-style key, "evt.push.insert",
 //     "ent.issue.update"), and the trace context the publisher adds.
 //
-// The value is not parsed here: the projections read it with their own
-// scanner, which skips validating the contents again.
+// [ParseValue] takes the value apart without validating the contents
+// again: ridify validated and hashed them before it wrote the record.
 package events

@@ -21,7 +21,8 @@ const (
 	HeaderRoutingKey = "koistream-routing-key"
 )
 
-// ErrInvalid is wrapped by every error NewMessage and Parse return.
+// ErrInvalid is wrapped by every error NewMessage, Parse and ParseValue
+// return.
 var ErrInvalid = errors.New("events: invalid event record")
 
 // RoutingKey returns the routing key of an event of type t about an

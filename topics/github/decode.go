@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/koistream/koistream/topics/jsonscan"
 	"github.com/koistream/koistream/topics/koi"
 )
 
@@ -177,10 +178,7 @@ func unhex(c byte) (byte, bool) {
 // nesting depth is bounded, so the recursive decoder can neither exhaust the
 // stack nor accept text that is not JSON by RFC 8259.
 func precheck(p []byte) error {
-	i := 0
-	for i < len(p) && isSpace(p[i]) {
-		i++
-	}
+	i := jsonscan.SkipSpace(p, 0)
 	if i == len(p) {
 		return fmt.Errorf("%w: empty payload", ErrBadPayload)
 	}
@@ -195,35 +193,14 @@ func precheck(p []byte) error {
 	if bytes.Count(p, []byte{'{'})+bytes.Count(p, []byte{'['}) <= maxDepth {
 		return nil
 	}
-	depth, inString := 0, false
-	for j := i; j < len(p); j++ {
-		c := p[j]
-		if inString {
-			switch c {
-			case '\\':
-				j++
-			case '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '{', '[':
-			depth++
-			if depth > maxDepth {
-				return fmt.Errorf("%w: payload nested deeper than %d", ErrBadPayload, maxDepth)
-			}
-		case '}', ']':
-			depth--
-		}
+	// Only the object is measured: the decoder stops where it ends and
+	// rejects whatever follows without descending into it. Any other fault
+	// ValueEnd finds (an unterminated string, unbalanced brackets) is the
+	// decoder's to report.
+	if _, err := jsonscan.ValueEnd(p, i, maxDepth); errors.Is(err, jsonscan.ErrTooDeep) {
+		return fmt.Errorf("%w: payload nested deeper than %d", ErrBadPayload, maxDepth)
 	}
 	return nil
-}
-
-func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r'
 }
 
 // truncate shortens s to at most n bytes for use in error messages, so that

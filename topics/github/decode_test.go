@@ -3,6 +3,7 @@ package github_test
 import (
 	"errors"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 
@@ -26,6 +27,7 @@ func TestDecodeBody(t *testing.T) {
 		{"form other fields", "application/x-www-form-urlencoded", "a=%zz&" + form + "&payload=%7B%7D", obj},
 		{"form escaped key", "application/x-www-form-urlencoded", "pay%6Coad=" + url.QueryEscape(obj), obj},
 		{"form plus is space", "application/x-www-form-urlencoded", "payload=%7B%22a%22:+%22b+c%22%7D", `{"a": "b c"}`},
+		{"brackets in strings are not nesting", "application/json", `{"a":"` + strings.Repeat("[", 10001) + `"}`, `{"a":"` + strings.Repeat("[", 10001) + `"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,6 +97,10 @@ func TestDecodeBodyErrors(t *testing.T) {
 		{"invalid utf-8", "application/json", "{\"zen\":\"\xff\"}", false, false},
 		{"control character", "application/json", "{\"zen\":\"a\x01b\"}", false, true},
 		{"too deep", "application/json", `{"a":` + deep + `}`, false, false},
+		{"too deep and unterminated", "application/json", `{"a":` + deep[:10001], false, false},
+		// The decoder stops at the end of the object and rejects what
+		// follows without descending into it.
+		{"too deep after the object", "application/json", `{}` + deep, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,5 +123,21 @@ func TestDecodeBodyErrors(t *testing.T) {
 				t.Errorf("ExtractPayload error %v does not wrap ErrBadPayload", err)
 			}
 		})
+	}
+}
+
+// BenchmarkDecodeBody is the webhook handler's check of every body: a 9.7 kB
+// push payload (testdata/push.json) extracted, prechecked and validated.
+func BenchmarkDecodeBody(b *testing.B) {
+	body, err := os.ReadFile("testdata/push.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := github.DecodeBody("application/json", body); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -28,6 +28,14 @@ func (m Manifest) AppendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
+// jsonLen is len(m.AppendJSON(nil)) when no string needs escaping, which
+// is every manifest ridify makes (RIDs of printable ASCII, RFC 3339
+// timestamps, hex digests): what a writer grows its buffer by so that it
+// grows once.
+func (m Manifest) jsonLen() int {
+	return len(`{"rid":"","timestamp":"","sha256_hash":""}`) + len(m.RID) + len(m.Timestamp) + len(m.SHA256Hash)
+}
+
 // MarshalJSON returns m.AppendJSON(nil). encoding/json escapes its output
 // as it escapes strings (<, > and & as \u003c…), so json.Marshal prints a
 // manifest as it always did; Marshal leaves those characters raw.

@@ -74,7 +74,7 @@ func (e Event) Bundle() (Bundle, bool) {
 
 // AppendJSON appends the event's JSON to dst and returns the extended
 // slice: {"rid","event_type","manifest"?,"contents"?} in that order, manifest
-// as {"rid","timestamp","sha256_hash"}, strings escaped as AppendString does
+// as Manifest.AppendJSON writes it, strings escaped as AppendString does
 // (as Python KOI nodes print them), manifest omitted when nil and contents
 // when empty, as MarshalJSON. Contents are written verbatim, not validated
 // or compacted: a KOI event carries them byte for byte as observed, and
@@ -84,8 +84,7 @@ func (e Event) Bundle() (Bundle, bool) {
 func (e Event) AppendJSON(dst []byte) []byte {
 	size := len(`{"rid":,"event_type":""}`) + len(e.RID) + 2 + len(e.EventType)
 	if e.Manifest != nil {
-		m := e.Manifest
-		size += len(`,"manifest":{"rid":,"timestamp":"","sha256_hash":""}`) + len(m.RID) + 2 + len(m.Timestamp) + len(m.SHA256Hash)
+		size += len(`,"manifest":`) + e.Manifest.jsonLen()
 	}
 	if len(e.Contents) != 0 {
 		size += len(`,"contents":`) + len(e.Contents)
@@ -95,14 +94,9 @@ func (e Event) AppendJSON(dst []byte) []byte {
 	dst = AppendString(dst, e.RID)
 	dst = append(dst, `,"event_type":`...)
 	dst = AppendString(dst, string(e.EventType))
-	if m := e.Manifest; m != nil {
-		dst = append(dst, `,"manifest":{"rid":`...)
-		dst = AppendString(dst, m.RID)
-		dst = append(dst, `,"timestamp":`...)
-		dst = AppendString(dst, m.Timestamp)
-		dst = append(dst, `,"sha256_hash":`...)
-		dst = AppendString(dst, m.SHA256Hash)
-		dst = append(dst, '}')
+	if e.Manifest != nil {
+		dst = append(dst, `,"manifest":`...)
+		dst = e.Manifest.AppendJSON(dst)
 	}
 	if len(e.Contents) != 0 {
 		dst = append(dst, `,"contents":`...)

@@ -3,6 +3,7 @@ package koi_test
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -155,5 +156,22 @@ func TestEventAppendJSONAllocatesOnce(t *testing.T) {
 	ev := koi.NewBundleEvent(koi.EventNew, koi.Bundle{Manifest: m, Contents: []byte(`{"title":"` + strings.Repeat("x", 10000) + `"}`)})
 	if n := testing.AllocsPerRun(100, func() { ev.AppendJSON(nil) }); n != 1 {
 		t.Errorf("AppendJSON(nil) allocates %v times, want 1", n)
+	}
+}
+
+// BenchmarkEventAppendJSON writes the events topic's value of a NEW event
+// with a 9.7 kB push payload (testdata/push.json) as contents, as ridify does
+// for every observation.
+func BenchmarkEventAppendJSON(b *testing.B) {
+	contents, err := os.ReadFile("testdata/push.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := koi.Manifest{RID: "orn:github.push:octo-org/hello-world:c441029cf673f84c8b7db52d0a5944ee5c52ff89", Timestamp: "2025-01-02T03:04:05.123456Z", SHA256Hash: "c823c275099e9446e747b73e2ba6b23593ef29c603b75d52649b502334e5ce17"}
+	ev := koi.NewBundleEvent(koi.EventNew, koi.Bundle{Manifest: m, Contents: contents})
+	b.SetBytes(int64(len(ev.AppendJSON(nil))))
+	b.ReportAllocs()
+	for b.Loop() {
+		ev.AppendJSON(nil)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/koistream/koistream/topics/jsonscan"
 )
 
 // The canonicaliser is written by hand rather than taken from a library
@@ -185,17 +187,7 @@ func (s *jcsState) document() error {
 }
 
 func (s *jcsState) skipWS() {
-	src := s.src
-	i := s.pos
-	for i < len(src) {
-		switch src[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-			continue
-		}
-		break
-	}
-	s.pos = i
+	s.pos = jsonscan.SkipSpace(s.src, s.pos)
 }
 
 // value parses one JSON value at s.pos (whitespace already skipped) and
@@ -307,7 +299,7 @@ func (s *jcsState) object() error {
 		var key []byte
 		if escaped {
 			off := len(s.keys)
-			s.keys = appendDecodedString(s.keys, s.src[rawStart:rawEnd])
+			s.keys = jsonscan.AppendUnescaped(s.keys, s.src[rawStart:rawEnd])
 			key = s.keys[off:]
 			m.keyOff, m.keyEnd = uint32(off), uint32(len(s.keys))|keyInKeys
 		} else {
@@ -547,26 +539,6 @@ func compareUTF16(a, b []byte) int {
 	return int(ra) - int(rb)
 }
 
-// jcsPlain marks the bytes that are copied verbatim inside strings: printable
-// ASCII except '"' and '\\'.
-var jcsPlain = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// plain8 reports whether all 8 bytes packed in x are plain string bytes
-// (jcsPlain): no byte is below 0x20, at or above 0x80, '"' or '\\'. It uses
-// the classic SWAR zero-byte tests, which have no false negatives.
-func plain8(x uint64) bool {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	q := x ^ (lo * '"')
-	b := x ^ (lo * '\\')
-	special := (x - lo*0x20) | (q-lo)&^q | (b-lo)&^b
-	return (x|special)&hi == 0
-}
-
 // str parses a string whose opening quote has been consumed and writes its
 // canonical form. It returns the raw byte range of the string body in src
 // and whether the body contained escape sequences.
@@ -577,12 +549,7 @@ func (s *jcsState) str() (start, end int, escaped bool, err error) {
 	run := i
 	s.dst = append(s.dst, '"')
 	for {
-		for i+8 <= len(src) && plain8(binary.LittleEndian.Uint64(src[i:])) {
-			i += 8
-		}
-		for i < len(src) && jcsPlain[src[i]] {
-			i++
-		}
+		i = jsonscan.PlainEnd(src, i)
 		if i >= len(src) {
 			return 0, 0, false, s.fail(ErrInvalidJSON, i, "unterminated string")
 		}
@@ -654,7 +621,7 @@ func (s *jcsState) escape(i int) (int, error) {
 // unicodeEscape decodes \uXXXX at src[i], combining a surrogate pair, and
 // returns the rune and the number of bytes consumed.
 func (s *jcsState) unicodeEscape(i int) (rune, int, error) {
-	r, ok := hex4(s.src, i+2)
+	r, ok := jsonscan.Hex4(s.src, i+2)
 	if !ok {
 		return 0, 0, s.fail(ErrInvalidJSON, i, "invalid \\u escape")
 	}
@@ -666,7 +633,7 @@ func (s *jcsState) unicodeEscape(i int) (rune, int, error) {
 		if j+1 >= len(s.src) || s.src[j] != '\\' || s.src[j+1] != 'u' {
 			return 0, 0, s.fail(ErrInvalidJSON, i, "lone high surrogate in \\u escape")
 		}
-		lo, ok := hex4(s.src, j+2)
+		lo, ok := jsonscan.Hex4(s.src, j+2)
 		if !ok {
 			return 0, 0, s.fail(ErrInvalidJSON, j, "invalid \\u escape")
 		}
@@ -676,27 +643,6 @@ func (s *jcsState) unicodeEscape(i int) (rune, int, error) {
 		return 0x10000 + (r-0xD800)<<10 + (lo - 0xDC00), 12, nil
 	}
 	return r, 6, nil
-}
-
-func hex4(src []byte, i int) (rune, bool) {
-	if i+4 > len(src) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range src[i : i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
 }
 
 const lowerHex = "0123456789abcdef"
@@ -725,96 +671,22 @@ func appendCanonicalRune(dst []byte, r rune) []byte {
 	return utf8.AppendRune(dst, r)
 }
 
-// appendDecodedString appends the decoded value of a string body that str
-// has already validated.
-func appendDecodedString(dst, raw []byte) []byte {
-	for i := 0; i < len(raw); {
-		c := raw[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			i++
-			continue
-		}
-		switch raw[i+1] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, _ := hex4(raw, i+2)
-			i += 6
-			if r >= 0xD800 && r < 0xDC00 {
-				lo, _ := hex4(raw, i+2)
-				r = 0x10000 + (r-0xD800)<<10 + (lo - 0xDC00)
-				i += 6
-			}
-			dst = utf8.AppendRune(dst, r)
-			continue
-		default: // '"', '\\', '/'
-			dst = append(dst, raw[i+1])
-		}
-		i += 2
-	}
-	return dst
-}
-
 // number parses a JSON number and writes it in ECMAScript format.
 func (s *jcsState) number() error {
-	src := s.src
 	start := s.pos
-	i := start
-	if src[i] == '-' {
-		i++
+	end, integer := jsonscan.NumberEnd(s.src, start)
+	if end < 0 {
+		return s.fail(ErrInvalidJSON, start, "invalid number")
 	}
-	digitsStart := i
-	switch {
-	case i < len(src) && src[i] == '0':
-		i++
-	case i < len(src) && src[i] >= '1' && src[i] <= '9':
-		for i < len(src) && src[i] >= '0' && src[i] <= '9' {
-			i++
-		}
-	default:
-		return s.fail(ErrInvalidJSON, i, "invalid number")
+	s.pos = end
+	lit := s.src[start:end]
+	digits := lit
+	if digits[0] == '-' {
+		digits = digits[1:]
 	}
-	intDigits := i - digitsStart
-	integer := true
-	if i < len(src) && src[i] == '.' {
-		i++
-		j := i
-		for i < len(src) && src[i] >= '0' && src[i] <= '9' {
-			i++
-		}
-		if i == j {
-			return s.fail(ErrInvalidJSON, i, "invalid number: no digits after '.'")
-		}
-		integer = false
-	}
-	if i < len(src) && (src[i] == 'e' || src[i] == 'E') {
-		i++
-		if i < len(src) && (src[i] == '+' || src[i] == '-') {
-			i++
-		}
-		j := i
-		for i < len(src) && src[i] >= '0' && src[i] <= '9' {
-			i++
-		}
-		if i == j {
-			return s.fail(ErrInvalidJSON, i, "invalid number: no digits in exponent")
-		}
-		integer = false
-	}
-	s.pos = i
-	lit := src[start:i]
-	if integer && intDigits <= 15 {
+	if integer && len(digits) <= 15 {
 		// Exactly representable, and printed by ECMAScript as plain digits.
-		if intDigits == 1 && src[digitsStart] == '0' {
+		if len(digits) == 1 && digits[0] == '0' {
 			s.dst = append(s.dst, '0') // also turns -0 into 0
 		} else {
 			s.dst = append(s.dst, lit...)
