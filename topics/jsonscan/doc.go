@@ -14,9 +14,11 @@
 // Every scanner takes the input and an index and returns an index: where the
 // scanned thing ends, or -1 when it is malformed (ValueEnd returns an error
 // instead, because its callers tell nesting that is too deep from other
-// faults). None of them allocates, and SkipSpace, PlainEnd and the
-// eight-byte tests they use are small enough for the compiler to inline, so
-// a call costs what the loop it replaced did.
+// faults). No scanner allocates. SkipSpace, PlainEnd, Hex4 and the
+// eight-byte tests are small enough for the compiler to inline, so in the
+// callers' loops they cost what the code they replaced did; the others are
+// called once per string, number or value, as the callers' own functions
+// were.
 //
 // Strings are scanned eight bytes at a time ("SWAR": SIMD within a
 // register, the classic has-zero-byte test on a uint64) because most of a
