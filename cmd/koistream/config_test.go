@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -210,6 +211,10 @@ func TestServeSeedConfigs(t *testing.T) {
 			n := startNodeWith(t, []string{"serve", "--config", c.path, "--listen", "127.0.0.1:0",
 				"--kafka-listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-format", "json"},
 				[]string{"GITHUB_WEBHOOK_SECRET=" + testSecret})
+			// --listen won over the file's server.port (8002 or 8000).
+			if _, port, _ := net.SplitHostPort(n.http); port == "8002" || port == "8000" {
+				t.Fatalf("serving on %s: the file's port won over --listen 127.0.0.1:0", n.http)
+			}
 			var notices []map[string]any
 			for _, line := range strings.Split(n.logs.String(), "\n") {
 				var rec map[string]any
