@@ -113,7 +113,7 @@ func applyEvent(b *pebble.Batch, value []byte) error {
 	}
 	switch ev.EventType {
 	case koi.EventNew, koi.EventUpdate:
-		if ev.Manifest == nil || ev.Contents == nil {
+		if len(ev.Manifest) == 0 || len(ev.Contents) == 0 { // absent or null
 			return fmt.Errorf("%w: %s %s without manifest and contents", ErrBadEvent, ev.EventType, ev.RID)
 		}
 		bundle := koi.RawBundle{Manifest: ev.Manifest, Contents: ev.Contents}
