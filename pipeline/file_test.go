@@ -138,6 +138,13 @@ func TestParseFileErrors(t *testing.T) {
 			`config.yaml:2: unknown key "ridd" in koi_net.first_contact (did you mean "rid"?)`},
 		{"key given twice", "server:\n  port: 1\n  port: 2\n",
 			`config.yaml:3: key "port" in server is given twice (first on line 2)`},
+		// Segments checked where they stand.
+		{"segment without from", "koistream:\n  segments:\n    - {to: observed, stages: [normalize]}\n",
+			`config.yaml:3: koistream.segments[0] needs "from": the topic it consumes`},
+		{"segment to itself", "koistream:\n  segments:\n    - from: raw\n      to: raw\n      stages: [normalize]\n",
+			`config.yaml:4: koistream.segments[0].to is the topic the segment consumes ("raw")`},
+		{"segment without stages", "koistream:\n  segments:\n    - {from: raw, to: observed}\n",
+			`config.yaml:3: koistream.segments[0] needs "stages": at least one stage`},
 		// Values of the wrong shape.
 		{"port as text", "server: {port: eighty}\n",
 			`config.yaml:1: server.port must be a whole number, got "eighty"`},

@@ -25,6 +25,24 @@ type Segment struct {
 	Stages []StageSpec `yaml:"stages"`
 }
 
+// Validate checks one segment where a file gives it, so that a missing or
+// contradictory key is reported at its line ([yamlconf.Validator]);
+// [ValidateSegments] repeats these checks for segments built in Go and adds
+// the ones across segments.
+func (s *Segment) Validate() error {
+	switch {
+	case s.From == "":
+		return errors.New(`needs "from": the topic it consumes`)
+	case s.To == "":
+		return errors.New(`needs "to": the topic it produces to`)
+	case s.From == s.To:
+		return &yamlconf.KeyError{Key: "to", Err: fmt.Errorf("is the topic the segment consumes (%q)", s.From)}
+	case len(s.Stages) == 0:
+		return errors.New(`needs "stages": at least one stage`)
+	}
+	return nil
+}
+
 // DefaultSegments is koistream's standard chain: raw → normalize, dedupe →
 // observed → ridify → events. The observed topic sits before ridify so that
 // every observation of one RID lands on one partition, in order, which is
