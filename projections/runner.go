@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -156,11 +157,7 @@ func (r *Runner) Lag() int64 {
 func (r *Runner) Next() map[int32]int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make(map[int32]int64, len(r.next))
-	for p, o := range r.next {
-		out[p] = o
-	}
-	return out
+	return maps.Clone(r.next)
 }
 
 // Run consumes until ctx ends, then returns nil; any other return is an

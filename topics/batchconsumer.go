@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -148,11 +149,7 @@ func (c *BatchConsumer) Ready() bool { return c.ready.Load() }
 func (c *BatchConsumer) Handled() map[int32]int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[int32]int64, len(c.next))
-	for p, o := range c.next {
-		out[p] = o
-	}
-	return out
+	return maps.Clone(c.next)
 }
 
 // Run consumes until ctx ends, then commits what was handled, leaves the

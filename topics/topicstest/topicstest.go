@@ -156,12 +156,9 @@ func EndOffsets(tb testing.TB, addr, topic string) map[int32]int64 {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		tb.Fatalf("kafka client: %v", err)
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	adm, done := admin(tb, addr)
+	defer done()
+	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = ends.Error()
 	}
@@ -222,12 +219,9 @@ func Committed(tb testing.TB, addr, group, topic string) map[int32]int64 {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		tb.Fatalf("kafka client: %v", err)
-	}
-	defer cl.Close()
-	offsets, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
+	adm, done := admin(tb, addr)
+	defer done()
+	offsets, err := adm.FetchOffsets(ctx, group)
 	if err == nil {
 		err = offsets.Error()
 	}
@@ -244,4 +238,17 @@ func Committed(tb testing.TB, addr, group, topic string) map[int32]int64 {
 		}
 	})
 	return out
+}
+
+// admin returns an admin client of the broker at addr and the function
+// that closes it. Unlike [Client] it is closed by the caller at once, not
+// when tb ends: look-ups are polled in WaitFor loops, which would otherwise
+// hold a connection per check until the test ends.
+func admin(tb testing.TB, addr string) (*kadm.Client, func()) {
+	tb.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		tb.Fatalf("kafka client: %v", err)
+	}
+	return kadm.NewClient(cl), cl.Close
 }
