@@ -24,11 +24,19 @@ import (
 )
 
 // stageSet is the default stages, built from stages.Builtin() on a stage
-// state database.
+// state database: dedupe's and ridify's state in a store each, as the
+// pipeline's two segments keep them.
 type stageSet struct {
 	normalize, dedupe, ridify stages.Stage
 	db                        *pebble.DB
+	ingest, observe           *stages.StateStore
 }
+
+// stateCommitEvery is how many inputs of one partition pass between two
+// commits of its stage state, as a segment commits once per poll of up to
+// topics.DefaultMaxPollRecords records (256 of one partition is what a
+// poll over several partitions brings each).
+const stateCommitEvery = 256
 
 // openMemState opens a Pebble database with koistream's options on an
 // in-memory file system: stage state with no disk under it.
@@ -45,13 +53,19 @@ func openMemState() (*pebble.DB, error) {
 // newStageSet builds normalize, dedupe and ridify on db.
 func newStageSet(db *pebble.DB) (*stageSet, error) {
 	reg := stages.Builtin()
-	deps := stages.Deps{State: db, Logger: slog.New(slog.DiscardHandler), Now: time.Now}
-	s := &stageSet{db: db}
-	for name, dst := range map[string]*stages.Stage{
-		stages.NormalizeName: &s.normalize,
-		stages.DedupeName:    &s.dedupe,
-		stages.RidifyName:    &s.ridify,
+	s := &stageSet{db: db, ingest: stages.NewStateStore(db), observe: stages.NewStateStore(db)}
+	for name, set := range map[string]struct {
+		dst   *stages.Stage
+		store *stages.StateStore
+	}{
+		stages.NormalizeName: {&s.normalize, s.ingest},
+		stages.DedupeName:    {&s.dedupe, s.ingest},
+		stages.RidifyName:    {&s.ridify, s.observe},
 	} {
+		deps := stages.Deps{Logger: slog.New(slog.DiscardHandler), Now: time.Now, OpenState: func() (stages.State, error) {
+			return set.store.Space(name), nil
+		}}
+		dst := set.dst
 		st, err := reg.New(name, deps, nil)
 		if err != nil {
 			return nil, err
@@ -166,6 +180,11 @@ func measureStagesCPU(ctx context.Context, c *Corpus, n int) (stagesResult, erro
 					}
 					pctx := topics.ContextWithPosition(context.Background(), topics.Position{Topic: "koistream.observed", Partition: int32(w), Offset: off})
 					off++
+					if off%stateCommitEvery == 0 {
+						if err := set.observe.Commit(int32(w), nil); err != nil {
+							fail(err)
+						}
+					}
 					outs, ok := run(set.ridify, pctx, m)
 					if !ok {
 						continue
@@ -207,6 +226,11 @@ func measureStagesCPU(ctx context.Context, c *Corpus, n int) (stagesResult, erro
 				msg := rawMessage(c.Delivery(i), now)
 				pctx := topics.ContextWithPosition(context.Background(), topics.Position{Topic: "koistream.raw", Partition: int32(w), Offset: off})
 				off++
+				if off%stateCommitEvery == 0 {
+					if err := set.ingest.Commit(int32(w), nil); err != nil {
+						fail(err)
+					}
+				}
 				msg.SetContext(pctx)
 				obs, ok := run(set.normalize, pctx, msg)
 				if !ok {

@@ -36,6 +36,7 @@ type Node struct {
 	admin  *kadm.Client // for Drained, which benchmarks poll every few ms
 
 	state    *pebble.DB
+	instance string // names the node's transactional producers
 	store    *projections.Store
 	cache    *projections.Cache
 	pub      *topics.Publisher
@@ -81,7 +82,10 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.state, err = pebble.Open(filepath.Join(cfg.DataDir, "stages"), projections.StageStateOptions(n.log)); err != nil {
 		return n, fmt.Errorf("open stage state: %w", err)
 	}
-	chains, err := n.buildChains()
+	if n.instance, err = instanceID(cfg.DataDir); err != nil {
+		return n, err
+	}
+	chains, states, err := n.buildChains()
 	if err != nil {
 		return n, err
 	}
@@ -108,6 +112,11 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		return n, fmt.Errorf("admin client: %w", err)
 	}
 	n.admin = kadm.NewClient(adminCl)
+	for i, seg := range n.cfg.Segments {
+		if err = ensureChangelogs(ctx, n.admin, n.names.Resolve(seg.From), states[i].spaces); err != nil {
+			return n, err
+		}
+	}
 
 	if n.store, err = projections.OpenStore(ProjectionsDir(cfg.DataDir), n.log); err != nil {
 		return n, err
@@ -123,7 +132,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.pub, err = topics.NewPublisher(topics.PublisherConfig{Brokers: n.kafka, Propagator: n.tel.Propagator}, wmLog); err != nil {
 		return n, err
 	}
-	if err = n.buildSegments(wmLog, chains); err != nil {
+	if err = n.buildSegments(wmLog, chains, states); err != nil {
 		return n, err
 	}
 	if n.runner, err = projections.NewRunner(projections.RunnerConfig{
@@ -138,7 +147,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 
 	for _, seg := range n.segments {
-		n.background("segment "+seg.name, func() error { return seg.consumer.Run(runCtx, seg.handle) })
+		n.background("segment "+seg.name, func() error { return seg.consumer.Run(runCtx, seg) })
 	}
 	n.background("projections", func() error { return n.runner.Run(runCtx) })
 
@@ -172,33 +181,48 @@ func (n *Node) background(name string, fn func() error) {
 	}()
 }
 
+// segmentState is the stage state of one segment: its store and the
+// changelog topics its stages asked for, nil when none did.
+type segmentState struct {
+	store  *stages.StateStore
+	spaces []string
+}
+
 // buildChains builds the stage chain of every segment, in order: each stage
-// from its registered factory with its own configuration block.
-func (n *Node) buildChains() ([]*stages.Chain, error) {
+// from its registered factory with its own configuration block and, when it
+// asks for one, its own state with its own changelog topic.
+func (n *Node) buildChains() ([]*stages.Chain, []*segmentState, error) {
 	tel := stages.Telemetry{Tracer: n.tel.Tracer("koistream/stages"), Meter: n.tel.Meter("koistream/stages")}
-	deps := stages.Deps{State: n.state, Logger: n.log, Now: time.Now}
 	chains := make([]*stages.Chain, 0, len(n.cfg.Segments))
+	states := make([]*segmentState, 0, len(n.cfg.Segments))
 	for _, seg := range n.cfg.Segments {
+		st := &segmentState{store: stages.NewStateStore(n.state)}
 		var sts []stages.Stage
-		for _, spec := range seg.Stages {
-			st, err := n.cfg.Registry.New(spec.Name, deps, spec.Config)
+		for i, spec := range seg.Stages {
+			deps := stages.Deps{Logger: n.log, Now: time.Now, OpenState: func() (stages.State, error) {
+				space := n.changelogTopic(seg.ID(), spec.Name, i)
+				st.spaces = append(st.spaces, space)
+				return st.store.Space(space), nil
+			}}
+			stage, err := n.cfg.Registry.New(spec.Name, deps, spec.Config)
 			if err != nil {
-				return nil, fmt.Errorf("segment %s: %w", seg.ID(), err)
+				return nil, nil, fmt.Errorf("segment %s: %w", seg.ID(), err)
 			}
-			sts = append(sts, st)
+			sts = append(sts, stage)
 		}
 		chain, err := stages.NewChain(seg.ID(), sts, tel)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		chains = append(chains, chain)
+		states = append(states, st)
 	}
-	return chains, nil
+	return chains, states, nil
 }
 
 // buildSegments wires each segment's chain (chains[i] is segment i's)
-// between its topics.
-func (n *Node) buildSegments(wmLog watermill.LoggerAdapter, chains []*stages.Chain) error {
+// between its topics, each in its own transactions.
+func (n *Node) buildSegments(wmLog watermill.LoggerAdapter, chains []*stages.Chain, states []*segmentState) error {
 	deadCount, err := newDeadCounter(n.tel.Meter("koistream/stages"))
 	if err != nil {
 		return err
@@ -212,34 +236,49 @@ func (n *Node) buildSegments(wmLog watermill.LoggerAdapter, chains []*stages.Cha
 		Logger:          wmLog,
 	}.Middleware
 	for i, seg := range n.cfg.Segments {
-		id, chain := seg.ID(), chains[i]
-		dead := &deadLetterPublisher{next: n.pub, segment: id, dead: deadCount}
-		poison, err := middleware.PoisonQueue(dead, n.names.Dead)
-		if err != nil {
-			return fmt.Errorf("segment %s: poison queue: %w", id, err)
+		id, chain, st := seg.ID(), chains[i], states[i]
+		changelogs := map[string]bool{}
+		for _, sp := range st.spaces {
+			changelogs[sp] = true
 		}
-		consumer, err := topics.NewBatchConsumer(topics.BatchConsumerConfig{
-			Brokers:    n.kafka,
-			Group:      n.groupOf(id),
-			Topic:      n.names.Resolve(seg.From),
-			Propagator: n.tel.Propagator,
-			Logger:     n.log.With("segment", id),
+		group := n.groupOf(id)
+		consumer, err := topics.NewTxnConsumer(topics.TxnConsumerConfig{
+			Brokers:          n.kafka,
+			Group:            group,
+			Topic:            n.names.Resolve(seg.From),
+			TransactionalID:  group + "." + n.instance,
+			ManualPartitions: func(topic string) bool { return changelogs[topic] },
+			Propagator:       n.tel.Propagator,
+			Logger:           n.log.With("segment", id),
 		})
 		if err != nil {
 			return err
 		}
-		// Outermost first: a failure that survives the retries, or that is
-		// permanent, is published to the dead topic and only then counts as
-		// handled. If that publish fails the poll is retried: nothing is
-		// dropped.
-		n.segments = append(n.segments, &segmentRunner{
+		runner := &segmentRunner{
 			name:     id,
 			to:       n.names.Resolve(seg.To),
-			handler:  poison(retry(middleware.Recoverer(chain.Handle))),
-			pub:      n.pub,
-			state:    n.state,
 			consumer: consumer,
-		})
+			brokers:  n.kafka,
+			admin:    n.admin,
+			log:      n.log.With("segment", id),
+			restored: map[int32]bool{},
+			written:  map[int32][]*kgo.Record{},
+		}
+		if len(st.spaces) > 0 {
+			runner.state, runner.spaces = st.store, st.spaces
+		}
+		dead := &deadLetterPublisher{next: txnPublisher{runner}, segment: id, dead: deadCount}
+		poison, err := middleware.PoisonQueue(dead, n.names.Dead)
+		if err != nil {
+			return fmt.Errorf("segment %s: poison queue: %w", id, err)
+		}
+		// Outermost first: a failure that survives the retries, or that is
+		// permanent, is published to the dead topic in the poll's
+		// transaction and only then counts as handled. If that publish
+		// fails the transaction aborts and the poll is retried: nothing is
+		// dropped.
+		runner.handler = poison(retry(middleware.Recoverer(chain.Handle)))
+		n.segments = append(n.segments, runner)
 	}
 	return nil
 }

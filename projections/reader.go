@@ -58,9 +58,14 @@ type PartitionBatch struct {
 	// HighWatermark is the partition's end offset as the broker reported it
 	// with these records: the offset the next record appended will get.
 	HighWatermark int64
-	// Records are the records fetched, in offset order; possibly none, when
-	// the batch only reports the high watermark.
+	// Records are the data records fetched, in offset order; possibly
+	// none, when the batch only reports the high watermark or held only
+	// transaction markers. The reader reads committed records only.
 	Records []*kgo.Record
+	// Next is the offset after the last record fetched, transaction
+	// markers included: where this partition's reading continues. It is
+	// 0 when the fetch brought no records at all.
+	Next int64
 }
 
 // PartitionReader reads every partition of one topic directly, without a
@@ -165,17 +170,41 @@ func (r *PartitionReader) Poll(ctx context.Context) ([]PartitionBatch, error) {
 			if fp.Err != nil {
 				return
 			}
-			r.batches = append(r.batches, PartitionBatch{
+			b := PartitionBatch{
 				Topic:         fp.Topic,
 				Partition:     fp.Partition,
 				HighWatermark: fp.HighWatermark,
 				Records:       fp.Records,
-			})
+			}
+			if n := len(fp.Records); n > 0 {
+				b.Next = fp.Records[n-1].Offset + 1
+				b.Records = dataRecords(fp.Records)
+			}
+			r.batches = append(r.batches, b)
 		})
 		if len(r.batches) > 0 {
 			return r.batches, nil
 		}
 	}
+}
+
+// dataRecords returns recs without the transaction markers (control
+// records) that topics.FetchOpts keeps; recs itself when it has none, as
+// nearly every fetch.
+func dataRecords(recs []*kgo.Record) []*kgo.Record {
+	for i, r := range recs {
+		if !r.Attrs.IsControl() {
+			continue
+		}
+		out := append([]*kgo.Record(nil), recs[:i]...)
+		for _, r := range recs[i+1:] {
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	return recs
 }
 
 // Close stops fetching and releases the client. Poll must not be called

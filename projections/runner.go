@@ -242,6 +242,7 @@ func (r *Runner) apply(ctx context.Context, log *slog.Logger, batches []Partitio
 		}
 	}
 	if len(r.recs) == 0 {
+		r.advance(batches)
 		return nil
 	}
 	r.startSpans(ctx)
@@ -269,14 +270,23 @@ func (r *Runner) apply(ctx context.Context, log *slog.Logger, batches []Partitio
 		r.applied.Add(ctx, int64(res.Records-len(skipped)), r.attrs[i])
 		r.skipped.Add(ctx, int64(len(skipped)), r.attrs[i])
 	}
+	r.advance(batches)
+	return nil
+}
+
+// advance moves each partition's next offset past the poll's records,
+// transaction markers included, so a runner that applied everything
+// reports the partitions' end offsets (Next, Lag). The store keeps the
+// offsets of the data records it applied; after a restart the markers
+// after them are read again and skipped.
+func (r *Runner) advance(batches []PartitionBatch) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, b := range batches {
-		if n := len(b.Records); n > 0 && b.Records[n-1].Offset+1 > r.next[b.Partition] {
-			r.next[b.Partition] = b.Records[n-1].Offset + 1
+		if b.Next > r.next[b.Partition] {
+			r.next[b.Partition] = b.Next
 		}
 	}
-	r.mu.Unlock()
-	return nil
 }
 
 // startSpans opens one span per record of r.kept, each continuing the

@@ -105,7 +105,7 @@ func TestStageBlocks(t *testing.T) {
 				t.Fatal(err)
 			}
 			reg := stages.Builtin()
-			deps := stages.Deps{State: openState(t)}
+			deps := stateDeps(t)
 			// As a node does: validate the segments, then build each stage.
 			err = stages.ValidateSegments(segs, reg)
 			for i := 0; err == nil && i < len(segs[0].Stages); i++ {

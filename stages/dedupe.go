@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/koistream/koistream/topics"
 	"github.com/koistream/koistream/topics/observed"
@@ -23,36 +22,31 @@ const DedupeName = "dedupe"
 // (a redelivery) is dropped, whatever RIDs it names. One entry per input,
 // not per observation.
 //
-// Seen keys are persistent (Pebble) and never expire: a redelivery days later
-// and after restarts still produces nothing. Each key remembers the raw
-// record that first claimed it; when that same record comes again (the
-// pipeline retrying after a crash or a failed publish) it passes, so a crash
-// between marking and publishing cannot lose it.
-//
-// Seen keys are written without fsync: if a crash loses the newest ones, a
-// later redelivery passes dedupe and ridify then finds the same hash and
-// emits nothing. The newest keys are also held in memory (see memo), so the
-// several observations of one input cost one Pebble lookup, not one each.
-// Safe for concurrent use.
+// Seen keys are stage state (see [State]): persistent, partitioned like the
+// raw topic (keyed by the source key, so a redelivery lands on the
+// partition its first delivery did) and never expiring, so a redelivery
+// days later, after restarts or after its partition moved to another
+// instance, still produces nothing. Each key remembers the raw record that
+// first claimed it; when that same record comes again (the retry middleware
+// re-running the chain after a failure) it passes. Safe for concurrent use.
 type Dedupe struct {
-	db   *pebble.DB
-	seen *memo[logPos]
+	state State
 }
 
-// dedupeMemo is how many seen keys Dedupe holds in memory: enough for the
-// inputs of several polls in flight, a few MB.
-const dedupeMemo = 1 << 15
-
 // NewDedupe is the [Factory] of the dedupe stage. It takes no configuration
-// and needs deps.State.
+// and needs deps.OpenState.
 func NewDedupe(deps Deps, cfg Config) (Stage, error) {
 	if err := decodeNone(cfg); err != nil {
 		return nil, err
 	}
-	if deps.State == nil {
-		return nil, errors.New("dedupe: state database is required")
+	if deps.OpenState == nil {
+		return nil, errors.New("dedupe: stage state is required")
 	}
-	return &Dedupe{db: deps.State, seen: newMemo[logPos](dedupeMemo)}, nil
+	st, err := deps.OpenState()
+	if err != nil {
+		return nil, fmt.Errorf("dedupe: %w", err)
+	}
+	return &Dedupe{state: st}, nil
 }
 
 // Name implements [Stage].
@@ -84,34 +78,23 @@ func (d *Dedupe) Process(ctx context.Context, msg *message.Message) ([]*message.
 		}
 		pos = logPos{partition: p.Partition, offset: p.Offset}
 	}
-	key := StateKey(DedupeName, md.Get(observed.HeaderSource)+"\x00"+srcKey)
-
-	seen, ok := d.seen.get(key)
-	if !ok {
-		val, closer, err := d.db.Get(key)
-		switch {
-		case err == nil:
-			seen, err = decodeLogPos(val)
-			closer.Close()
-			if err != nil {
-				return nil, fmt.Errorf("dedupe: stored state for %q: %w", key, err)
-			}
-			d.seen.put(key, seen)
-			ok = true
-		case errors.Is(err, pebble.ErrNotFound):
-		default:
-			return nil, fmt.Errorf("dedupe: read state: %w", err)
-		}
+	key := []byte(md.Get(observed.HeaderSource) + "\x00" + srcKey)
+	val, found, err := d.state.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("dedupe: %w", err)
 	}
-	if ok {
+	if found {
+		seen, err := decodeLogPos(val)
+		if err != nil {
+			return nil, fmt.Errorf("dedupe: stored state for %q: %w", key, err)
+		}
 		if seen != pos {
 			return nil, nil // a redelivery: already passed once
 		}
 		return []*message.Message{msg}, nil // another observation of the claiming record, or our own retry
 	}
-	if err := d.db.Set(key, pos.append(nil), pebble.NoSync); err != nil {
-		return nil, fmt.Errorf("dedupe: write state: %w", err)
+	if err := d.state.Set(ctx, key, pos.append(nil)); err != nil {
+		return nil, fmt.Errorf("dedupe: %w", err)
 	}
-	d.seen.put(key, pos)
 	return []*message.Message{msg}, nil
 }

@@ -1,7 +1,6 @@
 package stages_test
 
 import (
-	"context"
 	"strconv"
 	"testing"
 
@@ -50,7 +49,7 @@ func TestDedupe(t *testing.T) {
 			t.Parallel()
 			st := newStage(t, stages.DedupeName, openState(t))
 			for i, x := range c.ins {
-				out, err := st.Process(context.Background(), normalized(x.delivery, x.rid, x.rawOffset))
+				out, err := st.Process(rawAt, normalized(x.delivery, x.rid, x.rawOffset))
 				if err != nil {
 					t.Fatalf("input %d: %v", i, err)
 				}
@@ -62,23 +61,28 @@ func TestDedupe(t *testing.T) {
 	}
 }
 
-// TestDedupeSurvivesRestart: seen keys live in Pebble, so a redelivery
-// after the database is closed and reopened is still dropped.
+// TestDedupeSurvivesRestart: committed seen keys live in Pebble, so a
+// redelivery after the database is closed and reopened is still dropped.
 func TestDedupeSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	db := openStateAt(t, dir)
-	st := newStage(t, stages.DedupeName, db)
-	if out, err := st.Process(context.Background(), normalized("d1", "r1", 0)); err != nil || len(out) != 1 {
+	db := openDB(t, dir)
+	store := stages.NewStateStore(db)
+	st := newStage(t, stages.DedupeName, store)
+	if out, err := st.Process(rawAt, normalized("d1", "r1", 0)); err != nil || len(out) != 1 {
 		t.Fatalf("first: %v %v", out, err)
+	}
+	// The segment's transaction committed.
+	if err := store.Commit(0, nil); err != nil {
+		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db = openStateAt(t, dir)
+	db = openDB(t, dir)
 	defer db.Close()
-	st = newStage(t, stages.DedupeName, db)
-	if out, err := st.Process(context.Background(), normalized("d1", "r1", 9)); err != nil || len(out) != 0 {
+	st = newStage(t, stages.DedupeName, stages.NewStateStore(db))
+	if out, err := st.Process(rawAt, normalized("d1", "r1", 9)); err != nil || len(out) != 0 {
 		t.Fatalf("redelivery after reopen: passed %d, err %v; want dropped", len(out), err)
 	}
 }
@@ -87,7 +91,7 @@ func TestDedupeNeedsASourceKey(t *testing.T) {
 	t.Parallel()
 	st := newStage(t, stages.DedupeName, openState(t))
 	m := normalized("", "r1", 0)
-	if _, err := st.Process(context.Background(), m); !stages.IsPermanent(err) {
+	if _, err := st.Process(rawAt, m); !stages.IsPermanent(err) {
 		t.Fatalf("error %v, want permanent", err)
 	}
 }

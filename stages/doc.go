@@ -13,8 +13,9 @@
 // topics/raw, topics/observed, topics/events and topics/dead.
 //
 // A stage sees one message at a time and returns the messages it produces.
-// Stage state (seen keys, RID hashes) lives in Pebble; every state write
-// records the log position that caused it, so a record redelivered after a
-// crash is recognised as a retry and re-emitted rather than dropped: delivery
-// through the stages is at-least-once and nothing acknowledged is lost.
+// Stage state (seen keys, RID hashes) is a [State]: the local Pebble copy of
+// a changelog topic per stage placement, written in the same Kafka
+// transaction as the segment's outputs and input offsets, so every input's
+// effect reaches the next topic exactly once and nothing acknowledged is
+// lost, across crashes and partitions moving between instances.
 package stages

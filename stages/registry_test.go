@@ -11,7 +11,7 @@ func TestRegistry(t *testing.T) {
 	t.Parallel()
 	r := stages.Builtin()
 	for _, n := range []string{stages.NormalizeName, stages.DedupeName, stages.RidifyName} {
-		if _, err := r.New(n, stages.Deps{State: openState(t)}, nil); err != nil {
+		if _, err := r.New(n, stateDeps(t), nil); err != nil {
 			t.Errorf("builtin %s: %v", n, err)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/koistream/koistream/topics"
 	"github.com/koistream/koistream/topics/events"
@@ -36,42 +35,38 @@ const RidifyName = "ridify"
 // the RID never changes once announced, as a GitHub event, one per
 // delivery) keep no state: an upsert of one is always NEW, stamped with the
 // receive time, and costs no state lookup or write. Dedupe has already
-// dropped redeliveries; a record replayed after a crash announces the same
-// bytes again, which consumers of an at-least-once log treat as a duplicate.
-// A forget of one is ignored.
+// dropped redeliveries, and the segment's transaction keeps a record
+// handled again after a crash from announcing it twice. A forget of one is
+// ignored.
 //
 // Its input is the observed topic (topics/observed), keyed by RID, so all
 // observations of one RID arrive in order on one partition; its output is
 // the events topic (topics/events), each event carrying the observation's
-// headers, its event type and its routing key. State is written together
-// with the observed position that caused it, before the event is published:
-// a retry of that same record re-emits the same event, an older record
-// replayed after a crash is skipped. Writes are not fsynced one by one: the
-// segment runner fsyncs the state database once per poll, before the input
-// offsets may be committed. A crash before that fsync loses state only for
-// inputs that will be delivered again, and since ridify is deterministic
-// given its state and input, they then produce the same events again.
-// Safe for concurrent use.
+// headers, its event type and its routing key. Its state is stage state
+// (see [State]), partitioned like the observed topic and committed with the
+// events it caused, so a crash or a partition moving to another instance
+// neither repeats nor loses an event. Each RID's state remembers the
+// observed position that last changed it: when the retry middleware
+// re-runs the chain for that same record, the same event is emitted again
+// rather than nothing. Safe for concurrent use.
 type Ridify struct {
-	db    *pebble.DB
-	state *memo[ridState]
+	state State
 }
 
-// ridifyMemo is how many RID states Ridify holds in memory (about 150 bytes
-// each): the repositories, issues and pull requests of an active
-// organisation, so their repeated observations skip Pebble.
-const ridifyMemo = 1 << 16
-
 // NewRidify is the [Factory] of the ridify stage. It takes no configuration
-// and needs deps.State.
+// and needs deps.OpenState.
 func NewRidify(deps Deps, cfg Config) (Stage, error) {
 	if err := decodeNone(cfg); err != nil {
 		return nil, err
 	}
-	if deps.State == nil {
-		return nil, errors.New("ridify: state database is required")
+	if deps.OpenState == nil {
+		return nil, errors.New("ridify: stage state is required")
 	}
-	return &Ridify{db: deps.State, state: newMemo[ridState](ridifyMemo)}, nil
+	st, err := deps.OpenState()
+	if err != nil {
+		return nil, fmt.Errorf("ridify: %w", err)
+	}
+	return &Ridify{state: st}, nil
 }
 
 // Name implements [Stage].
@@ -144,14 +139,14 @@ func (r *Ridify) Process(ctx context.Context, msg *message.Message) ([]*message.
 		return r.emit(o, ridState{hash: sum, eventType: koi.EventNew, micros: o.ReceivedAt.UnixMicro()})
 	}
 
-	key := StateKey(RidifyName, o.RID)
-	prev, known, err := r.load(key)
+	key := []byte(o.RID)
+	prev, known, err := r.load(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	if known && prev.pos.partition == pos.partition {
 		if pos.offset < prev.pos.offset {
-			return nil, nil // replayed after a crash: already handled
+			return nil, nil // an older record: already handled
 		}
 		if pos.offset == prev.pos.offset {
 			return r.emit(o, prev) // our own retry: same event again
@@ -185,18 +180,10 @@ func (r *Ridify) Process(ctx context.Context, msg *message.Message) ([]*message.
 			next.micros = prev.micros + 1
 		}
 	}
-	if err := r.write(key, next); err != nil {
-		return nil, err
+	if err := r.state.Set(ctx, key, next.encode()); err != nil {
+		return nil, fmt.Errorf("ridify: write state for %q: %w", key, err)
 	}
 	return r.emit(o, next)
-}
-
-func (r *Ridify) write(key []byte, st ridState) error {
-	if err := r.db.Set(key, st.encode(), pebble.NoSync); err != nil {
-		return fmt.Errorf("ridify: write state for %q: %w", key, err)
-	}
-	r.state.put(key, st)
-	return nil
 }
 
 // canonBufs recycles canonical-JSON buffers: hashing is on every record's
@@ -216,23 +203,15 @@ func contentHash(contents []byte) ([32]byte, error) {
 	return sha256.Sum256(canon), nil
 }
 
-func (r *Ridify) load(key []byte) (ridState, bool, error) {
-	if s, ok := r.state.get(key); ok {
-		return s, true, nil
+func (r *Ridify) load(ctx context.Context, key []byte) (ridState, bool, error) {
+	val, found, err := r.state.Get(ctx, key)
+	if err != nil || !found {
+		return ridState{}, false, err
 	}
-	val, closer, err := r.db.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return ridState{}, false, nil
-	}
-	if err != nil {
-		return ridState{}, false, fmt.Errorf("ridify: read state: %w", err)
-	}
-	defer closer.Close()
 	s, err := decodeRidState(val)
 	if err != nil {
 		return ridState{}, false, fmt.Errorf("ridify: state of %q: %w", key, err)
 	}
-	r.state.put(key, s)
 	return s, true, nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/cockroachdb/pebble/v2"
 )
 
 // Stage is one named step of the pipeline. Process receives one message and
@@ -29,9 +28,12 @@ type Stage interface {
 // Deps is what a stage factory may use to build a stage. All fields are set
 // by the pipeline before any factory runs.
 type Deps struct {
-	// State is the Pebble database where stages keep their state. Each stage
-	// must keep its keys under its own prefix (see [StateKey]).
-	State *pebble.DB
+	// OpenState returns the durable state of the stage being built: one
+	// State per placement of a stage in the segments, with its own
+	// changelog topic, so a stage needs no key prefix of its own. Only
+	// stages that keep state call it; nil when the caller provides no
+	// state, and a stage that needs state then fails to build.
+	OpenState func() (State, error)
 	// Logger is the stage's logger.
 	Logger *slog.Logger
 	// Now returns the current time; tests fix it.
@@ -47,13 +49,3 @@ type Deps struct {
 // [Deps]. A factory may be called several times, once per placement of the
 // stage in the segments.
 type Factory func(deps Deps, cfg Config) (Stage, error)
-
-// StateKey returns the Pebble key of a stage's state entry: the stage name, a
-// zero byte, then key. Stages must use it so their keys never collide.
-func StateKey(stage string, key string) []byte {
-	b := make([]byte, 0, len(stage)+1+len(key))
-	b = append(b, stage...)
-	b = append(b, 0)
-	b = append(b, key...)
-	return b
-}

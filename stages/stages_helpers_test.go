@@ -3,6 +3,7 @@ package stages_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -20,16 +21,16 @@ import (
 	"github.com/koistream/koistream/topics/observed"
 )
 
-// openState opens a real Pebble database in a temp folder.
-func openState(t *testing.T) *pebble.DB {
+// openState opens stage state on a real Pebble database in a temp folder.
+func openState(t *testing.T) *stages.StateStore {
 	t.Helper()
-	db := openStateAt(t, t.TempDir())
+	db := openDB(t, t.TempDir())
 	t.Cleanup(func() { db.Close() })
-	return db
+	return stages.NewStateStore(db)
 }
 
-// openStateAt opens the database in dir; the caller closes it.
-func openStateAt(t *testing.T, dir string) *pebble.DB {
+// openDB opens the database in dir; the caller closes it.
+func openDB(t *testing.T, dir string) *pebble.DB {
 	t.Helper()
 	db, err := pebble.Open(dir, projections.StageStateOptions(slog.New(slog.DiscardHandler)))
 	if err != nil {
@@ -38,14 +39,35 @@ func openStateAt(t *testing.T, dir string) *pebble.DB {
 	return db
 }
 
-func newStage(t *testing.T, name string, db *pebble.DB) stages.Stage {
+// newStage builds the registered stage name; a stateful one keeps its state
+// in store under the space name.
+func newStage(t *testing.T, name string, store *stages.StateStore) stages.Stage {
 	t.Helper()
-	st, err := stages.Builtin().New(name, stages.Deps{State: db, Now: time.Now}, nil)
+	deps := stages.Deps{Now: time.Now}
+	if store != nil {
+		deps.OpenState = func() (stages.State, error) { return store.Space(name), nil }
+	}
+	st, err := stages.Builtin().New(name, deps, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return st
 }
+
+// stateDeps returns Deps whose OpenState gives each stage its own space on
+// a fresh store.
+func stateDeps(t *testing.T) stages.Deps {
+	store := openState(t)
+	var n int
+	return stages.Deps{Now: time.Now, OpenState: func() (stages.State, error) {
+		n++
+		return store.Space(fmt.Sprint("space", n)), nil
+	}}
+}
+
+// rawAt is the context of a record at offset 0 of partition 0 of the raw
+// topic: stage state is partitioned by the input's position.
+var rawAt = topics.ContextWithPosition(context.Background(), topics.Position{Topic: "koistream.raw"})
 
 // observation builds an observed-topic message as normalize emits it from
 // the GitHub parser's observations (event RIDs immutable, routed by the

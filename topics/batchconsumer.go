@@ -32,13 +32,24 @@ const DefaultMaxPollRecords = 1024
 //     (109 of 292 MB in a heap profile during a backlog). 4 MiB still
 //     carries more than a poll's DefaultMaxPollRecords of webhooks;
 //   - kgo.FetchMaxWait 200 ms: how late an idle consumer notices new
-//     records at most, and so the lag's floor when input trickles.
+//     records at most, and so the lag's floor when input trickles;
+//   - read_committed: the stages write the observed and events topics in
+//     transactions (see TxnConsumer), and a record of an aborted or still
+//     open transaction must never reach a stage, a projection or a
+//     subscriber;
+//   - control records kept: a transaction's commit or abort marker takes
+//     an offset of its own, and a consumer that skipped them could never
+//     tell that it reached a partition's end offset. Every consumer using
+//     these options must skip records with Attrs.IsControl() but count
+//     their offsets as handled.
 //
 // Options given after these override them.
 func FetchOpts() []kgo.Opt {
 	return []kgo.Opt{
 		kgo.FetchMaxBytes(4 << 20),
 		kgo.FetchMaxWait(200 * time.Millisecond),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
 	}
 }
 
@@ -205,13 +216,13 @@ func (c *BatchConsumer) Run(ctx context.Context, handle BatchHandler) error {
 			cl.AllowRebalance()
 			return nil // ctx ended mid-retry: nothing of the poll is marked
 		}
-		for _, b := range batches {
-			last := b.Messages[len(b.Messages)-1]
-			pos, _ := PositionFromContext(last.Context())
-			c.mu.Lock()
-			c.next[b.Partition] = pos.Offset + 1
-			c.mu.Unlock()
-		}
+		c.mu.Lock()
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if n := len(fp.Records); n > 0 {
+				c.next[fp.Partition] = fp.Records[n-1].Offset + 1
+			}
+		})
+		c.mu.Unlock()
 		fetches.EachRecord(func(r *kgo.Record) { cl.MarkCommitRecords(r) })
 		cl.AllowRebalance()
 	}
@@ -239,17 +250,27 @@ func (c *BatchConsumer) handle(ctx context.Context, log *slog.Logger, handle Bat
 }
 
 func (c *BatchConsumer) batches(ctx context.Context, fetches kgo.Fetches) []Batch {
+	return toBatches(ctx, fetches, c.cfg.Propagator)
+}
+
+// toBatches converts a poll into one Batch per partition that has data
+// records, leaving out the transaction markers FetchOpts keeps.
+func toBatches(ctx context.Context, fetches kgo.Fetches, prop propagation.TextMapPropagator) []Batch {
 	var out []Batch
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if len(fp.Records) == 0 {
+		var b Batch
+		for _, rec := range fp.Records {
+			if rec.Attrs.IsControl() {
+				continue
+			}
+			msg := messageFromRecord(rec)
+			msg.SetContext(messageContext(ctx, rec, prop))
+			b.Messages = append(b.Messages, msg)
+		}
+		if len(b.Messages) == 0 {
 			return
 		}
-		b := Batch{Topic: fp.Topic, Partition: fp.Partition, Messages: make([]*message.Message, len(fp.Records))}
-		for i, rec := range fp.Records {
-			msg := messageFromRecord(rec)
-			msg.SetContext(messageContext(ctx, rec, c.cfg.Propagator))
-			b.Messages[i] = msg
-		}
+		b.Topic, b.Partition = fp.Topic, fp.Partition
 		out = append(out, b)
 	})
 	return out

@@ -298,6 +298,9 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeStartOffset(start),
 		kgo.ConsumeResetOffset(start),
+		// Records of aborted or open transactions (the stages write
+		// derived topics transactionally) are never delivered.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(s.cfg.CommitInterval),

@@ -312,23 +312,11 @@ func TestKill9LosesNothing(t *testing.T) {
 	n2.stop()
 }
 
-// consumeAll reads topic from the start to its current end.
+// consumeAll reads topic from the start to its current end, as a
+// read_committed consumer: what the node's transactions committed.
 func consumeAll(t *testing.T, kafka, topic string, fn func(*kgo.Record)) {
 	t.Helper()
-	end := endOffsets(t, kafka, topic)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var seen int64
-	for seen < end {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d records of %s", seen, end, topic)
-		}
-		fs.EachRecord(func(r *kgo.Record) { seen++; fn(r) })
+	for _, r := range topicstest.ReadAll(t, kafka, topic) {
+		fn(r)
 	}
 }

@@ -170,21 +170,43 @@ func EndOffsets(tb testing.TB, addr, topic string) map[int32]int64 {
 	return out
 }
 
-// ReadAll returns every record of topic up to its end offsets at the time
-// of the call, partition by partition in offset order. It reads outside any
-// consumer group.
+// ReadAll returns every committed record of topic up to its current end
+// offsets, partition by partition in offset order, as a read_committed
+// consumer sees them: records of aborted transactions and transaction
+// markers are left out. It fails the test if they cannot be read within
+// Timeout.
 func ReadAll(tb testing.TB, addr, topic string) []*kgo.Record {
 	tb.Helper()
+	return readAll(tb, addr, topic, kgo.ReadCommitted())
+}
+
+// ReadAllUncommitted is ReadAll as a read_uncommitted consumer sees the
+// topic: records of aborted transactions included, markers left out.
+func ReadAllUncommitted(tb testing.TB, addr, topic string) []*kgo.Record {
+	tb.Helper()
+	return readAll(tb, addr, topic, kgo.ReadUncommitted())
+}
+
+func readAll(tb testing.TB, addr, topic string, level kgo.IsolationLevel) []*kgo.Record {
+	tb.Helper()
 	ends := EndOffsets(tb, addr, topic)
-	want := 0
-	for _, o := range ends {
-		want += int(o)
+	next := map[int32]int64{}
+	behind := func() bool {
+		for p, end := range ends {
+			if next[p] < end {
+				return true
+			}
+		}
+		return false
 	}
-	if want == 0 {
+	if !behind() {
 		return nil
 	}
+	// Markers are kept so that every offset up to the end is seen, even
+	// when the partition ends with one.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(level), kgo.KeepControlRecords())
 	if err != nil {
 		tb.Fatalf("kafka client: %v", err)
 	}
@@ -192,17 +214,19 @@ func ReadAll(tb testing.TB, addr, topic string) []*kgo.Record {
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
 	byPartition := map[int32][]*kgo.Record{}
-	got := 0
-	for got < want {
+	for behind() {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			tb.Fatalf("read %d of %d records of %s before the timeout", got, want, topic)
+			tb.Fatalf("read %s up to %v before the timeout, want %v", topic, next, ends)
 		}
 		fs.EachError(func(t string, p int32, err error) { tb.Fatalf("fetch %s/%d: %v", t, p, err) })
 		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset < ends[r.Partition] {
+			if r.Offset >= ends[r.Partition] {
+				return
+			}
+			next[r.Partition] = r.Offset + 1
+			if !r.Attrs.IsControl() {
 				byPartition[r.Partition] = append(byPartition[r.Partition], r)
-				got++
 			}
 		})
 	}
