@@ -28,10 +28,15 @@ func (n *Node) changelogTopic(segment, stage string, i int) string {
 const restoreBatch = 4096
 
 // restoreIdle is how long a restore waits for the next changelog record
-// before it decides the log has nothing more below its end offset: a
-// compacted changelog may have lost the records just below the end offset
-// it listed, and no record then ever reaches that offset.
-const restoreIdle = 5 * time.Second
+// before it decides the log has nothing more below its end offset. The
+// records just below the listed end may never arrive: kfake aborts the
+// transactions a crash left open when it loads its data (persist.go,
+// "Implicitly abort in-flight transactions") without writing abort markers,
+// so a read_committed reader skips those records silently and never sees an
+// offset at the end. A fetch waits at most FetchMaxWait (200 ms) for data
+// below the last stable offset, which is there at once when it exists, so
+// one second of nothing is several empty fetches.
+const restoreIdle = time.Second
 
 // ensureChangelogs creates the changelog topics of a segment: compacted
 // (only the latest value of each key is needed to restore), keeping

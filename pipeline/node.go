@@ -36,7 +36,8 @@ type Node struct {
 	admin  *kadm.Client // for Drained, which benchmarks poll every few ms
 
 	state    *pebble.DB
-	instance string // names the node's transactional producers
+	instance string // the data folder's instance ID
+	boot     string // new at every start: with instance, names the transactional producers
 	store    *projections.Store
 	cache    *projections.Cache
 	pub      *topics.Publisher
@@ -85,6 +86,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.instance, err = instanceID(cfg.DataDir); err != nil {
 		return n, err
 	}
+	n.boot = bootID()
 	chains, states, err := n.buildChains()
 	if err != nil {
 		return n, err
@@ -246,7 +248,7 @@ func (n *Node) buildSegments(wmLog watermill.LoggerAdapter, chains []*stages.Cha
 			Brokers:          n.kafka,
 			Group:            group,
 			Topic:            n.names.Resolve(seg.From),
-			TransactionalID:  group + "." + n.instance,
+			TransactionalID:  group + "." + n.instance + "." + n.boot,
 			ManualPartitions: func(topic string) bool { return changelogs[topic] },
 			Propagator:       n.tel.Propagator,
 			Logger:           n.log.With("segment", id),

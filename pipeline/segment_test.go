@@ -368,11 +368,12 @@ func (h *blockingHandler) Handle(ctx context.Context, txn *topics.Txn, batches [
 	return nil
 }
 
-// TestSegmentZombieIsFenced: an instance that stops mid-transaction (its
-// outputs produced, nothing committed) and comes back under the same
-// transactional ID, as a restarted node does, fences its old incarnation:
-// the old outputs never become visible, the new run produces every output
-// once, and the old incarnation, when it wakes, cannot commit.
+// TestSegmentZombieIsFenced: a consumer that stalls mid-transaction (its
+// outputs produced, nothing committed) while another takes over under the
+// same transactional ID is fenced: its outputs never become visible, the
+// new one produces every output once, and the stalled one, when it wakes,
+// cannot commit. (A node uses a new transactional ID per run, see bootID;
+// this holds the TxnConsumer to Kafka's fencing all the same.)
 func TestSegmentZombieIsFenced(t *testing.T) {
 	t.Parallel()
 	_, addr := topicstest.StartBroker(t)
@@ -391,8 +392,8 @@ func TestSegmentZombieIsFenced(t *testing.T) {
 		t.Fatal("the first run produced nothing into its transaction")
 	}
 
-	// The same node restarted: same instance ID (a copy of the data
-	// folder's, since the blocked run still holds the folder's Pebble).
+	// The same transactional ID (a copy of the data folder's instance ID,
+	// since the blocked run still holds the folder's Pebble).
 	// Its group membership is new; the old member is still in the group,
 	// blocked, so the join waits for it to leave: release it once the new
 	// producer has fenced it.

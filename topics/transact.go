@@ -18,10 +18,10 @@ import (
 
 // DefaultTransactionTimeout is how long the broker keeps a transaction open
 // before it aborts it. It bounds how long the partitions of an instance that
-// died mid-transaction stay blocked when another instance takes them over:
-// the new owner cannot read their committed offsets (KIP-447 stable offsets)
-// until that transaction is aborted. An instance restarting under its own
-// transactional ID aborts it at once instead. Kafka's default is 60 s and
+// died mid-transaction stay blocked when another instance (or the restarted
+// one) takes them over: the new owner cannot read their committed offsets
+// (KIP-447 stable offsets) until that transaction is aborted. A broker that
+// restarts aborts it at once. Kafka's default is 60 s and
 // franz-go's 40 s; a poll's transaction here lasts milliseconds (one produce
 // flush and two small requests), so 10 s leaves a wide margin.
 const DefaultTransactionTimeout = 10 * time.Second
@@ -63,11 +63,11 @@ type TxnConsumerConfig struct {
 	Group string
 	// Topic is the topic consumed. Required.
 	Topic string
-	// TransactionalID identifies the consumer's producer across restarts.
-	// Required, and unique per instance and consumer: an instance that
-	// restarts under the same ID fences its previous incarnation and aborts
-	// the transaction it left open, so its partitions resume at once. Two
-	// live consumers sharing an ID fence each other in turn.
+	// TransactionalID names the consumer's transactional producer.
+	// Required, and unique per running consumer: two live consumers
+	// sharing an ID fence each other in turn. See the node's choice of a
+	// new ID per process start (pipeline/node.go) for why it should not be
+	// reused across restarts on the embedded broker.
 	TransactionalID string
 	// TransactionTimeout defaults to DefaultTransactionTimeout.
 	TransactionTimeout time.Duration
