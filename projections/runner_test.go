@@ -145,6 +145,14 @@ func startBroker(t *testing.T) string {
 // of one RID keep their order, as the events topic's RID keys keep it.
 func produce(t *testing.T, broker string, values ...string) map[int32]int64 {
 	t.Helper()
+	topicstest.Produce(t, broker, eventRecords(t, values)...)
+	return endOffsets(t, broker)
+}
+
+// eventRecords returns the events-topic records of values, each on the
+// partition of its issue (see produce).
+func eventRecords(t *testing.T, values []string) []*kgo.Record {
+	t.Helper()
 	recs := make([]*kgo.Record, len(values))
 	for i, v := range values {
 		rid := strings.TrimPrefix(v, `{"rid":"`)
@@ -155,8 +163,7 @@ func produce(t *testing.T, broker string, values ...string) map[int32]int64 {
 		}
 		recs[i] = &kgo.Record{Topic: testTopic, Partition: int32(issue % testPartitions), Key: []byte(rid), Value: []byte(v)}
 	}
-	topicstest.Produce(t, broker, recs...)
-	return endOffsets(t, broker)
+	return recs
 }
 
 // endOffsets lists the events topic's end offsets (with kadm, not a

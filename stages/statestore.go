@@ -297,7 +297,10 @@ func (st *spaceState) Set(ctx context.Context, key, value []byte) error {
 	ps.pending[string(k)] = pendingWrite{
 		space: st.space,
 		key:   append([]byte(nil), key...),
-		value: append([]byte(nil), value...),
+		// Never nil, even for an empty value: a nil value becomes a
+		// tombstone in the changelog, which a restore reads as a
+		// deletion, while the key is set here.
+		value: append([]byte{}, value...),
 	}
 	return nil
 }

@@ -50,7 +50,10 @@ type TxnHandler interface {
 	Ended(committed bool)
 	// Revoked reports partitions this consumer no longer owns (revoked in
 	// a rebalance or lost with the group membership). State kept for them
-	// may be changed by their new owner from now on.
+	// may be changed by their new owner from now on. A partition given up
+	// while the consumer committed nothing since an earlier revoke may be
+	// reported only when it is assigned back, but always before its
+	// records are handed to Handle again.
 	Revoked(partitions []int32)
 }
 
@@ -180,9 +183,37 @@ func (c *TxnConsumer) Handled() map[int32]int64 {
 // again to whichever instance owns them next.
 func (c *TxnConsumer) Run(ctx context.Context, h TxnHandler) error {
 	log := c.cfg.Logger.With("group", c.cfg.Group, "topic", c.cfg.Topic)
+	// franz-go's GroupTransactSession passes on only the first revoke or
+	// loss between two ends of a transaction: it drops later ones until
+	// End resets its flags, so a member that handles nothing between two
+	// rebalances can give a partition up unseen. owned is what the
+	// handler was told it owns; a partition assigned while still in it
+	// was lost unseen since, and the handler is told before it gets the
+	// partition's records again.
+	var ownedMu sync.Mutex
+	owned := map[int32]bool{}
 	revoked := func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
 		if ps := parts[c.cfg.Topic]; len(ps) > 0 {
+			ownedMu.Lock()
+			for _, p := range ps {
+				delete(owned, p)
+			}
+			ownedMu.Unlock()
 			h.Revoked(ps)
+		}
+	}
+	assigned := func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+		var missed []int32
+		ownedMu.Lock()
+		for _, p := range parts[c.cfg.Topic] {
+			if owned[p] {
+				missed = append(missed, p)
+			}
+			owned[p] = true
+		}
+		ownedMu.Unlock()
+		if len(missed) > 0 {
+			h.Revoked(missed)
 		}
 	}
 	opts := append(FetchOpts(), ProducerOpts()...)
@@ -195,6 +226,7 @@ func (c *TxnConsumer) Run(ctx context.Context, h TxnHandler) error {
 		kgo.TransactionalID(c.cfg.TransactionalID),
 		kgo.TransactionTimeout(c.cfg.TransactionTimeout),
 		kgo.RecordPartitioner(manualOr{manual: c.cfg.ManualPartitions, keyed: kgo.StickyKeyPartitioner(nil)}),
+		kgo.OnPartitionsAssigned(assigned),
 		kgo.OnPartitionsRevoked(revoked),
 		kgo.OnPartitionsLost(revoked),
 		kgo.WithLogger(kgoSlog{log}),
