@@ -11,6 +11,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/koistream/koistream/pipeline/koiapi"
+	"github.com/koistream/koistream/pipeline/webhook"
 	"github.com/koistream/koistream/stages"
 	"github.com/koistream/koistream/topics"
 )
@@ -26,6 +27,9 @@ const (
 	DefaultWebhookPath = "/github/webhook"
 	// DefaultShutdownTimeout bounds a graceful shutdown.
 	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultHTTPBodyIdleTimeout bounds the wait for the next bytes of a
+	// request body: GitHub gives up on a delivery after 10 s anyway.
+	DefaultHTTPBodyIdleTimeout = 10 * time.Second
 )
 
 // Config is everything a node needs. The zero value plus defaults runs a
@@ -57,6 +61,15 @@ type Config struct {
 	WebhookPath string
 	// WebhookSecrets are the accepted webhook secrets; see webhook.Config.
 	WebhookSecrets [][]byte
+	// WebhookBodyBudget bounds the bytes of webhook bodies held in memory
+	// at once; a delivery that does not fit is answered 503 with
+	// Retry-After (webhook.Config.BodyBudget). At least
+	// webhook.DefaultMaxBody. Defaults to webhook.DefaultBodyBudget.
+	WebhookBodyBudget int64
+	// HTTPBodyIdleTimeout bounds the wait for the next bytes of any request
+	// body; a body that stalls longer is answered 408. Defaults to
+	// DefaultHTTPBodyIdleTimeout.
+	HTTPBodyIdleTimeout time.Duration
 	// Segments place the stages, each with its own configuration block;
 	// nil means stages.DefaultSegments(). An
 	// empty, non-nil list runs no stages at all: the node takes webhooks
@@ -109,6 +122,12 @@ func (c *Config) SetDefaults() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if c.WebhookBodyBudget == 0 {
+		c.WebhookBodyBudget = webhook.DefaultBodyBudget
+	}
+	if c.HTTPBodyIdleTimeout == 0 {
+		c.HTTPBodyIdleTimeout = DefaultHTTPBodyIdleTimeout
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -140,6 +159,12 @@ func (c *Config) Validate() error {
 		if !strings.HasPrefix(p, "/") {
 			return fmt.Errorf("config: path %q must start with /", p)
 		}
+	}
+	if c.WebhookBodyBudget < webhook.DefaultMaxBody {
+		return fmt.Errorf("config: webhook body budget %d is smaller than a webhook body may be (%d)", c.WebhookBodyBudget, webhook.DefaultMaxBody)
+	}
+	if c.HTTPBodyIdleTimeout < 0 {
+		return fmt.Errorf("config: http body idle timeout must not be negative, got %s", c.HTTPBodyIdleTimeout)
 	}
 	if len(c.Segments) == 0 {
 		return nil // ingest only

@@ -18,7 +18,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/koistream/koistream/pipeline/httpjson"
-	"github.com/koistream/koistream/pipeline/koiapi"
 	"github.com/koistream/koistream/pipeline/telemetry"
 	"github.com/koistream/koistream/projections"
 	"github.com/koistream/koistream/stages"
@@ -282,49 +281,6 @@ func (n *Node) buildSegments(wmLog watermill.LoggerAdapter, chains []*stages.Cha
 		runner.handler = poison(retry(middleware.Recoverer(chain.Handle)))
 		n.segments = append(n.segments, runner)
 	}
-	return nil
-}
-
-func (n *Node) serveHTTP(runCtx context.Context) error {
-	mux := http.NewServeMux()
-	for _, src := range builtinSources() {
-		err := src.Start(SourceDeps{
-			Config:    n.cfg,
-			Publisher: n.pub,
-			RawTopic:  n.names.Raw,
-			Mux:       mux,
-			Tracer:    n.tel.Tracer("koistream/source/" + src.Kind),
-			Logger:    n.log.With("source", src.Kind),
-			Background: func(name string, fn func(ctx context.Context) error) {
-				n.background("source "+src.Kind+" "+name, func() error { return fn(runCtx) })
-			},
-		})
-		if err != nil {
-			return fmt.Errorf("source %s: %w", src.Kind, err)
-		}
-	}
-	koiapi.New(n.cache, n.log).Register(mux, n.cfg.KOIPath)
-	mux.HandleFunc("GET /healthz", n.healthz)
-	mux.HandleFunc("GET /readyz", n.healthz)
-	mux.Handle("GET /metrics", n.tel.Metrics)
-
-	var err error
-	if n.httpLn, err = net.Listen("tcp", n.cfg.Listen); err != nil {
-		return fmt.Errorf("http listen on %s: %w", n.cfg.Listen, err)
-	}
-	n.httpSrv = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		// GitHub gives up after 10 s; a slow 25 MiB upload still fits.
-		ReadTimeout: 60 * time.Second,
-		IdleTimeout: 120 * time.Second,
-	}
-	n.background("http", func() error {
-		if err := n.httpSrv.Serve(n.httpLn); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
 	return nil
 }
 

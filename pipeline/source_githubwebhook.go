@@ -13,11 +13,12 @@ func githubWebhookSource() Source {
 		Kind: ghwire.SourceKind,
 		Start: func(d SourceDeps) error {
 			wh, err := webhook.New(webhook.Config{
-				Secrets:   d.Config.WebhookSecrets,
-				Topic:     d.RawTopic,
-				Publisher: d.Publisher,
-				Tracer:    d.Tracer,
-				Logger:    d.Logger,
+				Secrets:    d.Config.WebhookSecrets,
+				Topic:      d.RawTopic,
+				Publisher:  d.Publisher,
+				Tracer:     d.Tracer,
+				Logger:     d.Logger,
+				BodyBudget: d.Config.WebhookBodyBudget,
 			})
 			if err != nil {
 				return err

@@ -1,6 +1,12 @@
-// Package httpjson writes koistream's JSON HTTP answers outside the KOI-net
-// API: errors as {"error": "<machine-readable code>", "detail": "<what is
-// wrong>"} ([Error]) and any other answer as a JSON value ([Write]).
+// Package httpjson holds the conventions of koistream's HTTP listener: every
+// answer outside the KOI-net API is JSON, errors as {"error":
+// "<machine-readable code>", "detail": "<what is wrong>"} ([Error]) and any
+// other answer as a JSON value ([Write]). So that no error reaches a client
+// as net/http's plain text, [Routes] answers requests no route takes (404,
+// 405) and [Listener] the malformed requests net/http refuses before any
+// handler runs (400, 431, 501, 505). [BodyGuard] bounds how long reading a
+// request body may take, also while the node shuts down, and describes a
+// body that could not be read in the client's terms ([BodyError]).
 package httpjson
 
 import (

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -573,7 +574,7 @@ func TestHandlerRefuses(t *testing.T) {
 		}), false, http.StatusUnauthorized, "invalid_signature"},
 		{"sha1= prefix", http.MethodPost, ping, ok(ping, func(h http.Header) {
 			h.Set("X-Hub-Signature-256", "sha1="+strings.TrimPrefix(webhook.Sign([]byte(testSecret), ping), "sha256="))
-		}), false, http.StatusUnauthorized, "invalid_signature"},
+		}), false, http.StatusUnauthorized, "malformed_signature"},
 		{"signature is checked before the headers", http.MethodPost, ping, ok(ping, func(h http.Header) {
 			h.Del("X-Hub-Signature-256")
 			h.Del("X-GitHub-Event")
@@ -776,6 +777,10 @@ func headerValue(s string) string {
 	return strings.Trim(s, " ")
 }
 
+// wellFormedSignature is the form of an X-Hub-Signature-256 value the
+// handler reads a body for.
+var wellFormedSignature = regexp.MustCompile(`^sha256=[0-9a-fA-F]{64}$`)
+
 // FuzzHandlerRequest sends arbitrary deliveries over HTTP to a handler whose
 // publisher is closed: every check runs for real, and a delivery that passes
 // them all reaches the log, which refuses it with 503 instead of storing it.
@@ -826,11 +831,13 @@ func FuzzHandlerRequest(f *testing.F) {
 			wantStatus, wantCode = http.StatusRequestEntityTooLarge, "payload_too_large"
 		case signature == "":
 			wantStatus, wantCode = http.StatusUnauthorized, "missing_signature"
+		case !wellFormedSignature.MatchString(signature):
+			wantStatus, wantCode = http.StatusUnauthorized, "malformed_signature"
 		case !webhook.VerifySignature(cfg.Secrets, signature, body):
 			wantStatus, wantCode = http.StatusUnauthorized, "invalid_signature"
 		case event == "" || delivery == "":
 			wantStatus, wantCode = http.StatusBadRequest, "missing_header"
-		case github.CheckEvent(event) != nil || github.CheckDelivery(delivery) != nil:
+		case github.CheckEvent(event) != nil || github.CheckIncomingDelivery(delivery) != nil:
 			wantStatus, wantCode = http.StatusBadRequest, "invalid_header"
 		case errors.Is(decodeErr, github.ErrUnsupportedContentType):
 			wantStatus, wantCode = http.StatusUnsupportedMediaType, "unsupported_media_type"

@@ -37,6 +37,23 @@ func VerifySignature(secrets [][]byte, header string, body []byte) bool {
 	return valid
 }
 
+// wellFormedSignature reports whether header has the form of an
+// X-Hub-Signature-256 value, "sha256=" and 64 hex digits, so that a request
+// that could never verify is refused before its body is read.
+func wellFormedSignature(header string) bool {
+	hexSig, ok := strings.CutPrefix(header, signaturePrefix)
+	if !ok || len(hexSig) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(hexSig); i++ {
+		c := hexSig[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
 // Sign returns the X-Hub-Signature-256 value GitHub would send for body
 // under secret. Tests and tools that post webhooks use it.
 func Sign(secret, body []byte) string {

@@ -1,0 +1,97 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/koistream/koistream/pipeline/httpjson"
+	"github.com/koistream/koistream/pipeline/koiapi"
+)
+
+// Bounds of the HTTP listener.
+const (
+	// readHeaderTimeout bounds the request line and headers.
+	readHeaderTimeout = 10 * time.Second
+	// bodyTimeout bounds a whole request body (and the request): GitHub
+	// gives up after 10 s, but a slow 25 MiB upload still fits.
+	bodyTimeout = 60 * time.Second
+	// idleTimeout closes keep-alive connections left unused.
+	idleTimeout = 120 * time.Second
+	// maxHeaderBytes bounds the request line and headers. GitHub's come to
+	// about 2 KB; net/http's default, 1 MiB, let one request hold a
+	// megabyte before any check ran (a 500 KB delivery id reached the log).
+	maxHeaderBytes = 64 << 10
+	// shutdownGrace is how long bodies still arriving get once the node
+	// shuts down: a stalled upload must not hold SIGTERM up until the
+	// shutdown timeout, which then fails the exit.
+	shutdownGrace = time.Second
+)
+
+// serveHTTP mounts the sources, the KOI-net API, health and metrics on one
+// mux and serves it on the configured address until Shutdown.
+func (n *Node) serveHTTP(runCtx context.Context) error {
+	mux := http.NewServeMux()
+	for _, src := range builtinSources() {
+		err := src.Start(SourceDeps{
+			Config:    n.cfg,
+			Publisher: n.pub,
+			RawTopic:  n.names.Raw,
+			Mux:       mux,
+			Tracer:    n.tel.Tracer("koistream/source/" + src.Kind),
+			Logger:    n.log.With("source", src.Kind),
+			Background: func(name string, fn func(ctx context.Context) error) {
+				n.background("source "+src.Kind+" "+name, func() error { return fn(runCtx) })
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("source %s: %w", src.Kind, err)
+		}
+	}
+	koiapi.New(n.cache, n.log).Register(mux, n.cfg.KOIPath)
+	mux.HandleFunc("GET /healthz", n.healthz)
+	mux.HandleFunc("GET /readyz", n.healthz)
+	mux.Handle("GET /metrics", n.tel.Metrics)
+
+	var err error
+	if n.httpLn, err = net.Listen("tcp", n.cfg.Listen); err != nil {
+		return fmt.Errorf("http listen on %s: %w", n.cfg.Listen, err)
+	}
+	n.httpSrv = newHTTPServer(mux, n.cfg)
+	ln := httpjson.Listener(n.httpLn, maxHeaderBytes)
+	n.background("http", func() error {
+		if err := n.httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	return nil
+}
+
+// newHTTPServer returns the node's HTTP server for mux. Every error it
+// answers is JSON: routes no pattern takes get httpjson.Routes' 404 and
+// 405, and the malformed requests net/http refuses before any handler runs
+// get httpjson.Listener's answers once it serves on that listener. Request
+// bodies are read under an httpjson.BodyGuard: each read waits at most
+// cfg.HTTPBodyIdleTimeout, a body takes at most bodyTimeout, and when the
+// server shuts down, bodies still arriving get shutdownGrace more before
+// they are answered 503, so Shutdown drains in seconds.
+func newHTTPServer(mux *http.ServeMux, cfg Config) *http.Server {
+	guard := &httpjson.BodyGuard{Idle: cfg.HTTPBodyIdleTimeout, Total: bodyTimeout, Grace: shutdownGrace}
+	srv := &http.Server{
+		Handler:           guard.Handler(httpjson.Routes(mux)),
+		ReadHeaderTimeout: readHeaderTimeout,
+		// The guard bounds bodies more closely; this bounds a request
+		// whose handler does not read its body.
+		ReadTimeout:    bodyTimeout,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+	}
+	// Shutdown waits for requests in flight; the guard stops them waiting
+	// for stalled bodies.
+	srv.RegisterOnShutdown(guard.Stop)
+	return srv
+}
