@@ -118,6 +118,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 			return n, err
 		}
 	}
+	if err = n.migrateLegacyState(ctx, states); err != nil {
+		return n, err
+	}
 
 	if n.store, err = projections.OpenStore(ProjectionsDir(cfg.DataDir), n.log); err != nil {
 		return n, err
