@@ -274,6 +274,7 @@ func (n *Node) serveHTTP(runCtx context.Context) error {
 	n.httpSrv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    n.cfg.MaxHeaderBytes,
 		// GitHub gives up after 10 s; a slow 25 MiB upload still fits.
 		ReadTimeout: 60 * time.Second,
 		IdleTimeout: 120 * time.Second,
