@@ -44,6 +44,9 @@ type Node struct {
 	httpSrv  *http.Server
 	httpLn   net.Listener
 
+	// lock owns the data folder for the node's lifetime.
+	lock *DataLock
+
 	cancel   context.CancelFunc
 	errc     chan error // first fatal error of a background part
 	wg       sync.WaitGroup
@@ -63,7 +66,13 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n = &Node{cfg: cfg, log: cfg.Logger, names: topics.NewNames(cfg.TopicPrefix), errc: make(chan error, 4)}
+	// Before anything opens a file in the data folder: a second node on
+	// it must change nothing (see DataLock).
+	lock, err := LockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n = &Node{cfg: cfg, log: cfg.Logger, names: topics.NewNames(cfg.TopicPrefix), errc: make(chan error, 4), lock: lock}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	n.cancel = cancel
 	defer func() {
@@ -141,6 +150,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		n.background("segment "+seg.name, func() error { return seg.consumer.Run(runCtx, seg.handle) })
 	}
 	n.background("projections", func() error { return n.runner.Run(runCtx) })
+	n.background("data folder watchdog", func() error { return n.lock.Watch(runCtx, WatchdogInterval) })
 
 	if err = n.serveHTTP(runCtx); err != nil {
 		return n, err
@@ -360,6 +370,17 @@ func (n *Node) shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownTimeout)
 	defer cancel()
 	var errs []error
+	// A node whose data folder is gone closes nothing that writes there:
+	// Pebble retries a failed flush at once and forever, so closing the
+	// projection store (which flushes) spun at full CPU and never
+	// returned, and SIGTERM did not stop the node.
+	var lost error
+	if n.lock != nil {
+		if lost = n.lock.Check(); lost != nil {
+			n.log.Error("data folder lost; stopping without closing storage", "data_dir", n.cfg.DataDir, "err", lost)
+			errs = append(errs, lost)
+		}
+	}
 	if n.httpSrv != nil {
 		if err := n.httpSrv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
@@ -370,18 +391,22 @@ func (n *Node) shutdown(ctx context.Context) error {
 	// Segments finish their current poll (publishing and syncing it) and
 	// commit before they return; the projection stops after its batch.
 	n.cancel()
-	n.wg.Wait()
+	if lost == nil {
+		n.wg.Wait()
+	} else {
+		n.waitBackground(lostStorageWait)
+	}
 	if n.pub != nil {
 		if err := n.pub.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("publisher close: %w", err))
 		}
 	}
-	if n.store != nil {
+	if n.store != nil && lost == nil {
 		if err := n.store.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if n.state != nil {
+	if n.state != nil && lost == nil {
 		if err := n.state.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close stage state: %w", err))
 		}
@@ -397,7 +422,27 @@ func (n *Node) shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("telemetry shutdown: %w", err))
 		}
 	}
+	if err := n.lock.Release(); err != nil {
+		errs = append(errs, fmt.Errorf("release data folder: %w", err))
+	}
 	return errors.Join(errs...)
+}
+
+// lostStorageWait bounds how long Shutdown waits for the segments and the
+// projections when the data folder is gone: a part blocked on a database
+// that can no longer write never returns, and the process is about to
+// exit anyway.
+const lostStorageWait = 5 * time.Second
+
+// waitBackground waits up to d for every background part to return.
+func (n *Node) waitBackground(d time.Duration) {
+	done := make(chan struct{})
+	go func() { n.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		n.log.Warn("background parts still running; stopping without them", "waited", d)
+	}
 }
 
 // Drained reports whether the node has caught up with its log: every
