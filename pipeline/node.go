@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -44,8 +45,13 @@ type Node struct {
 	httpSrv  *http.Server
 	httpLn   net.Listener
 
-	// lock owns the data folder for the node's lifetime.
-	lock *DataLock
+	// lock owns the data folder for the node's lifetime; ready is the
+	// progress of every part /readyz reports on.
+	lock  *DataLock
+	ready readiness
+	// storageErr is the first fatal storage error a database reported
+	// (see fatalStorageError); nil while storage works.
+	storageErr atomic.Pointer[error]
 
 	cancel   context.CancelFunc
 	errc     chan error // first fatal error of a background part
@@ -87,7 +93,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	// The stages are built before anything listens, so a mistake in a
 	// stage's configuration block stops the node before it does anything.
-	if n.state, err = pebble.Open(filepath.Join(cfg.DataDir, "stages"), projections.StageStateOptions(n.log)); err != nil {
+	stateOpts := projections.StageStateOptions(n.log)
+	stateOpts.AddEventListener(storageListener(n.ready.part("stage state"), "stage state", n.log, n.storageFailed))
+	if n.state, err = pebble.Open(filepath.Join(cfg.DataDir, "stages"), stateOpts); err != nil {
 		return n, fmt.Errorf("open stage state: %w", err)
 	}
 	chains, err := n.buildChains()
@@ -147,9 +155,15 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 
 	for _, seg := range n.segments {
-		n.background("segment "+seg.name, func() error { return seg.consumer.Run(runCtx, seg.handle) })
+		n.background("segment "+seg.name, func() error {
+			return seg.consumer.Run(runCtx, trackBatches(n.ready.part("segment "+seg.name), seg.handle))
+		})
 	}
 	n.background("projections", func() error { return n.runner.Run(runCtx) })
+	n.background("projections progress", func() error {
+		watchStall(runCtx, n.ready.part("projections"), time.Second, n.projectionPosition)
+		return nil
+	})
 	n.background("data folder watchdog", func() error { return n.lock.Watch(runCtx, WatchdogInterval) })
 
 	if err = n.serveHTTP(runCtx); err != nil {
@@ -259,7 +273,7 @@ func (n *Node) serveHTTP(runCtx context.Context) error {
 	for _, src := range builtinSources() {
 		err := src.Start(SourceDeps{
 			Config:    n.cfg,
-			Publisher: n.pub,
+			Publisher: progressPublisher{Publisher: n.pub, p: n.ready.part("intake")},
 			RawTopic:  n.names.Raw,
 			Mux:       mux,
 			Tracer:    n.tel.Tracer("koistream/source/" + src.Kind),
@@ -274,7 +288,7 @@ func (n *Node) serveHTTP(runCtx context.Context) error {
 	}
 	koiapi.New(n.cache, n.log).Register(mux, n.cfg.KOIPath)
 	mux.HandleFunc("GET /healthz", n.healthz)
-	mux.HandleFunc("GET /readyz", n.healthz)
+	mux.HandleFunc("GET /readyz", n.readyz)
 	mux.Handle("GET /metrics", n.tel.Metrics)
 
 	var err error
@@ -313,6 +327,42 @@ func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	httpjson.Write(w, code, map[string]any{"status": status, "checks": checks})
+}
+
+// readyz answers 200 {"status":"ok"} while the node is started (see
+// healthz) and every part makes progress: each segment's polls, the
+// projections, the intake's appends to the log, the stage state's
+// background writes, and room on the data folder's disk. Otherwise it
+// answers 503 {"status":"not_ready"} with "failing" naming each failing
+// part and its latest error. /healthz stays liveness: a node that is
+// merely stuck is not restarted for it.
+func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
+	checkDisk(n.ready.part("disk"), n.cfg.DataDir)
+	checks := map[string]bool{
+		"broker":      n.broker != nil || len(n.cfg.Brokers) > 0,
+		"stages":      n.segmentsReady(),
+		"projections": n.runner != nil && n.runner.Ready(),
+	}
+	failing := n.ready.failing()
+	for part, ok := range checks {
+		if !ok {
+			failing[part] = "not started"
+		}
+	}
+	if len(failing) > 0 {
+		httpjson.Write(w, http.StatusServiceUnavailable, map[string]any{"status": "not_ready", "failing": failing})
+		return
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"status": "ok"})
+}
+
+// projectionPosition returns how many records the projections have applied
+// (summed over partitions) and how many wait, for watchStall.
+func (n *Node) projectionPosition() (done, pending int64) {
+	for _, o := range n.runner.Next() {
+		done += o
+	}
+	return done, n.runner.Lag()
 }
 
 // Addr returns the HTTP listener's host:port.
@@ -370,16 +420,14 @@ func (n *Node) shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownTimeout)
 	defer cancel()
 	var errs []error
-	// A node whose data folder is gone closes nothing that writes there:
-	// Pebble retries a failed flush at once and forever, so closing the
-	// projection store (which flushes) spun at full CPU and never
-	// returned, and SIGTERM did not stop the node.
-	var lost error
-	if n.lock != nil {
-		if lost = n.lock.Check(); lost != nil {
-			n.log.Error("data folder lost; stopping without closing storage", "data_dir", n.cfg.DataDir, "err", lost)
-			errs = append(errs, lost)
-		}
+	// A node whose data folder is gone (or whose disk failed) closes
+	// nothing that writes there: Pebble retries a failed flush at once and
+	// forever, so closing the projection store (which flushes) spun at
+	// full CPU and never returned, and SIGTERM did not stop the node.
+	lost := n.storageLost()
+	if lost != nil {
+		n.log.Error("storage lost; stopping without closing it", "data_dir", n.cfg.DataDir, "err", lost)
+		errs = append(errs, lost)
 	}
 	if n.httpSrv != nil {
 		if err := n.httpSrv.Shutdown(ctx); err != nil {
@@ -426,6 +474,33 @@ func (n *Node) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("release data folder: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// storageFailed records err, a fatal storage error, and makes it fatal to
+// the node (Wait returns it).
+func (n *Node) storageFailed(err error) {
+	if n.storageErr.CompareAndSwap(nil, &err) {
+		n.log.Error("storage failed", "data_dir", n.cfg.DataDir, "err", err)
+		select {
+		case n.errc <- err:
+		default:
+		}
+	}
+}
+
+// storageLost returns why the node's storage can no longer be written, or
+// nil: the data folder is gone or replaced, or a database reported a
+// fatal storage error.
+func (n *Node) storageLost() error {
+	if n.lock != nil {
+		if err := n.lock.Check(); err != nil {
+			return err
+		}
+	}
+	if err := n.storageErr.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // lostStorageWait bounds how long Shutdown waits for the segments and the
