@@ -26,11 +26,6 @@ const (
 	DefaultWebhookPath = "/github/webhook"
 	// DefaultShutdownTimeout bounds a graceful shutdown.
 	DefaultShutdownTimeout = 30 * time.Second
-	// DefaultMaxHeaderBytes bounds the request line and headers of an HTTP
-	// request. GitHub's headers take about 1 KiB; net/http's own default
-	// of 1 MiB let a delivery id of 500 KB through to the log, where it
-	// became a record key, a header and an RID of that size.
-	DefaultMaxHeaderBytes = 64 << 10
 )
 
 // Config is everything a node needs. The zero value plus defaults runs a
@@ -74,10 +69,6 @@ type Config struct {
 	Registry *stages.Registry
 	// ShutdownTimeout bounds Shutdown's draining.
 	ShutdownTimeout time.Duration
-	// MaxHeaderBytes bounds the request line and headers of every HTTP
-	// request; a larger one is answered 431 before any handler runs.
-	// Defaults to DefaultMaxHeaderBytes.
-	MaxHeaderBytes int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// SpanProcessors receive every finished span (tests record them).
@@ -118,9 +109,6 @@ func (c *Config) SetDefaults() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
-	if c.MaxHeaderBytes == 0 {
-		c.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -147,10 +135,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Partitions < 1 {
 		return fmt.Errorf("config: partitions must be at least 1, got %d", c.Partitions)
-	}
-	if c.MaxHeaderBytes < 4<<10 {
-		// Below a few KiB, proxies' and browsers' ordinary headers fail.
-		return fmt.Errorf("config: max header bytes must be at least 4096, got %d", c.MaxHeaderBytes)
 	}
 	for _, p := range []string{c.KOIPath, c.WebhookPath} {
 		if !strings.HasPrefix(p, "/") {

@@ -298,7 +298,10 @@ func (n *Node) serveHTTP(runCtx context.Context) error {
 	n.httpSrv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    n.cfg.MaxHeaderBytes,
+		// GitHub's headers come to about 2 KB; net/http's default of
+		// 1 MiB let a 500 KB delivery id through to the log once records
+		// of that size were accepted. 431 beyond.
+		MaxHeaderBytes: 64 << 10,
 		// GitHub gives up after 10 s; a slow 25 MiB upload still fits.
 		ReadTimeout: 60 * time.Second,
 		IdleTimeout: 120 * time.Second,

@@ -13,10 +13,10 @@ import (
 	"github.com/koistream/koistream/topics/topicstest"
 )
 
-// startBroker runs "koistream broker" on dataDir on a free port and waits
+// startSharedBroker runs "koistream broker" on dataDir on a free port and waits
 // for its "broker serving" line; the returned node's kafka is the address
 // it logged and http is empty.
-func startBroker(t *testing.T, dataDir string) *node {
+func startSharedBroker(t *testing.T, dataDir string) *node {
 	t.Helper()
 	cmd := exec.Command(binary, "broker", "--data-dir", dataDir, "--kafka-listen", "127.0.0.1:0", "--log-format", "json")
 	stderr, err := cmd.StderrPipe()
@@ -74,7 +74,7 @@ func startBroker(t *testing.T, dataDir string) *node {
 // topic. The broker exits 0 on SIGTERM.
 func TestSharedBroker(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, t.TempDir())
+	b := startSharedBroker(t, t.TempDir())
 	nodes := []*node{
 		startNode(t, t.TempDir(), "--brokers", b.kafka),
 		startNode(t, t.TempDir(), "--brokers", b.kafka),
