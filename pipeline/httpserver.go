@@ -38,7 +38,7 @@ func (n *Node) serveHTTP(runCtx context.Context) error {
 	for _, src := range builtinSources() {
 		err := src.Start(SourceDeps{
 			Config:    n.cfg,
-			Publisher: n.pub,
+			Publisher: progressPublisher{Publisher: n.pub, p: n.ready.part("intake")},
 			RawTopic:  n.names.Raw,
 			Mux:       mux,
 			Tracer:    n.tel.Tracer("koistream/source/" + src.Kind),
@@ -53,7 +53,7 @@ func (n *Node) serveHTTP(runCtx context.Context) error {
 	}
 	koiapi.New(n.cache, n.log).Register(mux, n.cfg.KOIPath)
 	mux.HandleFunc("GET /healthz", n.healthz)
-	mux.HandleFunc("GET /readyz", n.healthz)
+	mux.HandleFunc("GET /readyz", n.readyz)
 	mux.Handle("GET /metrics", n.tel.Metrics)
 
 	var err error

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -45,6 +46,14 @@ type Node struct {
 	httpSrv  *http.Server
 	httpLn   net.Listener
 
+	// lock owns the data folder for the node's lifetime; ready is the
+	// progress of every part /readyz reports on.
+	lock  *DataLock
+	ready readiness
+	// storageErr is the first fatal storage error a database reported
+	// (see fatalStorageError); nil while storage works.
+	storageErr atomic.Pointer[error]
+
 	cancel   context.CancelFunc
 	errc     chan error // first fatal error of a background part
 	wg       sync.WaitGroup
@@ -64,7 +73,13 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n = &Node{cfg: cfg, log: cfg.Logger, names: topics.NewNames(cfg.TopicPrefix), errc: make(chan error, 4)}
+	// Before anything opens a file in the data folder: a second node on
+	// it must change nothing (see DataLock).
+	lock, err := LockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n = &Node{cfg: cfg, log: cfg.Logger, names: topics.NewNames(cfg.TopicPrefix), errc: make(chan error, 4), lock: lock}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	n.cancel = cancel
 	defer func() {
@@ -79,7 +94,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	// The stages are built before anything listens, so a mistake in a
 	// stage's configuration block stops the node before it does anything.
-	if n.state, err = pebble.Open(filepath.Join(cfg.DataDir, "stages"), projections.StageStateOptions(n.log)); err != nil {
+	stateOpts := projections.StageStateOptions(n.log)
+	stateOpts.AddEventListener(storageListener(n.ready.part("stage state"), "stage state", n.log, n.storageFailed))
+	if n.state, err = pebble.Open(filepath.Join(cfg.DataDir, "stages"), stateOpts); err != nil {
 		return n, fmt.Errorf("open stage state: %w", err)
 	}
 	if n.instance, err = instanceID(cfg.DataDir); err != nil {
@@ -151,9 +168,16 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 
 	for _, seg := range n.segments {
-		n.background("segment "+seg.name, func() error { return seg.consumer.Run(runCtx, seg) })
+		n.background("segment "+seg.name, func() error {
+			return seg.consumer.Run(runCtx, trackTxn(n.ready.part("segment "+seg.name), seg))
+		})
 	}
 	n.background("projections", func() error { return n.runner.Run(runCtx) })
+	n.background("projections progress", func() error {
+		watchStall(runCtx, n.ready.part("projections"), time.Second, n.projectionPosition)
+		return nil
+	})
+	n.background("data folder watchdog", func() error { return n.lock.Watch(runCtx, WatchdogInterval) })
 
 	if err = n.serveHTTP(runCtx); err != nil {
 		return n, err
@@ -304,6 +328,42 @@ func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 	httpjson.Write(w, code, map[string]any{"status": status, "checks": checks})
 }
 
+// readyz answers 200 {"status":"ok"} while the node is started (see
+// healthz) and every part makes progress: each segment's polls, the
+// projections, the intake's appends to the log, the stage state's
+// background writes, and room on the data folder's disk. Otherwise it
+// answers 503 {"status":"not_ready"} with "failing" naming each failing
+// part and its latest error. /healthz stays liveness: a node that is
+// merely stuck is not restarted for it.
+func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
+	checkDisk(n.ready.part("disk"), n.cfg.DataDir)
+	checks := map[string]bool{
+		"broker":      n.broker != nil || len(n.cfg.Brokers) > 0,
+		"stages":      n.segmentsReady(),
+		"projections": n.runner != nil && n.runner.Ready(),
+	}
+	failing := n.ready.failing()
+	for part, ok := range checks {
+		if !ok {
+			failing[part] = "not started"
+		}
+	}
+	if len(failing) > 0 {
+		httpjson.Write(w, http.StatusServiceUnavailable, map[string]any{"status": "not_ready", "failing": failing})
+		return
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"status": "ok"})
+}
+
+// projectionPosition returns how many records the projections have applied
+// (summed over partitions) and how many wait, for watchStall.
+func (n *Node) projectionPosition() (done, pending int64) {
+	for _, o := range n.runner.Next() {
+		done += o
+	}
+	return done, n.runner.Lag()
+}
+
 // Addr returns the HTTP listener's host:port.
 func (n *Node) Addr() string { return n.httpLn.Addr().String() }
 
@@ -359,6 +419,15 @@ func (n *Node) shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownTimeout)
 	defer cancel()
 	var errs []error
+	// A node whose data folder is gone (or whose disk failed) closes
+	// nothing that writes there: Pebble retries a failed flush at once and
+	// forever, so closing the projection store (which flushes) spun at
+	// full CPU and never returned, and SIGTERM did not stop the node.
+	lost := n.storageLost()
+	if lost != nil {
+		n.log.Error("storage lost; stopping without closing it", "data_dir", n.cfg.DataDir, "err", lost)
+		errs = append(errs, lost)
+	}
 	if n.httpSrv != nil {
 		if err := n.httpSrv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
@@ -369,18 +438,22 @@ func (n *Node) shutdown(ctx context.Context) error {
 	// Segments finish their current poll (publishing and syncing it) and
 	// commit before they return; the projection stops after its batch.
 	n.cancel()
-	n.wg.Wait()
+	if lost == nil {
+		n.wg.Wait()
+	} else {
+		n.waitBackground(lostStorageWait)
+	}
 	if n.pub != nil {
 		if err := n.pub.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("publisher close: %w", err))
 		}
 	}
-	if n.store != nil {
+	if n.store != nil && lost == nil {
 		if err := n.store.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if n.state != nil {
+	if n.state != nil && lost == nil {
 		if err := n.state.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close stage state: %w", err))
 		}
@@ -396,7 +469,54 @@ func (n *Node) shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("telemetry shutdown: %w", err))
 		}
 	}
+	if err := n.lock.Release(); err != nil {
+		errs = append(errs, fmt.Errorf("release data folder: %w", err))
+	}
 	return errors.Join(errs...)
+}
+
+// storageFailed records err, a fatal storage error, and makes it fatal to
+// the node (Wait returns it).
+func (n *Node) storageFailed(err error) {
+	if n.storageErr.CompareAndSwap(nil, &err) {
+		n.log.Error("storage failed", "data_dir", n.cfg.DataDir, "err", err)
+		select {
+		case n.errc <- err:
+		default:
+		}
+	}
+}
+
+// storageLost returns why the node's storage can no longer be written, or
+// nil: the data folder is gone or replaced, or a database reported a
+// fatal storage error.
+func (n *Node) storageLost() error {
+	if n.lock != nil {
+		if err := n.lock.Check(); err != nil {
+			return err
+		}
+	}
+	if err := n.storageErr.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// lostStorageWait bounds how long Shutdown waits for the segments and the
+// projections when the data folder is gone: a part blocked on a database
+// that can no longer write never returns, and the process is about to
+// exit anyway.
+const lostStorageWait = 5 * time.Second
+
+// waitBackground waits up to d for every background part to return.
+func (n *Node) waitBackground(d time.Duration) {
+	done := make(chan struct{})
+	go func() { n.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		n.log.Warn("background parts still running; stopping without them", "waited", d)
+	}
 }
 
 // Drained reports whether the node has caught up with its log: every

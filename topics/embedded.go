@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -131,6 +132,12 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		kfake.DataDir(dir),
 		kfake.DefaultNumPartitions(cfg.Partitions),
 		kfake.AllowAutoTopicCreation(),
+		// Topics without a topic-level max.message.bytes (those created
+		// implicitly, or by a build before TopicConfigs set it) fall back
+		// to this; kfake's default, Kafka's 1,048,588, refused every
+		// webhook of about 1 MiB. It overrides a value persisted by an
+		// older build in broker_configs.json.
+		kfake.BrokerConfigs(map[string]string{BrokerMaxMessageBytesConfig: strconv.Itoa(MaxBatchBytes)}),
 		kfake.WithLogger(slogAdapter{cfg.Logger}),
 		// kfake listens on 127.0.0.1:<port>; we honour the configured host
 		// too, so --kafka-listen can name another interface.

@@ -126,13 +126,13 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 	if logger == nil {
 		logger = watermill.NopLogger{}
 	}
-	opts := []kgo.Opt{
+	opts := append(ProducerOpts(),
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // the default; idempotency requires it
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		kgo.ProducerLinger(publisherLinger),
 		kgo.WithLogger(kgoLogger{logger}),
-	}
+	)
 	opts = append(opts, cfg.KgoOpts...)
 	client, err := kgo.NewClient(opts...)
 	if err != nil {

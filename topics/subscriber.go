@@ -142,7 +142,7 @@ func (c *SubscriberConfig) setDefaults() {
 		c.Partitions = DefaultPartitions
 	}
 	if c.TopicConfigs == nil {
-		c.TopicConfigs = map[string]*string{"retention.ms": new("-1")}
+		c.TopicConfigs = TopicConfigs()
 	}
 	if c.Propagator == nil {
 		c.Propagator = otel.GetTextMapPropagator()

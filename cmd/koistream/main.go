@@ -2,6 +2,7 @@
 // an event hub over a durable Kafka log.
 //
 //	koistream serve [flags]       run a node (embedded broker unless --brokers)
+//	koistream broker [flags]      run only the embedded broker, for serve --brokers nodes to share
 //	koistream rebuild [flags]     drop the projections so the next serve rebuilds them from the log
 //	koistream bench [flags]       measure throughput end to end and the ceilings of its parts
 //	koistream version             print the version and VCS revision of this build

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -27,14 +29,24 @@ against an external cluster that holds the log.`,
 	return cmd
 }
 
-// rebuild resets the projection store under dataDir. projections.Reset
-// takes Pebble's lock first, so a running node's store is refused rather
-// than deleted under it.
+// rebuild resets the projection store under dataDir. It takes the data
+// folder's lock first (pipeline.LockDataDir), so a running node's folder is
+// refused, naming the node's pid, before anything in it is touched.
 func rebuild(cmd *cobra.Command, dataDir string) error {
 	dir := pipeline.ProjectionsDir(dataDir)
 	if _, err := os.Stat(filepath.Join(dataDir, "broker")); err != nil && len(os.Getenv("KOISTREAM_FORCE")) == 0 {
 		return &exitError{code: exitFailure, err: fmt.Errorf("koistream rebuild: %s has no embedded broker log; refusing to delete projections that could not be rebuilt from it (set KOISTREAM_FORCE=1 with an external cluster)", dataDir)}
 	}
+	if _, err := os.Stat(dataDir); errors.Is(err, fs.ErrNotExist) {
+		// Nothing to reset, and no folder to create for the lock.
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s does not exist; nothing to reset\n", dataDir)
+		return nil
+	}
+	lock, err := pipeline.LockDataDir(dataDir)
+	if err != nil {
+		return &exitError{code: exitFailure, err: fmt.Errorf("koistream rebuild: %w", err)}
+	}
+	defer lock.Release()
 	if err := projections.Reset(dir); err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("koistream rebuild: %w", err)}
 	}

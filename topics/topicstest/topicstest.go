@@ -138,7 +138,7 @@ func Client(tb testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 // all. The records then hold the offsets they got.
 func Produce(tb testing.TB, addr string, recs ...*kgo.Record) {
 	tb.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl, err := kgo.NewClient(append(topics.ProducerOpts(), kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 	if err != nil {
 		tb.Fatalf("kafka client: %v", err)
 	}
