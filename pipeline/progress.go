@@ -108,7 +108,8 @@ func (r *readiness) failing() map[string]string {
 
 // trackTxn wraps a segment's transaction handler so that its polls report
 // to p: a poll whose handling failed (the consumer aborts it and offers it
-// again after a pause) fails p, a committed one makes it ok. A poll that
+// again after a pause), or whose records could not be produced, fails p, a
+// committed one makes it ok. A poll that
 // fails because ctx ended is not a failure of the part.
 func trackTxn(p *progress, h topics.TxnHandler) topics.TxnHandler {
 	return &trackedTxn{TxnHandler: h, p: p}
@@ -116,21 +117,22 @@ func trackTxn(p *progress, h topics.TxnHandler) topics.TxnHandler {
 
 type trackedTxn struct {
 	topics.TxnHandler
-	p *progress
+	p   *progress
+	ctx context.Context // of the poll being handled
 }
 
 func (t *trackedTxn) Handle(ctx context.Context, txn *topics.Txn, batches []topics.Batch) error {
-	err := t.TxnHandler.Handle(ctx, txn, batches)
-	if err != nil && ctx.Err() == nil {
-		t.p.fail(err)
-	}
-	return err
+	t.ctx = ctx
+	return t.TxnHandler.Handle(ctx, txn, batches)
 }
 
-func (t *trackedTxn) Ended(committed bool) {
-	t.TxnHandler.Ended(committed)
-	if committed {
+func (t *trackedTxn) Ended(committed bool, err error) {
+	t.TxnHandler.Ended(committed, err)
+	switch {
+	case committed:
 		t.p.ok()
+	case err != nil && t.ctx.Err() == nil:
+		t.p.fail(err)
 	}
 }
 

@@ -110,7 +110,7 @@ func TestProgressReporters(t *testing.T) {
 				if !errors.Is(err, c.err) {
 					t.Fatalf("handler returned %v, want %v", err, c.err)
 				}
-				h.Ended(err == nil) // the consumer commits a poll handled without error
+				h.Ended(err == nil, err) // the consumer commits a poll handled without error
 				if ready := p.Ready() == nil; ready != c.want {
 					t.Fatalf("ready = %v, want %v (%v)", ready, c.want, p.Ready())
 				}
@@ -244,5 +244,5 @@ func (f publisherFunc) Close() error { return nil }
 type stubTxnHandler struct{ err error }
 
 func (s stubTxnHandler) Handle(context.Context, *topics.Txn, []topics.Batch) error { return s.err }
-func (stubTxnHandler) Ended(bool)                                                  {}
+func (stubTxnHandler) Ended(bool, error)                                           {}
 func (stubTxnHandler) Revoked([]int32)                                             {}

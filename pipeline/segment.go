@@ -147,7 +147,7 @@ func (s *segmentRunner) restore(ctx context.Context, p int32) error {
 // Ended implements topics.TxnHandler: a committed transaction's state
 // changes go to Pebble with their changelog offsets as checkpoints; an
 // aborted one's are dropped.
-func (s *segmentRunner) Ended(committed bool) {
+func (s *segmentRunner) Ended(committed bool, _ error) {
 	if s.state == nil {
 		return
 	}

@@ -56,7 +56,9 @@ type TxnHandler interface {
 	// Ended reports how the transaction of the last Handle ended. When
 	// committed is true, its records and its input offsets are in the log
 	// together; when false, none of them are, and the records come again.
-	Ended(committed bool)
+	// err says why it was aborted: Handle's error or a record that could
+	// not be produced; nil when a rebalance overtook it.
+	Ended(committed bool, err error)
 	// Revoked reports partitions this consumer no longer owns (revoked in
 	// a rebalance or lost with the group membership). State kept for them
 	// may be changed by their new owner from now on. A partition given up
@@ -330,7 +332,7 @@ func (c *TxnConsumer) transact(ctx context.Context, sess *kgo.GroupTransactSessi
 		try = kgo.TryAbort
 	}
 	committed, err = sess.End(endCtx, try)
-	h.Ended(committed)
+	h.Ended(committed, herr)
 	return committed, herr, err
 }
 

@@ -83,7 +83,7 @@ func (h *echoHandler) Handle(ctx context.Context, txn *topics.Txn, batches []top
 	return h.before(ctx, call, got)
 }
 
-func (h *echoHandler) Ended(committed bool) {
+func (h *echoHandler) Ended(committed bool, _ error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.ended = append(h.ended, committed)
@@ -507,8 +507,8 @@ func (h *routeHandler) Handle(_ context.Context, txn *topics.Txn, batches []topi
 	return nil
 }
 
-func (*routeHandler) Ended(bool)      {}
-func (*routeHandler) Revoked([]int32) {}
+func (*routeHandler) Ended(bool, error) {}
+func (*routeHandler) Revoked([]int32)   {}
 
 // TestTxnConsumerHandsPartitionsOver: two members of one group, with their
 // own transactional IDs, split the input's partitions; when one stops in
