@@ -24,7 +24,8 @@ const maxRequestBody = 8 << 20
 // Server answers KOI-net fetch requests from a [projections.Cache]. Request
 // bodies are koi-net payloads with or without the "type" discriminator
 // (koi-net 1.0 sends none). Malformed bodies get 422 with a FastAPI-style
-// {"detail":[…]} body, as a Python node answers them. A Server is safe for
+// {"detail":[…]} body, as a Python node answers them, whose msg says what is
+// wrong in the peer's terms (koi.PayloadError's Msg). A Server is safe for
 // concurrent use.
 type Server struct {
 	cache  *projections.Cache
@@ -171,10 +172,17 @@ type validationDetail struct {
 	Type string   `json:"type"`
 }
 
+// writeValidationError answers 422 for a request body the decoder refused.
+// The message is the decoder's account in the peer's terms (which member,
+// what it must be, what it is), without the Go package's prefix.
 func writeValidationError(w http.ResponseWriter, err error) {
+	msg := err.Error()
+	if pe, ok := errors.AsType[*koi.PayloadError](err); ok {
+		msg = pe.Msg
+	}
 	b, _ := json.Marshal(struct {
 		Detail []validationDetail `json:"detail"`
-	}{[]validationDetail{{Loc: []string{"body"}, Msg: err.Error(), Type: "value_error"}}})
+	}{[]validationDetail{{Loc: []string{"body"}, Msg: msg, Type: "value_error"}}})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusUnprocessableEntity)
 	_, _ = w.Write(b)

@@ -337,8 +337,9 @@ func TestFetchRefuses(t *testing.T) {
 }
 
 // checkValidationError checks a FastAPI-style 422 body:
-// {"detail":[{"loc":[...],"msg":"...","type":"..."}]}.
-func checkValidationError(tb testing.TB, r response) {
+// {"detail":[{"loc":[...],"msg":"...","type":"..."}]}, and returns its
+// messages.
+func checkValidationError(tb testing.TB, r response) []string {
 	tb.Helper()
 	if ct := r.header.Get("Content-Type"); ct != "application/json" {
 		tb.Errorf("Content-Type = %q, want application/json", ct)
@@ -358,10 +359,78 @@ func checkValidationError(tb testing.TB, r response) {
 	if len(body.Detail) == 0 {
 		tb.Fatalf("422 body %s has no detail entries", r.body)
 	}
+	var msgs []string
 	for _, d := range body.Detail {
 		if len(d.Loc) == 0 || d.Loc[0] != "body" || d.Msg == "" || d.Type == "" {
 			tb.Errorf("detail entry %+v: want loc starting with body, a msg and a type", d)
 		}
+		msgs = append(msgs, d.Msg)
+	}
+	return msgs
+}
+
+// goWords are pieces of Go's and the JSON decoders' own error texts (type
+// names, struct descriptions, package prefixes) that a peer must never see.
+var goWords = []string{"Go ", "struct", "*string", "[]string", "koi.", "koi:", "json:", "unmarshal", "reflect"}
+
+// checkNoGoWords fails when a 422 message holds one of goWords that the
+// request body does not (a message may quote the body).
+func checkNoGoWords(tb testing.TB, msgs []string, body []byte) {
+	tb.Helper()
+	for _, m := range msgs {
+		for _, w := range goWords {
+			if strings.Contains(m, w) && !bytes.Contains(body, []byte(w)) {
+				tb.Errorf("422 message %q contains %q", m, w)
+			}
+		}
+	}
+}
+
+// TestFetchRefusesSaysWhy checks over loopback HTTP that a refused body is
+// answered with what is wrong in the peer's terms: the member, what it must
+// be and what it is, or where the JSON breaks.
+func TestFetchRefusesSaysWhy(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, openCache(t, loadEvents(t)))
+	client := srv.Client()
+	tests := []struct {
+		path string
+		body string
+		msg  string
+	}{
+		{"/rids/fetch", `{"rid_types":"orn:github.issue"}`, `field "rid_types" must be an array of strings, got a string`},
+		{"/rids/fetch", `{"rid_types":["orn:github.issue",7]}`, `field "rid_types[1]" must be a string, got a number`},
+		{"/rids/fetch", `{"type":1}`, `field "type" must be a string, got a number`},
+		{"/rids/fetch", `{"type":"fetch_bundles"}`, `field "type" must be "fetch_rids", got "fetch_bundles"`},
+		{"/rids/fetch", `{"rid_types":["orn:github.issue"]`, `the body is not JSON: unexpected end at byte 33`},
+		{"/rids/fetch", ``, `the body is empty; it must be a JSON object`},
+		{"/rids/fetch", `null`, `the body must be a JSON object, got null`},
+		{"/rids/fetch", `{} {}`, `the body is not JSON: invalid character '{' after top-level value at byte 4`},
+		{"/manifests/fetch", `{rids:[]}`, `the body is not JSON: invalid character 'r' looking for beginning of object key string at byte 2`},
+		{"/manifests/fetch", `{"rids":[1,2]}`, `field "rids[0]" must be a string, got a number`},
+		{"/manifests/fetch", `{"rid_types":{}}`, `field "rid_types" must be an array of strings, got an object`},
+		{"/bundles/fetch", `{}`, `field "rids" is required`},
+		{"/bundles/fetch", `{"rids":null}`, `field "rids" must be an array of strings, got null`},
+		{"/bundles/fetch", `{"rids":"` + ridIssue1 + `"}`, `field "rids" must be an array of strings, got a string`},
+		{"/bundles/fetch", `{"rids":["a"],}`, `the body is not JSON: invalid character '}' looking for beginning of object key string at byte 15`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path+" "+tc.body, func(t *testing.T) {
+			t.Parallel()
+			r := do(t, client, http.MethodPost, srv.URL+"/koi-net"+tc.path, []byte(tc.body))
+			if r.status != http.StatusUnprocessableEntity {
+				t.Fatalf("status = %d, want 422; body %s", r.status, r.body)
+			}
+			msgs := checkValidationError(t, r)
+			checkNoGoWords(t, msgs, []byte(tc.body))
+			want, err := json.Marshal(map[string]any{"detail": []any{map[string]any{"loc": []string{"body"}, "msg": tc.msg, "type": "value_error"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(r.body, want) {
+				t.Errorf("body:\n got %s\nwant %s", r.body, want)
+			}
+		})
 	}
 }
 
@@ -490,7 +559,7 @@ func FuzzFetchEndpoints(f *testing.F) {
 			}
 			switch r.status {
 			case http.StatusUnprocessableEntity:
-				checkValidationError(t, r)
+				checkNoGoWords(t, checkValidationError(t, r), body)
 				continue
 			case http.StatusOK:
 			default:

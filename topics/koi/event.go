@@ -117,20 +117,39 @@ func (e Event) MarshalJSON() ([]byte, error) {
 // returns an error wrapping ErrInvalidEvent when rid is missing or empty or
 // event_type is not NEW, UPDATE or FORGET.
 func (e *Event) UnmarshalJSON(b []byte) error {
-	type plain Event
-	var p plain
-	if err := unmarshalExact(b, &p); err != nil {
+	var w eventWire
+	if err := unmarshalExact(b, &w); err != nil {
 		return err
 	}
-	if bytes.Equal(p.Contents, []byte("null")) {
-		p.Contents = nil
+	ev, err := w.event()
+	if err != nil {
+		return err
 	}
-	if p.RID == "" {
-		return fmt.Errorf("%w: missing rid", ErrInvalidEvent)
-	}
-	if !p.EventType.Valid() {
-		return fmt.Errorf("%w: unknown event_type %q for %s", ErrInvalidEvent, p.EventType, p.RID)
-	}
-	*e = Event(p)
+	*e = ev
 	return nil
+}
+
+// eventWire is Event without its UnmarshalJSON: an event as decoded,
+// before its event method checks it.
+type eventWire Event
+
+// event returns w as an Event, with a null contents (koi-net 1.0) as nil. It
+// refuses an event without an RID or with an unknown event type with a
+// *memberError wrapping ErrInvalidEvent, which names the member in the
+// peer's terms.
+func (w *eventWire) event() (Event, error) {
+	if bytes.Equal(w.Contents, []byte("null")) {
+		w.Contents = nil
+	}
+	if w.RID == "" {
+		return Event{}, &memberError{sentinel: ErrInvalidEvent, path: "rid", reason: "must be a non-empty string"}
+	}
+	if !w.EventType.Valid() {
+		reason := fmt.Sprintf("must be %q, %q or %q", EventNew, EventUpdate, EventForget)
+		if w.EventType != "" {
+			reason += ", got " + quoteInput(string(w.EventType))
+		}
+		return Event{}, &memberError{sentinel: ErrInvalidEvent, path: "event_type", reason: reason}
+	}
+	return Event(*w), nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strconv"
 
 	segjson "github.com/segmentio/encoding/json"
 )
@@ -48,7 +50,8 @@ const (
 	ErrorInvalidTarget = "invalid_target"
 )
 
-// Errors wrapped by the Decode functions. Every decoding error wraps
+// Errors wrapped by the Decode functions. Every decoding error is a
+// *PayloadError, which says what is wrong in the peer's terms, and wraps
 // ErrInvalidPayload; a body whose "type" names another payload wraps
 // ErrPayloadType, which itself wraps ErrInvalidPayload.
 var (
@@ -301,18 +304,22 @@ func encodeNoEscape(v any) ([]byte, error) {
 // checkType verifies an optional "type" discriminator.
 func checkType(want string, got *string) error {
 	if got != nil && *got != want {
-		return fmt.Errorf("%w: decoding %s, body has type %q", ErrPayloadType, want, *got)
+		return wrongType(want, *got)
 	}
 	return nil
 }
 
-// decodeObject unmarshals the JSON object b into w. Unlike json.Unmarshal it
-// rejects a null body, which would otherwise decode to all defaults.
-func decodeObject(b []byte, w any) error {
+// decodeObject unmarshals the JSON object b, a body of payload, into w.
+// Unlike json.Unmarshal it rejects a null body, which would otherwise decode
+// to all defaults. Its errors are PayloadErrors.
+func decodeObject(payload string, b []byte, w any) error {
 	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		return errors.New("body is not a JSON object")
+		return notAnObject(payload, b)
 	}
-	return unmarshalExact(b, w)
+	if err := unmarshalExact(b, w); err != nil {
+		return invalidPayload(payload, b, "", err)
+	}
+	return nil
 }
 
 // unmarshalExact is json.Unmarshal with member names matched exactly, as
@@ -327,12 +334,10 @@ func unmarshalExact(b []byte, w any) error {
 	return err
 }
 
-func decodeErr(want string, err error) error {
-	return fmt.Errorf("%w: decoding %s: %w", ErrInvalidPayload, want, err)
-}
-
-func missing(want, field string) error {
-	return fmt.Errorf("%w: decoding %s, missing required field %q", ErrInvalidPayload, want, field)
+// missing returns the error for a required member of payload's body b that
+// decoded to nothing; v is the member's (nil) field, for its type.
+func missing(payload string, b []byte, field string, v any) error {
+	return missingMember(payload, b, field, reflect.TypeOf(v))
 }
 
 // DecodePollEvents decodes a poll_events body. The "type" field may be absent
@@ -345,8 +350,8 @@ func DecodePollEvents(b []byte) (PollEvents, error) {
 		Limit int     `json:"limit"`
 		Rid   string  `json:"rid"`
 	}
-	if err := decodeObject(b, &w); err != nil {
-		return PollEvents{}, decodeErr(PayloadTypePollEvents, err)
+	if err := decodeObject(PayloadTypePollEvents, b, &w); err != nil {
+		return PollEvents{}, err
 	}
 	if err := checkType(PayloadTypePollEvents, w.Type); err != nil {
 		return PollEvents{}, err
@@ -363,8 +368,8 @@ func DecodeFetchRids(b []byte) (FetchRids, error) {
 		Type     *string  `json:"type"`
 		RidTypes []string `json:"rid_types"`
 	}
-	if err := decodeObject(b, &w); err != nil {
-		return FetchRids{}, decodeErr(PayloadTypeFetchRids, err)
+	if err := decodeObject(PayloadTypeFetchRids, b, &w); err != nil {
+		return FetchRids{}, err
 	}
 	if err := checkType(PayloadTypeFetchRids, w.Type); err != nil {
 		return FetchRids{}, err
@@ -382,8 +387,8 @@ func DecodeFetchManifests(b []byte) (FetchManifests, error) {
 		RidTypes []string `json:"rid_types"`
 		Rids     []string `json:"rids"`
 	}
-	if err := decodeObject(b, &w); err != nil {
-		return FetchManifests{}, decodeErr(PayloadTypeFetchManifests, err)
+	if err := decodeObject(PayloadTypeFetchManifests, b, &w); err != nil {
+		return FetchManifests{}, err
 	}
 	if err := checkType(PayloadTypeFetchManifests, w.Type); err != nil {
 		return FetchManifests{}, err
@@ -400,14 +405,14 @@ func DecodeFetchBundles(b []byte) (FetchBundles, error) {
 		Type *string   `json:"type"`
 		Rids *[]string `json:"rids"`
 	}
-	if err := decodeObject(b, &w); err != nil {
-		return FetchBundles{}, decodeErr(PayloadTypeFetchBundles, err)
+	if err := decodeObject(PayloadTypeFetchBundles, b, &w); err != nil {
+		return FetchBundles{}, err
 	}
 	if err := checkType(PayloadTypeFetchBundles, w.Type); err != nil {
 		return FetchBundles{}, err
 	}
 	if w.Rids == nil {
-		return FetchBundles{}, missing(PayloadTypeFetchBundles, "rids")
+		return FetchBundles{}, missing(PayloadTypeFetchBundles, b, "rids", w.Rids)
 	}
 	return NewFetchBundles(*w.Rids), nil
 }
@@ -421,14 +426,14 @@ func DecodeRidsPayload(b []byte) (RidsPayload, error) {
 		Type *string   `json:"type"`
 		Rids *[]string `json:"rids"`
 	}
-	if err := decodeObject(b, &w); err != nil {
-		return RidsPayload{}, decodeErr(PayloadTypeRidsPayload, err)
+	if err := decodeObject(PayloadTypeRidsPayload, b, &w); err != nil {
+		return RidsPayload{}, err
 	}
 	if err := checkType(PayloadTypeRidsPayload, w.Type); err != nil {
 		return RidsPayload{}, err
 	}
 	if w.Rids == nil {
-		return RidsPayload{}, missing(PayloadTypeRidsPayload, "rids")
+		return RidsPayload{}, missing(PayloadTypeRidsPayload, b, "rids", w.Rids)
 	}
 	return NewRidsPayload(*w.Rids), nil
 }
@@ -443,14 +448,14 @@ func DecodeManifestsPayload(b []byte) (ManifestsPayload, error) {
 		Manifests *[]Manifest `json:"manifests"`
 		NotFound  []string    `json:"not_found"`
 	}
-	if err := decodeObject(b, &w); err != nil {
-		return ManifestsPayload{}, decodeErr(PayloadTypeManifestsPayload, err)
+	if err := decodeObject(PayloadTypeManifestsPayload, b, &w); err != nil {
+		return ManifestsPayload{}, err
 	}
 	if err := checkType(PayloadTypeManifestsPayload, w.Type); err != nil {
 		return ManifestsPayload{}, err
 	}
 	if w.Manifests == nil {
-		return ManifestsPayload{}, missing(PayloadTypeManifestsPayload, "manifests")
+		return ManifestsPayload{}, missing(PayloadTypeManifestsPayload, b, "manifests", w.Manifests)
 	}
 	return NewManifestsPayload(*w.Manifests, w.NotFound), nil
 }
@@ -467,39 +472,50 @@ func DecodeBundlesPayload(b []byte) (BundlesPayload, error) {
 		NotFound []string  `json:"not_found"`
 		Deferred []string  `json:"deferred"`
 	}
-	if err := decodeObject(b, &w); err != nil {
-		return BundlesPayload{}, decodeErr(PayloadTypeBundlesPayload, err)
+	if err := decodeObject(PayloadTypeBundlesPayload, b, &w); err != nil {
+		return BundlesPayload{}, err
 	}
 	if err := checkType(PayloadTypeBundlesPayload, w.Type); err != nil {
 		return BundlesPayload{}, err
 	}
 	if w.Bundles == nil {
-		return BundlesPayload{}, missing(PayloadTypeBundlesPayload, "bundles")
+		return BundlesPayload{}, missing(PayloadTypeBundlesPayload, b, "bundles", w.Bundles)
 	}
 	return NewBundlesPayload(*w.Bundles, w.NotFound, w.Deferred), nil
 }
 
 // DecodeEventsPayload decodes an events_payload body. The "type" field may be
 // absent but must not name another payload; events is required. Events are
-// decoded with Event.UnmarshalJSON (null manifest and contents accepted,
-// contents kept raw). The result always has Type set. Errors wrap
-// ErrInvalidPayload (and ErrPayloadType for a wrong type, ErrInvalidEvent for
-// a bad event).
+// decoded as Event.UnmarshalJSON decodes them (null manifest and contents
+// accepted, contents kept raw). The result always has Type set. Errors are
+// *PayloadError and wrap ErrInvalidPayload (and ErrPayloadType for a wrong
+// type, ErrInvalidEvent for a bad event).
 func DecodeEventsPayload(b []byte) (EventsPayload, error) {
+	// The events are decoded without Event.UnmarshalJSON and checked here,
+	// so that an error can say which event is at fault: the decoder adds
+	// the element's index to its own errors but not to an Unmarshaler's.
 	var w struct {
-		Type   *string  `json:"type"`
-		Events *[]Event `json:"events"`
+		Type   *string      `json:"type"`
+		Events *[]eventWire `json:"events"`
 	}
-	if err := decodeObject(b, &w); err != nil {
-		return EventsPayload{}, decodeErr(PayloadTypeEventsPayload, err)
+	if err := decodeObject(PayloadTypeEventsPayload, b, &w); err != nil {
+		return EventsPayload{}, err
 	}
 	if err := checkType(PayloadTypeEventsPayload, w.Type); err != nil {
 		return EventsPayload{}, err
 	}
 	if w.Events == nil {
-		return EventsPayload{}, missing(PayloadTypeEventsPayload, "events")
+		return EventsPayload{}, missing(PayloadTypeEventsPayload, b, "events", w.Events)
 	}
-	return NewEventsPayload(*w.Events), nil
+	events := make([]Event, len(*w.Events))
+	for i := range *w.Events {
+		ev, err := (*w.Events)[i].event()
+		if err != nil {
+			return EventsPayload{}, invalidPayload(PayloadTypeEventsPayload, b, "events."+strconv.Itoa(i), err)
+		}
+		events[i] = ev
+	}
+	return NewEventsPayload(events), nil
 }
 
 // DecodeErrorResponse decodes an error_response body. The "type" field may
@@ -511,14 +527,14 @@ func DecodeErrorResponse(b []byte) (ErrorResponse, error) {
 		Type  *string `json:"type"`
 		Error *string `json:"error"`
 	}
-	if err := decodeObject(b, &w); err != nil {
-		return ErrorResponse{}, decodeErr(PayloadTypeErrorResponse, err)
+	if err := decodeObject(PayloadTypeErrorResponse, b, &w); err != nil {
+		return ErrorResponse{}, err
 	}
 	if err := checkType(PayloadTypeErrorResponse, w.Type); err != nil {
 		return ErrorResponse{}, err
 	}
 	if w.Error == nil {
-		return ErrorResponse{}, missing(PayloadTypeErrorResponse, "error")
+		return ErrorResponse{}, missing(PayloadTypeErrorResponse, b, "error", w.Error)
 	}
 	return NewErrorResponse(*w.Error), nil
 }
