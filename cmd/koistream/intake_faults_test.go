@@ -216,7 +216,7 @@ func TestIntakeBodyBudget(t *testing.T) {
 	}()
 	// The signature is well formed, so each handler reserves 25 MiB and
 	// waits for a body that never comes.
-	for range 256 / 25 {
+	stall := func() {
 		c, err := net.Dial("tcp", n.http)
 		if err != nil {
 			t.Fatal(err)
@@ -226,16 +226,23 @@ func TestIntakeBodyBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for range 256 / 25 {
+		stall()
+	}
 	// Until every stalled upload's handler has reserved its 25 MiB, the
 	// probe fits and waits for its body too: it gives up after a second
 	// (its reservation goes when its connection does) and tries again.
-	// Once the budget is held, the answer comes at once.
+	// A probe that reserved first has a stalled upload refused instead:
+	// one more stalled upload per try makes up for it (any beyond the
+	// budget are refused). Once the budget is held, the answer comes at
+	// once.
 	var a rawAnswer
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		a = rawExchange(n.http, webhookHead(d, testSecret, size, nil), nil, nil, time.Second)
 		if a.err == nil || time.Now().After(deadline) {
 			break
 		}
+		stall()
 	}
 	if a.err != nil {
 		t.Fatalf("%v: the request waited instead of being refused", a.err)

@@ -92,6 +92,11 @@ func (g *BodyGuard) Handler(next http.Handler) http.Handler {
 		}
 		g.add(b)
 		defer g.remove(b)
+		// The handler gets a copy of the request with the guarded body:
+		// net/http's own keeps the body it knows, so that it still sees
+		// when a handler left it unread, and half-closes the connection
+		// and waits before it closes it rather than resetting it at once.
+		r = r.WithContext(r.Context())
 		r.Body = b
 		next.ServeHTTP(w, r)
 	})
@@ -213,7 +218,8 @@ func (b *guardedBody) setDeadline(now time.Time) {
 	b.deadline = dl
 }
 
-// stop brings the body's end forward to until, unless it has ended.
+// stop brings the body's end forward to until, unless it has ended: the
+// server is shutting down.
 func (b *guardedBody) stop(until time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -221,6 +227,22 @@ func (b *guardedBody) stop(until time.Time) {
 		return
 	}
 	b.stopped = true
+	b.boundLocked(until)
+}
+
+// bound brings the body's end forward to until, unless it has ended or
+// ends sooner.
+func (b *guardedBody) bound(until time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done || b.err != nil {
+		return
+	}
+	b.boundLocked(until)
+}
+
+// boundLocked is bound with b.mu held.
+func (b *guardedBody) boundLocked(until time.Time) {
 	if b.end.IsZero() || until.Before(b.end) {
 		b.end = until
 	}

@@ -6,11 +6,13 @@
 // 405) and [Listener] the malformed requests net/http refuses before any
 // handler runs (400, 431, 501, 505). [BodyGuard] bounds how long reading a
 // request body may take, also while the node shuts down, and describes a
-// body that could not be read in the client's terms ([BodyError]).
+// body that could not be read in the client's terms ([BodyError]). [Linger]
+// lets a client read an answer given before its body was read.
 package httpjson
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/segmentio/encoding/json"
 )
@@ -24,13 +26,17 @@ type ErrorBody struct {
 	Detail string `json:"detail"`
 }
 
-// Error answers status with {"error": code, "detail": detail}.
+// Error answers status with {"error": code, "detail": detail}. The answer
+// declares its Content-Length, so that it is whole once flushed, before the
+// handler returns (see [Linger]).
 func Error(w http.ResponseWriter, status int, code, detail string) {
 	b, _ := json.Marshal(ErrorBody{Error: code, Detail: detail})
+	b = append(b, '\n')
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
 }
 
 // Write answers status with v encoded as JSON and a trailing newline.

@@ -39,6 +39,17 @@ const DefaultBodyBudget = 256 << 20
 // flight are answered within seconds, so the budget frees as fast.
 const retryAfter = time.Second
 
+// A refusal decided before the body was read whole is followed by a
+// lingering close (httpjson.Linger): the rest of the body is read and
+// discarded, at most lingerBytes (or twice MaxBody, if more) for at most
+// lingerTime, so that the client, still sending, reads the refusal rather
+// than a reset connection. GitHub sends at most 25 MiB and gives up after
+// 10 s.
+const (
+	lingerBytes = 64 << 20
+	lingerTime  = 10 * time.Second
+)
+
 // DefaultPublishTimeout bounds the wait for the log's acknowledgement: GitHub
 // gives up on a delivery after 10 s, so the handler answers 503 before that
 // rather than never (with the broker down the producer retries forever).
@@ -136,6 +147,13 @@ func (c Config) Validate() error {
 // (400 invalid_payload). Every detail says what is wrong with the request
 // in the sender's terms.
 //
+// A refusal decided before the body was read whole (from the headers, or
+// over MaxBody or the budget as it arrives, not because it could not be
+// read) is answered at once with "Connection: close", and then the rest of
+// the body is read and thrown away, up to 64 MiB (or twice MaxBody) and for
+// up to 10 s (httpjson.Linger), so that a client still sending it reads the
+// answer instead of a reset connection.
+//
 // A delivery that passes is appended to the raw topic byte for byte as a
 // topics/raw record of source kind "github-webhook", keyed by its delivery
 // GUID, with GitHub's headers, content type, user agent, receive time and
@@ -186,15 +204,27 @@ type refusal struct {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// linger: the answer refused a body that was not read whole, and the
+	// client may still be sending it. Run last, once the span has ended
+	// and the budget has been given back: the bytes are discarded, not
+	// held.
+	linger := false
+	defer func() {
+		if linger {
+			httpjson.Linger(w, r, max(lingerBytes, 2*h.cfg.MaxBody), lingerTime)
+		}
+	}()
 	ctx, span := h.cfg.Tracer.Start(r.Context(), "webhook github", trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
-	bodyRead := false
+	bodyRead, readFailed := false, false
 	fail := func(f refusal) {
 		if !bodyRead && r.ContentLength != 0 {
 			// Without it net/http reads up to 256 KiB of the body the
 			// refusal did not need before it answers, and waits for a
 			// client that sends it only after the answer, or never.
 			w.Header().Set("Connection", "close")
+			// A body that could not be read has nothing more to give.
+			linger = !readFailed
 		}
 		span.SetStatus(codes.Error, f.code)
 		span.SetAttributes(attribute.Int("http.response.status_code", f.status))
@@ -211,7 +241,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	receivedAt := h.cfg.Now().UTC()
 	// Everything the headers alone decide is decided before the body is
-	// read: an unsigned 25 MiB upload costs nothing.
+	// read: an unsigned 25 MiB upload is discarded, never held.
 	if r.ContentLength > h.cfg.MaxBody {
 		fail(h.tooLarge(r.ContentLength))
 		return
@@ -228,8 +258,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(refusal{http.StatusUnauthorized, "malformed_signature", `X-Hub-Signature-256 must be "sha256=" followed by 64 hexadecimal digits, the HMAC-SHA256 of the body`, 0})
 		return
 	}
-	body, held, f := h.readBody(r)
+	body, held, f, broken := h.readBody(r)
 	defer h.budget.release(held)
+	readFailed = broken
 	if f != nil {
 		fail(*f)
 		return
@@ -306,14 +337,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // readBody reads the body within MaxBody and the budget. It returns the
 // body and the bytes of the budget it holds (to release once the body is
-// no longer needed, also on a refusal), or the refusal.
-func (h *Handler) readBody(r *http.Request) (body []byte, held int64, f *refusal) {
+// no longer needed, also on a refusal), or the refusal and whether it is
+// for a body that could not be read (rather than one refused as it
+// arrived).
+func (h *Handler) readBody(r *http.Request) (body []byte, held int64, f *refusal, broken bool) {
 	if n := r.ContentLength; n >= 0 {
 		// The declared size is reserved whole before the first byte is
 		// read, so a body that does not fit is refused without waiting for
 		// it.
 		if !h.budget.acquire(n) {
-			return nil, 0, h.overBudget()
+			return nil, 0, h.overBudget(), false
 		}
 		body = make([]byte, n)
 		got, err := io.ReadFull(r.Body, body)
@@ -327,9 +360,9 @@ func (h *Handler) readBody(r *http.Request) (body []byte, held int64, f *refusal
 			}
 		}
 		if err != nil {
-			return nil, n, readRefusal(err, int64(got), n)
+			return nil, n, readRefusal(err, int64(got), n), true
 		}
-		return body, n, nil
+		return body, n, nil, false
 	}
 	// A chunked body is charged as its buffer grows, so it holds no more of
 	// the budget than it has sent (twice at most, while the buffer grows).
@@ -340,16 +373,16 @@ func (h *Handler) readBody(r *http.Request) (body []byte, held int64, f *refusal
 				var more [1]byte
 				n, err := io.ReadFull(r.Body, more[:])
 				if n > 0 {
-					return nil, held, ptr(h.tooLarge(-1))
+					return nil, held, ptr(h.tooLarge(-1)), false
 				}
 				if errors.Is(err, io.EOF) {
-					return body, held, nil
+					return body, held, nil, false
 				}
-				return nil, held, readRefusal(err, int64(len(body)), -1)
+				return nil, held, readRefusal(err, int64(len(body)), -1), true
 			}
 			grown := min(max(2*int64(cap(body)), 64<<10), h.cfg.MaxBody)
 			if !h.budget.acquire(grown - int64(cap(body))) {
-				return nil, held, h.overBudget()
+				return nil, held, h.overBudget(), false
 			}
 			held += grown - int64(cap(body))
 			body = append(make([]byte, 0, grown), body...)
@@ -357,10 +390,10 @@ func (h *Handler) readBody(r *http.Request) (body []byte, held int64, f *refusal
 		n, err := r.Body.Read(body[len(body):cap(body)])
 		body = body[:len(body)+n]
 		if errors.Is(err, io.EOF) {
-			return body, held, nil
+			return body, held, nil, false
 		}
 		if err != nil {
-			return nil, held, readRefusal(err, int64(len(body)), -1)
+			return nil, held, readRefusal(err, int64(len(body)), -1), true
 		}
 	}
 }

@@ -3,17 +3,21 @@ package webhook_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/koistream/koistream/pipeline/httpjson"
 	"github.com/koistream/koistream/pipeline/webhook"
 	"github.com/koistream/koistream/topics/topicstest"
 )
@@ -258,7 +262,12 @@ func TestHandlerBodyBudget(t *testing.T) {
 	topic := newTopic(t, addr)
 	cfg := baseConfig(topic, pub)
 	cfg.BodyBudget = testMaxBody + 10
-	srv := serve(t, cfg)
+	h, err := webhook.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
 	ping := readTestdata(t, "ping.json")
 	pingHeader := githubHeaders("ping", "budget-1", "application/json", testSecret, ping)
 
@@ -282,11 +291,12 @@ func TestHandlerBodyBudget(t *testing.T) {
 		{"declared body does not fit", rawHead(pingHeader, len(ping)), ping},
 		{"chunked body does not fit", rawHead(pingHeader, -1), chunked},
 	}
-	// Until the stalled upload's handler has reserved its bytes, a small
-	// delivery may still fit: wait for the first refusal.
-	topicstest.WaitFor(t, 10*time.Second, "the stalled upload holds the budget", func() bool {
-		r, err := exchange(addrOf(srv), tests[0].head, tests[0].body, nil)
-		return err == nil && r.status == http.StatusServiceUnavailable
+	// Nothing is sent until the stalled upload's handler has reserved its
+	// bytes: a delivery sent before could take the budget first, have the
+	// stalled upload refused, and be taken itself, as could every delivery
+	// after it.
+	topicstest.WaitFor(t, 30*time.Second, "the stalled upload holds the budget", func() bool {
+		return webhook.BudgetHeld(h) == testMaxBody
 	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -313,11 +323,20 @@ func TestHandlerBodyBudget(t *testing.T) {
 	if n := endOffsetSum(t, addr, topic); n != 0 {
 		t.Fatalf("raw topic holds %d records, want 0", n)
 	}
+	if held := webhook.BudgetHeld(h); held != testMaxBody {
+		t.Fatalf("the budget holds %d bytes after the refusals, want the stalled upload's %d", held, testMaxBody)
+	}
 	stalled.Close() // the stalled upload gives its bytes back
-	topicstest.WaitFor(t, 10*time.Second, "the budget is free again", func() bool {
-		r, err := exchange(addrOf(srv), tests[0].head, tests[0].body, nil)
-		return err == nil && r.status == http.StatusAccepted
+	topicstest.WaitFor(t, 30*time.Second, "the stalled upload's bytes given back", func() bool {
+		return webhook.BudgetHeld(h) == 0
 	})
+	r, err := exchange(addrOf(srv), tests[0].head, tests[0].body, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != http.StatusAccepted {
+		t.Fatalf("once the budget is free: status = %d, want 202; body %s", r.status, r.body)
+	}
 }
 
 // TestHandlerDeliveryAndEventBounds: a delivery id longer than
@@ -359,6 +378,134 @@ func TestHandlerDeliveryAndEventBounds(t *testing.T) {
 			}
 			if len(r.body) > 400 {
 				t.Errorf("answer is %d bytes: it repeats the value", len(r.body))
+			}
+		})
+	}
+}
+
+// TestHandlerEarlyRefusalsAreReadable: clients that send large bodies the
+// handler refuses from their headers alone (over the limit, or unsigned),
+// many at once, each read the JSON refusal, never a reset connection:
+// Go's client, which reads the answer while it still sends, and clients
+// that read only once they have sent the whole body (as Python's requests
+// does); served alone and under the node's body guard. The handler
+// discards the rest of such a body before the connection closes: closed
+// with the body unread, the connection was reset, and the client's write,
+// often its read of the answer too, failed with "connection reset by
+// peer".
+func TestHandlerEarlyRefusalsAreReadable(t *testing.T) {
+	t.Parallel()
+	_, addr := topicstest.StartBroker(t)
+	pub := newPublisher(t, addr)
+	topic := newTopic(t, addr)
+	// Larger than loopback's socket buffers hold, so that the clients are
+	// still sending when the answer comes.
+	big := bytes.Repeat([]byte(" "), 16<<20)
+	signed := githubHeaders("ping", "early-big", "application/json", testSecret, big)
+	unsigned := signed.Clone()
+	unsigned.Del("X-Hub-Signature-256")
+
+	for _, guarded := range []bool{false, true} {
+		t.Run(map[bool]string{false: "alone", true: "guarded"}[guarded], func(t *testing.T) {
+			t.Parallel()
+			start := func(cfg webhook.Config) string {
+				h, err := webhook.New(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var handler http.Handler = h
+				if guarded {
+					guard := &httpjson.BodyGuard{Idle: 10 * time.Second, Total: time.Minute, Grace: time.Second}
+					handler = guard.Handler(h)
+				}
+				srv := httptest.NewServer(handler)
+				t.Cleanup(srv.Close)
+				return srv.URL + "/github/webhook"
+			}
+			tooLarge := start(baseConfig(topic, pub))
+			cfg := baseConfig(topic, pub)
+			cfg.MaxBody = webhook.DefaultMaxBody
+			unsignedTaken := start(cfg)
+			client := &http.Client{Transport: &http.Transport{}, Timeout: time.Minute}
+			t.Cleanup(client.CloseIdleConnections)
+
+			check := func(status int, header http.Header, b []byte, wantStatus int, wantCode string) error {
+				var e struct{ Error, Detail string }
+				if status != wantStatus || header.Get("Content-Type") != "application/json" ||
+					json.Unmarshal(b, &e) != nil || e.Error != wantCode || e.Detail == "" {
+					return fmt.Errorf("status %d %s %q, want %d with error %q", status, header.Get("Content-Type"), b, wantStatus, wantCode)
+				}
+				return nil
+			}
+
+			const goClients, sendFirstClients = 20, 4
+			errs := make(chan error, goClients+sendFirstClients)
+			var wg sync.WaitGroup
+			for i := range goClients + sendFirstClients {
+				url, header, wantStatus, wantCode := tooLarge, signed, http.StatusRequestEntityTooLarge, "payload_too_large"
+				if i%2 == 1 {
+					url, header, wantStatus, wantCode = unsignedTaken, unsigned, http.StatusUnauthorized, "missing_signature"
+				}
+				if i >= goClients {
+					wg.Go(func() {
+						// The whole request, then the answer.
+						u, _ := neturl.Parse(url)
+						head := strings.Replace(rawHead(header, len(big)), "POST /github/webhook", "POST "+u.Path, 1)
+						c, err := net.Dial("tcp", u.Host)
+						if err != nil {
+							errs <- err
+							return
+						}
+						defer c.Close()
+						_ = c.SetDeadline(time.Now().Add(time.Minute))
+						if _, err := c.Write(append([]byte(head), big...)); err != nil {
+							errs <- fmt.Errorf("sending the whole body first: %w", err)
+							return
+						}
+						resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+						if err != nil {
+							errs <- fmt.Errorf("sending the whole body first: no answer: %w", err)
+							return
+						}
+						defer resp.Body.Close()
+						b, err := io.ReadAll(resp.Body)
+						if err != nil {
+							errs <- fmt.Errorf("sending the whole body first: answer %d cut short: %w", resp.StatusCode, err)
+							return
+						}
+						if err := check(resp.StatusCode, resp.Header, b, wantStatus, wantCode); err != nil {
+							errs <- fmt.Errorf("sending the whole body first: %w", err)
+						}
+					})
+					continue
+				}
+				wg.Go(func() {
+					req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(big))
+					if err != nil {
+						errs <- err
+						return
+					}
+					req.Header = header.Clone()
+					resp, err := client.Do(req)
+					if err != nil {
+						errs <- fmt.Errorf("no answer: %w", err)
+						return
+					}
+					defer resp.Body.Close()
+					b, err := io.ReadAll(resp.Body)
+					if err != nil {
+						errs <- fmt.Errorf("answer %d cut short: %w", resp.StatusCode, err)
+						return
+					}
+					if err := check(resp.StatusCode, resp.Header, b, wantStatus, wantCode); err != nil {
+						errs <- err
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
 			}
 		})
 	}
