@@ -1,8 +1,10 @@
 // Package koi is the KOI-net data model shared by koistream's stages,
 // projections and HTTP endpoints: resource identifiers (RIDs), RFC 8785 JSON
 // canonicalization and content hashing, manifest timestamps, manifests,
-// bundles, events, and the request and response payloads of the KOI-net
-// protocol.
+// bundles, events, the request and response payloads of the KOI-net
+// protocol, node identity (P-256 keys, node and edge RIDs) and signed
+// envelopes (signing, verifying over the bytes received, and the
+// reference's order of checks with its error codes).
 //
 // The package follows the wire format spoken by the Python reference
 // implementation (koi-net 1.1 to 2.x and rid-lib 3.2.x). Contents of bundles
