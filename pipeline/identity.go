@@ -1,0 +1,245 @@
+package pipeline
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/youmark/pkcs8"
+
+	"github.com/koistream/koistream/stages/github"
+	"github.com/koistream/koistream/topics/koi"
+)
+
+// The node's key on disk, where the Python reference keeps it too: a PKCS#8
+// PEM file, encrypted with the password in PrivKeyPasswordEnv when that is
+// set.
+const (
+	// IdentityDirName is the folder of the data folder holding the key.
+	IdentityDirName = "identity"
+	// PrivKeyFileName is the key file's name in IdentityDirName.
+	PrivKeyFileName = "priv_key.pem"
+	// PrivKeyPasswordEnv names the environment variable holding the key's
+	// password, as in the Python reference.
+	PrivKeyPasswordEnv = "PRIV_KEY_PASSWORD"
+)
+
+// PEM block types of PKCS#8 keys (RFC 5958), the ones Python's
+// cryptography load_pem_private_key reads.
+const (
+	pemPrivateKey          = "PRIVATE KEY"
+	pemEncryptedPrivateKey = "ENCRYPTED PRIVATE KEY"
+)
+
+// ErrKeyPassword is wrapped by the errors of DecodePrivateKeyPEM and
+// LoadOrCreateKey when the key is encrypted and no password, or the wrong
+// one, was given.
+var ErrKeyPassword = errors.New("pipeline: private key password missing or wrong")
+
+// PrivKeyPath returns the path of the node's private key under dataDir:
+// <dataDir>/identity/priv_key.pem.
+func PrivKeyPath(dataDir string) string {
+	return filepath.Join(dataDir, IdentityDirName, PrivKeyFileName)
+}
+
+// EncodePrivateKeyPEM returns key as PKCS#8 PEM: unencrypted ("PRIVATE
+// KEY") when password is empty, else encrypted ("ENCRYPTED PRIVATE KEY",
+// PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC), a form Python's
+// cryptography loader reads with the same password.
+func EncodePrivateKeyPEM(key *ecdsa.PrivateKey, password []byte) ([]byte, error) {
+	if len(password) == 0 {
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: encode private key: %w", err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: pemPrivateKey, Bytes: der}), nil
+	}
+	der, err := pkcs8.MarshalPrivateKey(key, password, pkcs8.DefaultOpts)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: encrypt private key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: pemEncryptedPrivateKey, Bytes: der}), nil
+}
+
+// DecodePrivateKeyPEM reads a P-256 key from PKCS#8 PEM as
+// EncodePrivateKeyPEM (or the Python reference) writes it. An encrypted key
+// needs its password: without it, or with a wrong one, the error wraps
+// ErrKeyPassword. A password given for an unencrypted key is ignored. Keys
+// that are not ECDSA P-256 are refused.
+func DecodePrivateKeyPEM(data, password []byte) (*ecdsa.PrivateKey, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("pipeline: private key: no PEM block")
+	}
+	var (
+		k   any
+		err error
+	)
+	switch block.Type {
+	case pemPrivateKey:
+		k, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case pemEncryptedPrivateKey:
+		if len(password) == 0 {
+			return nil, fmt.Errorf("%w: the key is encrypted and %s is not set", ErrKeyPassword, PrivKeyPasswordEnv)
+		}
+		k, _, err = pkcs8.ParsePrivateKey(block.Bytes, password)
+		if err != nil {
+			// A wrong password shows as bad padding or a key that does not
+			// parse; the library does not tell them apart.
+			return nil, fmt.Errorf("%w: %w", ErrKeyPassword, err)
+		}
+	default:
+		return nil, fmt.Errorf("pipeline: private key: PEM block %q, want %q or %q", block.Type, pemPrivateKey, pemEncryptedPrivateKey)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: private key: %w", err)
+	}
+	key, ok := k.(*ecdsa.PrivateKey)
+	if !ok || key.Curve != elliptic.P256() {
+		return nil, errors.New("pipeline: private key is not ECDSA P-256")
+	}
+	return key, nil
+}
+
+// LoadOrCreateKey returns the node's private key from PrivKeyPath(dataDir),
+// generating and storing a new P-256 key first when there is none (created
+// is then true). The file is written with mode 0600 in a folder of mode
+// 0700, encrypted when password is not empty (see EncodePrivateKeyPEM), and
+// appears whole or not at all: it is written to a temporary file and linked
+// into place, so two processes starting at once end up with the same key
+// (the loser of the link loads the winner's).
+func LoadOrCreateKey(dataDir string, password []byte) (key *ecdsa.PrivateKey, created bool, err error) {
+	path := PrivKeyPath(dataDir)
+	data, err := os.ReadFile(path)
+	if err == nil {
+		key, err = DecodePrivateKeyPEM(data, password)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", path, err)
+		}
+		return key, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
+	if key, err = koi.GenerateKey(); err != nil {
+		return nil, false, err
+	}
+	data, err = EncodePrivateKeyPEM(key, password)
+	if err != nil {
+		return nil, false, err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, err
+	}
+	tmp, err := os.CreateTemp(dir, PrivKeyFileName+".tmp*")
+	if err != nil {
+		return nil, false, err
+	}
+	defer os.Remove(tmp.Name())
+	// CreateTemp makes the file 0600 already; Chmod states it whatever the
+	// platform default.
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return nil, false, err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return nil, false, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return nil, false, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, false, err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return LoadOrCreateKey(dataDir, password)
+		}
+		return nil, false, err
+	}
+	syncDir(dir)
+	return key, true, nil
+}
+
+// syncDir makes a new directory entry durable where the platform allows;
+// failing to is not an error, since the key file itself was synced.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+}
+
+// Identity is a node's KOI-net identity: its key, the public key string
+// its profile publishes, and its node RID.
+type Identity struct {
+	// Key is the node's private key.
+	Key *ecdsa.PrivateKey
+	// PublicKey is the base64 DER SPKI of the public key (koi.PublicKeyString).
+	PublicKey string
+	// RID is orn:koi-net.node:<name>+<sha256 hex of PublicKey>.
+	RID string
+}
+
+// LoadIdentity returns the identity of the node called name whose data
+// folder is dataDir, creating its key on first use (LoadOrCreateKey) with
+// the password in the environment variable PrivKeyPasswordEnv.
+func LoadIdentity(dataDir, name string) (Identity, error) {
+	key, _, err := LoadOrCreateKey(dataDir, []byte(os.Getenv(PrivKeyPasswordEnv)))
+	if err != nil {
+		return Identity{}, err
+	}
+	pub, err := koi.PublicKeyString(&key.PublicKey)
+	if err != nil {
+		return Identity{}, err
+	}
+	rid, err := koi.NodeRIDForKey(name, pub)
+	if err != nil {
+		return Identity{}, err
+	}
+	return Identity{Key: key, PublicKey: pub, RID: rid}, nil
+}
+
+// GitHubTypes are the RID types a koistream GitHub sensor emits events of
+// and answers fetches for: what its profile's provides lists.
+var GitHubTypes = []string{github.TypeRepo, github.TypeCommit, github.TypeIssue, github.TypePR, github.TypeEvent}
+
+// NodeProfileJSON returns a FULL node's profile contents as koi-net 2.1
+// emits them (KOI-2.1.md 2.1): "@context" first, then base_url, node_type,
+// provides {event, state} and public_key, compact, strings escaped as
+// pydantic prints them. The manifest hash of these bytes is what peers
+// compare, so the key order is part of the contract.
+func NodeProfileJSON(baseURL string, provides []string, publicKey string) []byte {
+	b := []byte(`{"@context":`)
+	b = koi.AppendString(b, koi.ContextNodeProfile)
+	b = append(b, `,"base_url":`...)
+	b = koi.AppendString(b, baseURL)
+	b = append(b, `,"node_type":"FULL","provides":{"event":`...)
+	b = appendStrings(b, provides)
+	b = append(b, `,"state":`...)
+	b = appendStrings(b, provides)
+	b = append(b, `},"public_key":`...)
+	b = koi.AppendString(b, publicKey)
+	return append(b, '}')
+}
+
+// appendStrings appends ss as a JSON array of strings.
+func appendStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = koi.AppendString(b, s)
+	}
+	return append(b, ']')
+}
