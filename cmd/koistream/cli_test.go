@@ -30,7 +30,7 @@ func TestHelpListsFlagsWithDefaults(t *testing.T) {
 		args []string
 		want []string // regular expressions, each on one line of the help
 	}{
-		{[]string{"--help"}, []string{`(?m)^  serve +Run a node`, `(?m)^  rebuild +`, `(?m)^  bench +`, `(?m)^  version +`, `(?m)^  completion +`}},
+		{[]string{"--help"}, []string{`(?m)^  serve +Run a node`, `(?m)^  rebuild +`, `(?m)^  identity +`, `(?m)^  bench +`, `(?m)^  version +`, `(?m)^  completion +`}},
 		{[]string{"serve", "--help"}, []string{
 			`--config string +YAML configuration file`,
 			`--data-dir string +.*\(default "\./data"\)`,
@@ -43,6 +43,11 @@ func TestHelpListsFlagsWithDefaults(t *testing.T) {
 			`--log-format string +.*\(default "text"\)`,
 		}},
 		{[]string{"rebuild", "--help"}, []string{`--data-dir string +.*\(default "\./data"\)`}},
+		{[]string{"identity", "--help"}, []string{
+			`--data-dir string +.*\(default "\./data"\)`,
+			`--name string +.*\(default "github-sensor"\)`,
+			`--base-url string +.*\(default "http://127\.0\.0\.1:8002/koi-net"\)`,
+		}},
 		{[]string{"bench", "--help"}, []string{
 			`--events int +.*\(default \d+\)`,
 			`--connections int +.*\(default \d+\)`,
