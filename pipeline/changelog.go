@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/koistream/koistream/stages"
 	"github.com/koistream/koistream/topics"
@@ -27,16 +28,15 @@ func (n *Node) changelogTopic(segment, stage string, i int) string {
 // in one batch, so a long changelog is not held in memory at once.
 const restoreBatch = 4096
 
-// restoreIdle is how long a restore waits for the next changelog record
-// before it decides the log has nothing more below its end offset. The
-// records just below the listed end may never arrive: kfake aborts the
-// transactions a crash left open when it loads its data (persist.go,
-// "Implicitly abort in-flight transactions") without writing abort markers,
-// so a read_committed reader skips those records silently and never sees an
-// offset at the end. A fetch waits at most FetchMaxWait (200 ms) for data
-// below the last stable offset, which is there at once when it exists, so
-// one second of nothing is several empty fetches.
-const restoreIdle = time.Second
+// restoreOpenTxnWait bounds how long a restore waits for a transaction
+// still open on the changelog (a previous owner that died mid-poll) to be
+// aborted by the broker: twice the transaction timeout. Until then the
+// committed state of the partition cannot be known, and the poll that needs
+// it is aborted and retried.
+const restoreOpenTxnWait = 2 * topics.DefaultTransactionTimeout
+
+// restoreFetchBytes bounds one restore fetch.
+const restoreFetchBytes = 4 << 20
 
 // ensureChangelogs creates the changelog topics of a segment: compacted
 // (only the latest value of each key is needed to restore), keeping
@@ -105,84 +105,141 @@ func ensureChangelogs(ctx context.Context, adm *kadm.Client, input string, chang
 }
 
 // restoreState brings partition p of a changelog's local copy up to the
-// changelog's committed end: it reads from the local checkpoint (the whole
-// changelog when there is none) and writes what it reads to the store. A
-// checkpoint beyond the changelog's end means the log lost records the
-// local copy holds (a broker's data folder replaced): the local copy of the
-// partition is then rebuilt from the start of the changelog, since the log
-// is the source of truth.
+// changelog's end: it reads from the local checkpoint (the whole changelog
+// when there is none) and writes what it reads to the store. A checkpoint
+// beyond the changelog's end means the log lost records the local copy
+// holds (a broker's data folder replaced): the local copy of the partition
+// is then rebuilt from the start of the changelog, since the log is the
+// source of truth.
+//
+// It reads with its own Fetch requests, read_committed, and parses them with
+// kgo.ProcessFetchPartition, because that reports the offset of the last
+// record a response held even when the record is not returned: a consumer
+// client hides records of aborted transactions and so could not tell a
+// partition that ends in aborted records (kfake aborts a crashed run's open
+// transactions without writing markers) from a fetch that has not arrived.
+// The restore ends exactly at the high watermark. While a transaction is
+// still open on the partition (its last stable offset below the high
+// watermark: a previous owner that died mid-poll), the records above it are
+// not yet decided, so it waits for the broker to abort it, up to
+// restoreOpenTxnWait, and otherwise fails: the poll that needed the state
+// is aborted and retried, and nothing is marked restored. Any fetch error
+// fails the restore the same way.
 func restoreState(ctx context.Context, brokers []string, adm *kadm.Client, store *stages.StateStore, changelog string, p int32, log *slog.Logger) error {
 	from, err := store.Checkpoint(changelog, p)
 	if err != nil {
 		return err
 	}
-	// The committed end (last stable offset): records of a transaction
-	// still open are not state yet, and a reader waiting for them would
-	// wait for the transaction's timeout.
-	ends, err := adm.ListCommittedOffsets(ctx, changelog)
-	if err == nil {
-		err = ends.Error()
-	}
+	td, err := adm.ListTopics(ctx, changelog)
 	if err != nil {
-		return fmt.Errorf("restore %s/%d: end offsets: %w", changelog, p, err)
+		return fmt.Errorf("restore %s/%d: metadata: %w", changelog, p, err)
 	}
-	end, ok := ends.Lookup(changelog, p)
-	if !ok {
+	topic, ok := td[changelog]
+	if !ok || topic.Err != nil {
+		return fmt.Errorf("restore %s/%d: the changelog is not served: %v", changelog, p, topic.Err)
+	}
+	part, ok := topic.Partitions[p]
+	if !ok || part.Err != nil {
 		return fmt.Errorf("restore %s/%d: the changelog has no such partition", changelog, p)
 	}
-	if from > end.Offset {
+	end, err := stableEnd(ctx, adm, changelog, p)
+	if err != nil {
+		return err
+	}
+	if from > end {
 		log.Warn("stage state is ahead of its changelog; rebuilding it from the changelog",
-			"changelog", changelog, "partition", p, "checkpoint", from, "end", end.Offset)
+			"changelog", changelog, "partition", p, "checkpoint", from, "end", end)
 		if err := store.Drop(changelog, p); err != nil {
 			return err
 		}
 		from = 0
 	}
-	if from >= end.Offset {
+	if from >= end {
 		return nil
 	}
 	started := time.Now()
-	opts := append(topics.FetchOpts(), kgo.SeedBrokers(brokers...), kgo.DisableFetchSessions(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{changelog: {p: kgo.NewOffset().At(from)}}))
-	cl, err := kgo.NewClient(opts...)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return fmt.Errorf("restore %s/%d: client: %w", changelog, p, err)
 	}
 	defer cl.Close()
+	broker := cl.Broker(int(part.Leader))
+	decompressor := kgo.DefaultDecompressor()
 	var (
 		chunk []stages.Change
 		next  = from
 		read  int
 	)
-	for next < end.Offset {
-		pctx, cancel := context.WithTimeout(ctx, restoreIdle)
-		fetches := cl.PollFetches(pctx)
-		cancel()
-		if err := ctx.Err(); err != nil {
-			return err
+	for next < end {
+		req := kmsg.NewPtrFetchRequest()
+		req.ReplicaID = -1
+		req.MaxWaitMillis = 500
+		req.MinBytes = 1
+		req.MaxBytes = restoreFetchBytes
+		req.IsolationLevel = 1 // read_committed
+		req.SessionEpoch = -1  // no fetch session
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = changelog, topic.ID
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = p
+		rp.FetchOffset = next
+		rp.PartitionMaxBytes = restoreFetchBytes
+		rp.CurrentLeaderEpoch = -1
+		rp.LogStartOffset = -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		kresp, err := broker.Request(ctx, req)
+		if err != nil {
+			return fmt.Errorf("restore %s/%d: fetch at %d: %w", changelog, p, next, err)
 		}
-		if fetches.NumRecords() == 0 {
-			if pctx.Err() != nil {
-				log.Warn("changelog ended below its listed end offset; restored what it holds",
-					"changelog", changelog, "partition", p, "at", next, "end", end.Offset)
-				break
-			}
-			fetches.EachError(func(_ string, _ int32, err error) {
-				log.Warn("changelog fetch error", "changelog", changelog, "partition", p, "err", err)
-			})
-			continue
+		resp := kresp.(*kmsg.FetchResponse)
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			return fmt.Errorf("restore %s/%d: fetch at %d: %w", changelog, p, next, err)
 		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			if r.Offset >= end.Offset {
-				return
-			}
-			next = r.Offset + 1
-			if r.Attrs.IsControl() {
-				return
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			return fmt.Errorf("restore %s/%d: fetch at %d: the response names no partition", changelog, p, next)
+		}
+		got := &resp.Topics[0].Partitions[0]
+		if err := kerr.ErrorForCode(got.ErrorCode); err != nil {
+			return fmt.Errorf("restore %s/%d: fetch at %d: %w", changelog, p, next, err)
+		}
+		fp, last := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{
+			KeepControlRecords: true,
+			Offset:             next,
+			IsolationLevel:     kgo.ReadCommitted(),
+			Topic:              changelog,
+			Partition:          p,
+		}, got, decompressor, nil)
+		if fp.Err != nil {
+			return fmt.Errorf("restore %s/%d: fetch at %d: %w", changelog, p, next, fp.Err)
+		}
+		for _, r := range fp.Records {
+			if r.Offset >= end || r.Attrs.IsControl() {
+				continue
 			}
 			chunk = append(chunk, stages.Change{Space: changelog, Key: r.Key, Value: r.Value})
-		})
-		if len(chunk) >= restoreBatch || next >= end.Offset {
+		}
+		switch {
+		case last >= next:
+			next = min(last+1, end)
+		case len(got.RecordBatches) > 0:
+			return fmt.Errorf("restore %s/%d: fetch at %d: the response held no record at or after it", changelog, p, next)
+		default:
+			// The broker answered, read_committed, with nothing at or
+			// after next: either a transaction opened after we listed the
+			// end (wait until it is decided), or the records below the end
+			// are gone (compacted away). With the end stable and unchanged,
+			// it is the latter.
+			newEnd, err := waitStable(ctx, adm, changelog, p, next, end, log)
+			if err != nil {
+				return err
+			}
+			if newEnd == end {
+				next = end
+			}
+			end = newEnd
+		}
+		if len(chunk) >= restoreBatch || next >= end {
 			if err := store.Restore(changelog, p, chunk, next); err != nil {
 				return err
 			}
@@ -190,13 +247,72 @@ func restoreState(ctx context.Context, brokers []string, adm *kadm.Client, store
 			chunk = chunk[:0]
 		}
 	}
-	if len(chunk) > 0 {
-		if err := store.Restore(changelog, p, chunk, next); err != nil {
-			return err
-		}
-		read += len(chunk)
-	}
 	log.Info("stage state restored", "changelog", changelog, "partition", p,
 		"from", from, "to", next, "records", read, "took", time.Since(started).Round(time.Millisecond))
 	return nil
+}
+
+// stableEnd returns the end of partition p of topic once no transaction is
+// open on it: its high watermark, when the last stable offset has reached
+// it. It waits up to restoreOpenTxnWait for that.
+func stableEnd(ctx context.Context, adm *kadm.Client, topic string, p int32) (int64, error) {
+	deadline := time.Now().Add(restoreOpenTxnWait)
+	for {
+		hwm, lso, err := partitionEnds(ctx, adm, topic, p)
+		if err != nil {
+			return 0, err
+		}
+		if lso >= hwm {
+			return hwm, nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("restore %s/%d: a transaction has stayed open on the changelog for %s (stable offset %d, end %d)",
+				topic, p, restoreOpenTxnWait, lso, hwm)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitStable is called when a fetch at next returned nothing below end: the
+// records there are not readable yet. It returns the partition's end once
+// it is stable again, and fails if it cannot make progress.
+func waitStable(ctx context.Context, adm *kadm.Client, topic string, p int32, next, end int64, log *slog.Logger) (int64, error) {
+	newEnd, err := stableEnd(ctx, adm, topic, p)
+	if err != nil {
+		return 0, err
+	}
+	if newEnd < next {
+		return 0, fmt.Errorf("restore %s/%d: the changelog ends at %d, below the offset %d being read", topic, p, newEnd, next)
+	}
+	log.Debug("restore fetch returned nothing; the end is stable again", "changelog", topic, "partition", p, "at", next, "end", end, "new_end", newEnd)
+	return newEnd, nil
+}
+
+// partitionEnds returns the high watermark and the last stable offset of
+// partition p of topic.
+func partitionEnds(ctx context.Context, adm *kadm.Client, topic string, p int32) (hwm, lso int64, err error) {
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("restore %s/%d: end offsets: %w", topic, p, err)
+	}
+	stable, err := adm.ListCommittedOffsets(ctx, topic)
+	if err == nil {
+		err = stable.Error()
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("restore %s/%d: stable offsets: %w", topic, p, err)
+	}
+	h, ok1 := ends.Lookup(topic, p)
+	l, ok2 := stable.Lookup(topic, p)
+	if !ok1 || !ok2 {
+		return 0, 0, fmt.Errorf("restore %s/%d: the changelog has no such partition", topic, p)
+	}
+	return h.Offset, l.Offset, nil
 }

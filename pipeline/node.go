@@ -305,7 +305,7 @@ func (n *Node) buildSegments(wmLog watermill.LoggerAdapter, chains []*stages.Cha
 		// transaction and only then counts as handled. If that publish
 		// fails the transaction aborts and the poll is retried: nothing is
 		// dropped.
-		runner.handler = poison(retry(middleware.Recoverer(chain.Handle)))
+		runner.handler = poison(retry(middleware.Recoverer(runner.attempt(chain.Handle))))
 		n.segments = append(n.segments, runner)
 	}
 	return nil

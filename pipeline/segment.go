@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -73,6 +74,13 @@ func (txnPublisher) Close() error { return nil }
 func (s *segmentRunner) Handle(ctx context.Context, txn *topics.Txn, batches []topics.Batch) error {
 	s.txn.Store(txn)
 	defer s.txn.Store(nil)
+	// Restore every newly assigned partition before anything is produced:
+	// the broker starts the transaction's timeout with its first record,
+	// and a restore that ran after another partition's outputs went out
+	// could outlast it (a long changelog) and get the producer fenced.
+	if err := s.restoreAll(ctx, batches); err != nil {
+		return err
+	}
 	errs := make([]error, len(batches))
 	var wg sync.WaitGroup
 	for i := range batches {
@@ -104,10 +112,52 @@ func (s *segmentRunner) Handle(ctx context.Context, txn *topics.Txn, batches []t
 	return nil
 }
 
-func (s *segmentRunner) handleBatch(ctx context.Context, txn *topics.Txn, b topics.Batch) error {
-	if err := s.restore(ctx, b.Partition); err != nil {
-		return fmt.Errorf("segment %s: partition %d: %w", s.name, b.Partition, err)
+// attempt wraps the stage chain, inside the retry middleware, so that each
+// attempt at a message starts from the stage state as it was before the
+// message: a failed attempt's writes are rolled back (a message that ends
+// in the dead topic leaves no state behind), and only the attempt that
+// succeeds keeps its writes.
+func (s *segmentRunner) attempt(h message.HandlerFunc) message.HandlerFunc {
+	if s.state == nil {
+		return h
 	}
+	return func(msg *message.Message) ([]*message.Message, error) {
+		pos, ok := topics.PositionFromContext(msg.Context())
+		if !ok {
+			return h(msg)
+		}
+		s.state.Savepoint(pos.Partition)
+		defer s.state.Release(pos.Partition)
+		defer func() {
+			if r := recover(); r != nil {
+				s.state.Rollback(pos.Partition) // the Recoverer outside turns it into an error
+				panic(r)
+			}
+		}()
+		out, err := h(msg)
+		if err != nil {
+			s.state.Rollback(pos.Partition)
+		}
+		return out, err
+	}
+}
+
+// restoreAll restores the partitions of the poll concurrently.
+func (s *segmentRunner) restoreAll(ctx context.Context, batches []topics.Batch) error {
+	errs := make([]error, len(batches))
+	var wg sync.WaitGroup
+	for i, b := range batches {
+		wg.Go(func() {
+			if err := s.restore(ctx, b.Partition); err != nil {
+				errs[i] = fmt.Errorf("segment %s: partition %d: %w", s.name, b.Partition, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s *segmentRunner) handleBatch(ctx context.Context, txn *topics.Txn, b topics.Batch) error {
 	var outs []*message.Message
 	for _, msg := range b.Messages {
 		produced, err := s.handler(msg)

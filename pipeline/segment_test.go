@@ -115,7 +115,7 @@ func (s *testSegment) closeState(t *testing.T) {
 // with one prefix are the same segment of two node runs, or of two
 // instances when their data folders differ: they share topics, consumer
 // group and changelogs.
-func newTestSegment(t *testing.T, addr, prefix, stage, dataDir string) *testSegment {
+func newTestSegment(t *testing.T, addr, prefix, dataDir string, stage ...string) *testSegment {
 	t.Helper()
 	reg := stages.NewRegistry()
 	if err := reg.Register(tagName, func(stages.Deps, stages.Config) (stages.Stage, error) { return tagStage{}, nil }); err != nil {
@@ -131,7 +131,7 @@ func newTestSegment(t *testing.T, addr, prefix, stage, dataDir string) *testSegm
 	n := &Node{
 		cfg: Config{
 			TopicPrefix: prefix,
-			Segments:    []stages.Segment{{Name: "test", From: "raw", To: "observed", Stages: stages.Specs(stage)}},
+			Segments:    []stages.Segment{{Name: "test", From: "raw", To: "observed", Stages: stages.Specs(stage...)}},
 			Registry:    reg,
 		},
 		log:   log,
@@ -303,7 +303,7 @@ func TestSegmentAbortsAPollWhoseHandlingFailed(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := newTestSegment(t, addr, fmt.Sprintf("abort%d.", i), tagName, t.TempDir())
+			s := newTestSegment(t, addr, fmt.Sprintf("abort%d.", i), t.TempDir(), tagName)
 			var want []string
 			for p := range tt.partitions {
 				for _, r := range s.input(t, p, fmt.Sprintf("p%d-a", p), fmt.Sprintf("p%d-b", p), fmt.Sprintf("p%d-c", p)) {
@@ -379,7 +379,7 @@ func TestSegmentZombieIsFenced(t *testing.T) {
 	_, addr := topicstest.StartBroker(t)
 	const prefix = "zombie."
 	dir := t.TempDir()
-	first := newTestSegment(t, addr, prefix, tagName, dir)
+	first := newTestSegment(t, addr, prefix, dir, tagName)
 	inputs := append(first.input(t, 0, "a", "b"), first.input(t, 1, "c")...)
 	h := &blockingHandler{segmentRunner: first.segmentRunner, handled: make(chan struct{}), release: make(chan struct{})}
 	stopFirst := first.run(t, h, true)
@@ -405,7 +405,7 @@ func TestSegmentZombieIsFenced(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir2, instanceIDFile), id, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	second := newTestSegment(t, addr, prefix, tagName, dir2)
+	second := newTestSegment(t, addr, prefix, dir2, tagName)
 	go func() {
 		time.Sleep(500 * time.Millisecond)
 		close(h.release)
@@ -433,7 +433,7 @@ func TestSegmentStateFollowsItsPartition(t *testing.T) {
 	const prefix = "moves."
 	dirA, dirB := t.TempDir(), t.TempDir()
 
-	a := newTestSegment(t, addr, prefix, countName, dirA)
+	a := newTestSegment(t, addr, prefix, dirA, countName)
 	a.input(t, 0, "k", "k")
 	a.input(t, 1, "j")
 	stop := a.run(t, a.segmentRunner, false)
@@ -441,7 +441,7 @@ func TestSegmentStateFollowsItsPartition(t *testing.T) {
 	stop()
 	a.closeState(t)
 
-	b := newTestSegment(t, addr, prefix, countName, dirB)
+	b := newTestSegment(t, addr, prefix, dirB, countName)
 	b.input(t, 0, "k")
 	b.input(t, 1, "j", "j")
 	stop = b.run(t, b.segmentRunner, false)
@@ -449,7 +449,7 @@ func TestSegmentStateFollowsItsPartition(t *testing.T) {
 	stop()
 
 	// Back to A's data folder: its checkpoint is behind what B wrote.
-	a2 := newTestSegment(t, addr, prefix, countName, dirA)
+	a2 := newTestSegment(t, addr, prefix, dirA, countName)
 	a2.input(t, 0, "k")
 	a2.run(t, a2.segmentRunner, false)
 	a2.waitCommitted(t)
@@ -477,7 +477,7 @@ func TestSegmentSendsStageErrorsToDeadAndGoesOn(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := newTestSegment(t, addr, fmt.Sprintf("dead%d.", i), tagName, t.TempDir())
+			s := newTestSegment(t, addr, fmt.Sprintf("dead%d.", i), t.TempDir(), tagName)
 			recs := s.input(t, 0, "before", tt.failing, "after")
 			s.input(t, 1, "other")
 			s.run(t, s.segmentRunner, false)

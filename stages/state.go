@@ -16,8 +16,11 @@ import "context"
 // aborts, the write is forgotten with the outputs, and the input is
 // processed again. When a partition moves to another instance, its state
 // moves with it: the new owner restores it from the changelog before it
-// processes the partition. So a stage sees every input's effect on its
-// state exactly once, whatever crashes or rebalances happen.
+// processes the partition. When the retry middleware runs a failed message
+// through the chain again, the failed attempt's writes are rolled back
+// first, and a message that ends in the dead topic leaves none. So a stage
+// sees every input's effect on its state exactly once, whatever retries,
+// crashes or rebalances happen.
 //
 // Safe for concurrent use by goroutines processing different partitions.
 type State interface {

@@ -54,6 +54,16 @@ type partState struct {
 	mu      sync.Mutex
 	pending map[string]pendingWrite // by Pebble key
 	memo    *memo[[]byte]
+	// undo holds, while a savepoint is open, what each Set replaced, so
+	// that a failed attempt at one message can be taken back.
+	undo  []undoEntry
+	saved bool
+}
+
+type undoEntry struct {
+	key  string
+	prev pendingWrite
+	had  bool
 }
 
 type pendingWrite struct {
@@ -296,6 +306,10 @@ func (st *spaceState) Set(ctx context.Context, key, value []byte) error {
 	ps := st.store.part(p)
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	if ps.saved {
+		prev, had := ps.pending[string(k)]
+		ps.undo = append(ps.undo, undoEntry{key: string(k), prev: prev, had: had})
+	}
 	ps.pending[string(k)] = pendingWrite{
 		space: st.space,
 		key:   append([]byte(nil), key...),
@@ -325,4 +339,46 @@ func (s *StateStore) Drop(space string, p int32) error {
 	}
 	s.Forget([]int32{p})
 	return nil
+}
+
+// Savepoint marks partition p's uncommitted writes as they are now, so that
+// Rollback can take back the writes made after it: the segment takes one
+// before each message, because the retry middleware runs a failed message
+// through the chain again, and each attempt must see the state as it was
+// before the message, not its own earlier attempt's writes. Release ends
+// the savepoint. One savepoint per partition is open at a time; the
+// partition's goroutine owns it.
+func (s *StateStore) Savepoint(p int32) {
+	ps := s.part(p)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.saved = true
+	ps.undo = ps.undo[:0]
+}
+
+// Rollback takes back partition p's writes since its Savepoint and keeps
+// the savepoint open.
+func (s *StateStore) Rollback(p int32) {
+	ps := s.part(p)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for i := len(ps.undo) - 1; i >= 0; i-- {
+		u := ps.undo[i]
+		if u.had {
+			ps.pending[u.key] = u.prev
+		} else {
+			delete(ps.pending, u.key)
+		}
+	}
+	ps.undo = ps.undo[:0]
+}
+
+// Release ends partition p's savepoint, keeping its writes.
+func (s *StateStore) Release(p int32) {
+	ps := s.part(p)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.saved = false
+	clear(ps.undo)
+	ps.undo = ps.undo[:0]
 }
