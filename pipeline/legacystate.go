@@ -48,7 +48,32 @@ func (n *Node) migrateLegacyState(ctx context.Context, states []*segmentState) e
 			}
 		}
 	}
+	// Records go out in chunks as the keys are read: dedupe keeps one key
+	// per delivery ever seen, millions on an old node, too many to hold.
+	var cl *kgo.Client
+	defer func() {
+		if cl != nil {
+			cl.Close()
+		}
+	}()
 	var recs []*kgo.Record
+	flush := func() error {
+		if len(recs) == 0 {
+			return nil
+		}
+		if cl == nil {
+			var err error
+			if cl, err = kgo.NewClient(append(topics.ProducerOpts(), kgo.SeedBrokers(n.kafka...),
+				kgo.RecordPartitioner(kgo.ManualPartitioner()))...); err != nil {
+				return fmt.Errorf("legacy stage state: %w", err)
+			}
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return fmt.Errorf("legacy stage state: produce to changelog: %w", err)
+		}
+		recs = recs[:0]
+		return nil
+	}
 	var del [][2][]byte
 	for _, stage := range legacyPrefixes {
 		lo := append([]byte(stage), 0)
@@ -82,6 +107,12 @@ func (n *Node) migrateLegacyState(ctx context.Context, states []*segmentState) e
 			}
 			p := kgo.StickyKeyPartitioner(nil).ForTopic(tg.input).Partition(&kgo.Record{Key: recKey}, parts)
 			recs = append(recs, &kgo.Record{Topic: tg.changelog, Partition: int32(p), Key: key, Value: bytes.Clone(it.Value())})
+			if len(recs) == legacyChunk {
+				if err := flush(); err != nil {
+					it.Close()
+					return err
+				}
+			}
 		}
 		if err := it.Close(); err != nil {
 			return fmt.Errorf("legacy stage state: %w", err)
@@ -99,16 +130,8 @@ func (n *Node) migrateLegacyState(ctx context.Context, states []*segmentState) e
 	if len(del) == 0 {
 		return nil
 	}
-	if len(recs) > 0 {
-		cl, err := kgo.NewClient(append(topics.ProducerOpts(), kgo.SeedBrokers(n.kafka...),
-			kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-		if err != nil {
-			return fmt.Errorf("legacy stage state: %w", err)
-		}
-		defer cl.Close()
-		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			return fmt.Errorf("legacy stage state: produce to changelog: %w", err)
-		}
+	if err := flush(); err != nil {
+		return err
 	}
 	b := n.state.NewBatch()
 	defer b.Close()
@@ -122,6 +145,10 @@ func (n *Node) migrateLegacyState(ctx context.Context, states []*segmentState) e
 	}
 	return nil
 }
+
+// legacyChunk is how many legacy keys are produced to the changelogs at a
+// time.
+const legacyChunk = 10000
 
 // partitionCount returns how many partitions topic has.
 func partitionCount(ctx context.Context, adm *kadm.Client, topic string) (int, error) {

@@ -314,10 +314,14 @@ func (c *TxnConsumer) transact(ctx context.Context, sess *kgo.GroupTransactSessi
 	if err := sess.Begin(); err != nil {
 		return false, nil, fmt.Errorf("begin: %w", err)
 	}
-	txn := &Txn{sess: sess, ctx: ctx, prop: c.cfg.Propagator}
-	herr = h.Handle(ctx, txn, c.batches(ctx, fetches))
+	// The records of a transaction are produced under a context that a
+	// shutdown does not cancel (franz-go fails records whose context has
+	// ended), bounded like the transaction's end: a node stopping
+	// mid-poll finishes and commits the poll instead of aborting it.
 	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
 	defer cancel()
+	txn := &Txn{sess: sess, ctx: endCtx, prop: c.cfg.Propagator}
+	herr = h.Handle(ctx, txn, c.batches(ctx, fetches))
 	if herr == nil {
 		// Flush before End so that a failed produce aborts the
 		// transaction instead of failing its commit.
