@@ -362,27 +362,32 @@ func joinKey(prefix []byte, parts ...string) []byte {
 	return append(bytes.Clone(prefix), strings.Join(parts, "\x00")...)
 }
 
-// nodeWire is what the graph reads of a node profile. Unknown keys
-// ("@context" among them) are ignored, as koi-net 2.0 ignores them;
-// pointers tell null and absent from the zero value.
-type nodeWire struct {
-	BaseURL  *string `json:"base_url"`
-	NodeType *string `json:"node_type"`
-	Provides *struct {
-		Event []string `json:"event"`
-		State []string `json:"state"`
-	} `json:"provides"`
-	PublicKey *string `json:"public_key"`
+// profileMembers returns the top-level members of profile contents by
+// name. Names match exactly, as in Python: encoding/json would also fill a
+// struct field from "Node_Type". Of a member given twice the last counts,
+// as with Python's json.
+func profileMembers(contents []byte) (map[string]json.RawMessage, error) {
+	if c := bytes.TrimLeft(contents, " \t\r\n"); len(c) == 0 || c[0] != '{' {
+		return nil, errors.New("contents are not a JSON object")
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(contents, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
-// edgeWire is what the graph reads of an edge profile; every field is
-// required, as in the reference's EdgeProfile.
-type edgeWire struct {
-	Source   *string   `json:"source"`
-	Target   *string   `json:"target"`
-	EdgeType *string   `json:"edge_type"`
-	Status   *string   `json:"status"`
-	RIDTypes *[]string `json:"rid_types"`
+// member decodes the member name of m into v. It returns false, leaving v
+// alone, when the member is absent or null.
+func member(m map[string]json.RawMessage, name string, v any) (bool, error) {
+	raw, ok := m[name]
+	if !ok || string(raw) == "null" {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("%s: %w", name, err)
+	}
+	return true, nil
 }
 
 // parseNode reads the profile contents of node rid as the reference's
@@ -398,31 +403,32 @@ func parseNode(rid string, contents []byte) (Node, error) {
 	if err := checkKeyPart("node RID", rid); err != nil {
 		return Node{}, err
 	}
-	if err := checkObject(contents); err != nil {
-		return Node{}, fmt.Errorf("node profile of %s: %w", rid, err)
-	}
-	var w nodeWire
-	if err := json.Unmarshal(contents, &w); err != nil {
+	m, err := profileMembers(contents)
+	if err != nil {
 		return Node{}, fmt.Errorf("node profile of %s: %w", rid, err)
 	}
 	n := Node{RID: rid, Contents: contents}
-	if w.NodeType == nil {
-		return Node{}, fmt.Errorf("node profile of %s: node_type missing", rid)
+	var nodeType string
+	var provides map[string]json.RawMessage
+	for _, f := range []struct {
+		name string
+		v    any
+	}{{"node_type", &nodeType}, {"base_url", &n.BaseURL}, {"public_key", &n.PublicKey}, {"provides", &provides}} {
+		if _, err := member(m, f.name, f.v); err != nil {
+			return Node{}, fmt.Errorf("node profile of %s: %w", rid, err)
+		}
 	}
-	switch t := NodeType(*w.NodeType); t {
+	if _, err := member(provides, "event", &n.ProvidesEvent); err != nil {
+		return Node{}, fmt.Errorf("node profile of %s: provides: %w", rid, err)
+	}
+	if _, err := member(provides, "state", &n.ProvidesState); err != nil {
+		return Node{}, fmt.Errorf("node profile of %s: provides: %w", rid, err)
+	}
+	switch t := NodeType(nodeType); t {
 	case NodeFull, NodePartial:
 		n.NodeType = t
 	default:
 		return Node{}, fmt.Errorf("node profile of %s: node_type %q is neither FULL nor PARTIAL", rid, t)
-	}
-	if w.BaseURL != nil {
-		n.BaseURL = *w.BaseURL
-	}
-	if w.PublicKey != nil {
-		n.PublicKey = *w.PublicKey
-	}
-	if w.Provides != nil {
-		n.ProvidesEvent, n.ProvidesState = w.Provides.Event, w.Provides.State
 	}
 	for _, t := range slices.Concat(n.ProvidesEvent, n.ProvidesState) {
 		if err := checkRIDType(t); err != nil {
@@ -440,18 +446,23 @@ func parseEdge(rid string, contents []byte) (Edge, error) {
 	if err := checkKeyPart("edge RID", rid); err != nil {
 		return Edge{}, err
 	}
-	if err := checkObject(contents); err != nil {
+	m, err := profileMembers(contents)
+	if err != nil {
 		return Edge{}, fmt.Errorf("edge profile of %s: %w", rid, err)
 	}
-	var w edgeWire
-	if err := json.Unmarshal(contents, &w); err != nil {
-		return Edge{}, fmt.Errorf("edge profile of %s: %w", rid, err)
+	e := Edge{RID: rid, Contents: contents}
+	for _, f := range []struct {
+		name string
+		v    any
+	}{{"source", &e.Source}, {"target", &e.Target}, {"edge_type", &e.EdgeType}, {"status", &e.Status}, {"rid_types", &e.RIDTypes}} {
+		ok, err := member(m, f.name, f.v)
+		if err != nil {
+			return Edge{}, fmt.Errorf("edge profile of %s: %w", rid, err)
+		}
+		if !ok {
+			return Edge{}, fmt.Errorf("edge profile of %s: %s is required", rid, f.name)
+		}
 	}
-	if w.Source == nil || w.Target == nil || w.EdgeType == nil || w.Status == nil || w.RIDTypes == nil {
-		return Edge{}, fmt.Errorf("edge profile of %s: source, target, edge_type, status and rid_types are required", rid)
-	}
-	e := Edge{RID: rid, Source: *w.Source, Target: *w.Target, EdgeType: EdgeType(*w.EdgeType),
-		Status: EdgeStatus(*w.Status), RIDTypes: *w.RIDTypes, Contents: contents}
 	for _, n := range []string{e.Source, e.Target} {
 		if _, err := koi.ParseNodeRID(n); err != nil {
 			return Edge{}, fmt.Errorf("edge profile of %s: %w", rid, err)
@@ -472,15 +483,6 @@ func parseEdge(rid string, contents []byte) (Edge, error) {
 		}
 	}
 	return e, nil
-}
-
-// checkObject reports whether contents is a JSON object; encoding/json
-// would take null for an empty struct.
-func checkObject(contents []byte) error {
-	if c := bytes.TrimLeft(contents, " \t\r\n"); len(c) == 0 || c[0] != '{' {
-		return errors.New("contents are not a JSON object")
-	}
-	return nil
 }
 
 // checkRIDType reports whether t is an RID type string ("orn:github.issue",

@@ -482,6 +482,9 @@ func TestGraphSkipsMalformed(t *testing.T) {
 		{"node RID without hash", edgeEvent("NEW", "orn:koi-net.node:nameonly", `{"node_type":"FULL"}`), true},
 		{"unknown event type", `{"rid":"` + edge + `","event_type":"DELETE"}`, true},
 		{"not an event", `not json`, true},
+		{"node_type only in another case", nodeNew(`{"NODE_TYPE":"FULL"}`), true},
+		{"edge status only in another case", edgeEvent("UPDATE", edge, `{"source":"`+ridSensor+`","target":"`+ridCoordinator+`","edge_type":"POLL","Status":"APPROVED","rid_types":[]}`), true},
+		{"node_type given twice, the last invalid", nodeNew(`{"node_type":"FULL","node_type":"HALF"}`), true},
 		{"lenient node: unknown keys, nulls, no provides", nodeNew(`{"@context":"x","extra":{"a":[1]},"base_url":null,"node_type":"PARTIAL","public_key":null}`), false},
 		{"lenient edge: unknown keys, empty rid_types", edgeEvent("UPDATE", edge, `{"@context":"orn:koi-net.context:koi-net.edge","source":"`+ridSensor+`","target":"`+ridCoordinator+`","edge_type":"POLL","status":"APPROVED","rid_types":[],"note":null}`), false},
 		{"another RID type", edgeEvent("NEW", "orn:github.issue:o/r:1", `[]`), false},
@@ -563,7 +566,8 @@ func TestGraphSubscribers(t *testing.T) {
 		{peers[0], "orn:github.issue", []string{"gosim to coord", "incoming from gosim"}},
 		{peers[3], "orn:github.issue", nil},
 	} {
-		t.Run(tc.source[:24]+" "+tc.ridType, func(t *testing.T) {
+		name, _, _ := strings.Cut(strings.TrimPrefix(tc.source, "orn:koi-net.node:"), "+")
+		t.Run(name+" "+tc.ridType, func(t *testing.T) {
 			es, err := g.Subscribers(tc.source, tc.ridType)
 			if err != nil {
 				t.Fatal(err)
