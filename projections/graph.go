@@ -203,7 +203,8 @@ type graphEntry struct {
 
 // Apply stages the effect of recs into b: NEW and UPDATE of a node or an
 // edge replace its stored contents and move its index entries, FORGET
-// deletes both. Records that are not valid KOI events, and node or edge
+// deletes both. Records keyed by an RID of another type are passed over
+// unread (see mayBeGraphRecord). Records that are not valid KOI events, and node or edge
 // events whose contents are not a valid profile, are skipped and reported
 // in the returned slice, and leave what the graph held for the RID as it
 // was. Apply fails only on a failed read or write of the store.
@@ -213,6 +214,9 @@ func (g *Graph) Apply(b *pebble.Batch, recs []Record) (skipped []error, err erro
 	// previous version wrote, which the database does not have yet.
 	staged := map[string]graphEntry{}
 	for _, r := range recs {
+		if !mayBeGraphRecord(r.Key) {
+			continue
+		}
 		if err := g.applyEvent(b, staged, r.Value); err != nil {
 			if !errors.Is(err, ErrBadEvent) {
 				return skipped, fmt.Errorf("graph: %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
@@ -221,6 +225,20 @@ func (g *Graph) Apply(b *pebble.Batch, recs []Record) (skipped []error, err erro
 		}
 	}
 	return skipped, nil
+}
+
+// mayBeGraphRecord reports whether a record with key may be about a node
+// or an edge. Records of the events topic are keyed by the RID of their
+// event (topics/events.NewMessage refuses an event about another RID than
+// its observation's, whose RID is the key), so a key of another RID type
+// is passed over without parsing the value: GitHub events are the bulk of
+// the topic, kilobytes each, and the cache has already walked them once.
+// A record without a key (tools, tests) is parsed.
+func mayBeGraphRecord(key []byte) bool {
+	if len(key) == 0 {
+		return true
+	}
+	return bytes.HasPrefix(key, []byte(koi.TypeKoiNetNode+":")) || bytes.HasPrefix(key, []byte(koi.TypeKoiNetEdge+":"))
 }
 
 // applyEvent stages one event; errors wrapping ErrBadEvent mean the record

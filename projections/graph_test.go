@@ -587,6 +587,29 @@ func TestGraphSubscribers(t *testing.T) {
 	}
 }
 
+// TestGraphPassesOverOtherKeys: a record keyed by an RID of another type is
+// not the graph's, and is neither parsed nor skipped; one keyed by a node
+// RID is applied.
+func TestGraphPassesOverOtherKeys(t *testing.T) {
+	t.Parallel()
+	s, g := openGraph(t, t.TempDir())
+	defer s.Close()
+	ev := graphEvents(t)[0]
+	res, err := s.Apply([]projections.Record{
+		{Topic: "koistream.events", Offset: 0, Key: []byte("orn:github.issue:o/r:1"), Value: []byte(`not json`)},
+		{Topic: "koistream.events", Offset: 1, Key: []byte(ridGosim), Value: []byte(ev)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Skipped[1]) != 0 {
+		t.Errorf("graph skipped %v, want the other type's record passed over", res.Skipped[1])
+	}
+	if _, ok, err := g.Node(ridGosim); !ok || err != nil {
+		t.Errorf("Node(gosim): %v %v", ok, err)
+	}
+}
+
 // TestGraphAttachForcesRebuild: a store built without the graph refuses a
 // node that runs it, until it is rebuilt: the graph would miss the part of
 // the log already applied.
