@@ -1,7 +1,8 @@
 // Package projections materialises koistream's state from the log into
 // Pebble: the cache (RID → latest bundle, listable by RID type) that the KOI
-// fetch endpoints serve from, and later the per-subscriber queues, the graph
-// and the offsets-by-time index.
+// fetch endpoints serve from, the graph (the KOI-net nodes and edges the log
+// announced, by source, target and provided type), and later the
+// per-subscriber queues and the offsets-by-time index.
 //
 // Every projection implements [Projection] and lives in one [Store], a
 // Pebble database that also holds the offsets the projections consumed. One

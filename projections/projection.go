@@ -7,8 +7,9 @@ import (
 )
 
 // Projection is one view materialised from the events topic into a [Store]:
-// the cache (cache.go), and later the subscriber queues, the graph and the
-// offsets-by-time index, each one file implementing this interface. The
+// the cache (cache.go), the graph (graph.go), and later the subscriber
+// queues and the offsets-by-time index, each one file implementing this
+// interface. The
 // [Runner] reads the log and calls Apply; the Store commits what Apply
 // staged together with the offsets after the records, in one atomic write.
 //
