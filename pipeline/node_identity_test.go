@@ -60,7 +60,7 @@ func TestNodeIdentityProfile(t *testing.T) {
 	}
 	var bundles struct {
 		Bundles []struct {
-			Manifest koi.Manifest   `json:"manifest"`
+			Manifest koi.Manifest    `json:"manifest"`
 			Contents json.RawMessage `json:"contents"`
 		} `json:"bundles"`
 		NotFound []string `json:"not_found"`

@@ -118,4 +118,3 @@ func cutType(rid string) (typ, ref string, ok bool) {
 	}
 	return "", "", false
 }
-
