@@ -48,10 +48,10 @@ type Node struct {
 
 	// lock owns the data folder for the node's lifetime; ready is the
 	// progress of every part /readyz reports on.
-	lock *DataLock
-	// id is the node's KOI-net identity, loaded or created at Start.
-	id    Identity
+	lock  *DataLock
 	ready readiness
+	// id is the node's KOI-net identity, loaded or created at Start.
+	id Identity
 	// storageErr is the first fatal storage error a database reported
 	// (see fatalStorageError); nil while storage works.
 	storageErr atomic.Pointer[error]
