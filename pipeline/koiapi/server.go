@@ -1,7 +1,9 @@
 package koiapi
 
 import (
+	"bytes"
 	"crypto/ecdsa"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -119,9 +121,9 @@ func (s *Server) Register(mux *http.ServeMux, path string) {
 		path = DefaultPath
 	}
 	path = "/" + strings.Trim(path, "/")
-	mux.HandleFunc("POST "+path+"/rids/fetch", s.endpoint(s.fetchRids))
-	mux.HandleFunc("POST "+path+"/manifests/fetch", s.endpoint(s.fetchManifests))
-	mux.HandleFunc("POST "+path+"/bundles/fetch", s.endpoint(s.fetchBundles))
+	mux.HandleFunc("POST "+path+"/rids/fetch", s.endpoint(koi.PayloadTypeFetchRids, s.fetchRids))
+	mux.HandleFunc("POST "+path+"/manifests/fetch", s.endpoint(koi.PayloadTypeFetchManifests, s.fetchManifests))
+	mux.HandleFunc("POST "+path+"/bundles/fetch", s.endpoint(koi.PayloadTypeFetchBundles, s.fetchBundles))
 	// Other methods and paths get FastAPI's JSON answers, as from a Python
 	// node, rather than the mux's plain text.
 	for _, p := range []string{"/rids/fetch", "/manifests/fetch", "/bundles/fetch"} {
@@ -145,7 +147,8 @@ var errBadPayload = errors.New("koiapi: bad request payload")
 
 // endpoint wraps answer with the envelope handling: unwrap and check a
 // signed request, sign the answer to it, or answer a bare payload bare.
-func (s *Server) endpoint(answer answerFunc) http.HandlerFunc {
+// reqType is the request payload's "type".
+func (s *Server) endpoint(reqType string, answer answerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, ok := s.readBody(w, r)
 		if !ok {
@@ -153,7 +156,7 @@ func (s *Server) endpoint(answer answerFunc) http.HandlerFunc {
 		}
 		if s.self == nil || !isEnvelope(body) {
 			if s.require {
-				writeMissingPayload(w)
+				writeMissingEnvelope(w, body)
 				return
 			}
 			resp, err := answer(body)
@@ -176,6 +179,14 @@ func (s *Server) endpoint(answer answerFunc) http.HandlerFunc {
 		if err != nil {
 			s.fail(w, err)
 			return
+		}
+		if !hasMember(env.Payload, "type") {
+			// The reference fills in the default "type" and verifies over
+			// its re-serialization, which has it first: a signature over a
+			// payload without it fails there (wire_full_vs_coordinator.log),
+			// so it fails here too rather than being accepted by one
+			// implementation and refused by the other.
+			env.Payload = withType(env.Payload, reqType)
 		}
 		if err := koi.ValidateEnvelope(env, s.self.RID, s.lookupKey); err != nil {
 			if ee, ok := errors.AsType[*koi.EnvelopeError](err); ok {
@@ -242,6 +253,23 @@ func (s *Server) lookupKey(rid string) (string, bool) {
 // one, rather than a bare 1.0 payload, none of whose models has either.
 // Bodies that are not JSON objects are not envelopes.
 func isEnvelope(body []byte) bool {
+	return hasMember(body, "payload", "signature")
+}
+
+// withType returns the payload object with "type":typ as its first member.
+func withType(payload []byte, typ string) []byte {
+	i := jsonscan.SkipSpace(payload, 1)
+	out := append([]byte(nil), `{"type":`...)
+	out = koi.AppendString(out, typ)
+	if payload[i] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, payload[i:]...)
+}
+
+// hasMember reports whether body is a JSON object with a top-level member
+// of one of the names.
+func hasMember(body []byte, names ...string) bool {
 	if !json.Valid(body) {
 		return false
 	}
@@ -254,7 +282,7 @@ func isEnvelope(body []byte) bool {
 	for body[i] != '}' {
 		end := jsonscan.StringEnd(body, i+1)
 		key = jsonscan.AppendUnescaped(key[:0], body[i+1:end-1])
-		if k := string(key); k == "payload" || k == "signature" {
+		if slices.Contains(names, string(key)) {
 			return true
 		}
 		i = jsonscan.SkipSpace(body, end)
@@ -447,13 +475,29 @@ func writeValidationError(w http.ResponseWriter, err error) {
 	_, _ = w.Write(b)
 }
 
-// writeMissingPayload refuses a bare payload where a signed envelope is
-// required, with the 422 a 2.x reference node answers a 1.0 body with:
-// FastAPI's "Field required" for the envelope's payload.
-func writeMissingPayload(w http.ResponseWriter) {
-	b, _ := json.Marshal(struct {
-		Detail []validationDetail `json:"detail"`
-	}{[]validationDetail{{Loc: []string{"body", "payload"}, Msg: "Field required", Type: "missing"}}})
+// writeMissingEnvelope refuses a bare payload where a signed envelope is
+// required, with the 422 a 2.x reference node answers a 1.0 body with
+// (wire_full_vs_coordinator.log): FastAPI's "Field required" for each of the
+// envelope's four members, each with the body as its input. A body that is
+// not JSON at all gets the usual validation error.
+func writeMissingEnvelope(w http.ResponseWriter, body []byte) {
+	var input bytes.Buffer
+	if err := stdjson.Compact(&input, body); err != nil {
+		writeValidationError(w, errors.New("the body is not valid JSON"))
+		return
+	}
+	b := []byte(`{"detail":[`)
+	for i, member := range []string{"payload", "source_node", "target_node", "signature"} {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"type":"missing","loc":["body",`...)
+		b = koi.AppendString(b, member)
+		b = append(b, `],"msg":"Field required","input":`...)
+		b = append(b, input.Bytes()...)
+		b = append(b, '}')
+	}
+	b = append(b, "]}"...)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusUnprocessableEntity)
 	_, _ = w.Write(b)

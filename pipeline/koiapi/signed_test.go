@@ -312,6 +312,9 @@ func TestSignedFetchRefusals(t *testing.T) {
 		{"addressed to another node", seal(t, friend, fetch, other.rid), 400, refusal(koi.ErrorInvalidTarget), ""},
 		// The signature is checked before the target, as in the reference.
 		{"target changed after signing", tamper(me.rid, other.rid), 400, refusal(koi.ErrorInvalidSignature), ""},
+		// The reference verifies over its re-serialization, which adds the
+		// default type: a signature over the payload without it fails.
+		{"signed payload without its type", seal(t, friend, `{"rid_types":[]}`, me.rid), 400, refusal(koi.ErrorInvalidSignature), ""},
 		{"no signature", tamper(`,"signature":"`+env.Signature+`"`, ""), 422, "", "signature"},
 		{"source not a node RID", tamper(`"source_node":"`+friend.rid, `"source_node":"orn:x:y`), 422, "", ""},
 		{"payload not a fetch", seal(t, friend, `{"type":"fetch_rids","rid_types":"x"}`, me.rid), 422, "", "rid_types"},
@@ -550,4 +553,118 @@ func FuzzSignedEndpoints(f *testing.F) {
 			}
 		}
 	})
+}
+
+// readWireSent returns the fetch requests the capture's Go node sent a
+// Python node and the answers it got.
+func readWireSent(tb testing.TB, file string) []wireExchange {
+	tb.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		tb.Skipf("wire capture not available: %v", err)
+	}
+	lines := strings.Split(string(raw), "\n")
+	var out []wireExchange
+	for i := 0; i+2 < len(lines); i++ {
+		url, ok := strings.CutPrefix(lines[i], ">>> SEND ")
+		_, path, found := strings.Cut(url, "/koi-net")
+		if !ok || !found || !strings.HasSuffix(path, "/fetch") {
+			continue
+		}
+		rest, ok := strings.CutPrefix(lines[i+2], "<<< ")
+		if !ok {
+			continue
+		}
+		code, body, _ := strings.Cut(rest, " ")
+		status, _ := strconv.Atoi(code)
+		out = append(out, wireExchange{path: path, request: lines[i+1], status: status, reply: body})
+	}
+	return out
+}
+
+// TestWireFullVsCoordinator replays the fetches a Go node sent a Python
+// 2.x coordinator in wire_full_vs_coordinator.log against our server
+// answering as the coordinator's RID (with our key) with
+// require_signatures, as a 2.x node refuses bare bodies. Every refusal must
+// be the coordinator's, byte for byte (unknown_node, invalid_signature,
+// invalid_target, the 422 of a bare body); every answer an envelope to the
+// sender with the payload the coordinator gave for what we hold (the RID
+// list as a set: the coordinator lists in insertion order).
+func TestWireFullVsCoordinator(t *testing.T) {
+	const (
+		coordinatorRID = "orn:koi-net.node:coordinator+d10a33dc15d219b5d82b7f242212d414e00eba9bd2e968ae2b615ade8e153f12"
+		gosimRID       = "orn:koi-net.node:gosim+dc4a44a0095d16ce5d86dab149b44677c0cb1847cdab15618b1f3e4976c46988"
+		capture        = "/work/shared/koi-net/wire_full_vs_coordinator.log"
+	)
+	exchanges := readWireSent(t, capture)
+	if len(exchanges) < 8 {
+		t.Fatalf("want the capture's fetches, got %d", len(exchanges))
+	}
+	raw, err := os.ReadFile(capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := newPeer(t, "coordinator")
+	me.rid = coordinatorRID
+	c := newTestCache(t)
+	c.add(wireEvent(t, string(raw), gosimRID, `"event_type":"NEW"`))
+	// What the coordinator held and served: the bundles of its answers.
+	for _, ex := range exchanges {
+		if ex.path != "/bundles/fetch" || ex.status != http.StatusOK {
+			continue
+		}
+		var p struct {
+			Bundles []struct {
+				Manifest json.RawMessage `json:"manifest"`
+				Contents json.RawMessage `json:"contents"`
+			} `json:"bundles"`
+		}
+		if err := json.Unmarshal(replyPayload(t, ex.reply), &p); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range p.Bundles {
+			var m koi.Manifest
+			_ = json.Unmarshal(b.Manifest, &m)
+			c.add([]byte(`{"rid":"` + m.RID + `","event_type":"NEW","manifest":` + string(b.Manifest) + `,"contents":` + string(b.Contents) + `}`))
+		}
+	}
+	srv := startSigned(t, koiapi.Config{Cache: c.cache, Self: &koiapi.Self{RID: me.rid, Key: me.key, PublicKey: me.pub}, RequireSignatures: true})
+	client := &http.Client{Timeout: 30 * time.Second}
+	gosim := peer{rid: gosimRID}
+	held, err := c.cache.RIDs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held = append(held, coordinatorRID)
+
+	for i, ex := range exchanges {
+		t.Run(strconv.Itoa(i)+ex.path, func(t *testing.T) {
+			r := do(t, client, http.MethodPost, srv.URL+"/koi-net"+ex.path, []byte(ex.request))
+			if ex.status != http.StatusOK {
+				if r.status != ex.status || string(r.body) != ex.reply {
+					t.Errorf("got %d %s\nwant %d %s", r.status, r.body, ex.status, ex.reply)
+				}
+				return
+			}
+			got := openAnswer(t, r, me, gosim)
+			want := replyPayload(t, ex.reply)
+			if ex.path != "/rids/fetch" {
+				if !bytes.Equal(got, want) {
+					t.Errorf("payload\n got %s\nwant %s", got, want)
+				}
+				return
+			}
+			g, err1 := koi.DecodeRidsPayload(got)
+			w, err2 := koi.DecodeRidsPayload(want)
+			if err1 != nil || err2 != nil {
+				t.Fatalf("rids payloads: %v, %v", err1, err2)
+			}
+			// The coordinator also held what it never served here (the
+			// other edge): compare what both hold.
+			w.Rids = slices.DeleteFunc(w.Rids, func(rid string) bool { return !slices.Contains(held, rid) })
+			if !slices.Equal(sorted(g.Rids...), sorted(w.Rids...)) {
+				t.Errorf("rids %v, want %v", g.Rids, w.Rids)
+			}
+		})
+	}
 }
