@@ -104,6 +104,9 @@ func TestLoadFileSeedConfigs(t *testing.T) {
 				URL: "http://127.0.0.1:8080/koi-net",
 			}},
 			{"@context", f.KoiNet.NodeProfile.Context, pipeline.RID("orn:koi-net.context:koi-net.node")},
+			{"node name", cfg.NodeName, "github-sensor"},
+			{"base url", cfg.BaseURL, "http://127.0.0.1:8091/koi-net"},
+			{"signatures not required", cfg.RequireSignatures, false},
 			{"event worker", f.KoiNet.EventWorker, pipeline.EventWorker{QueueTimeout: 0.1, MaxBufLen: 5, MaxWaitTime: 1}},
 			{"rid types of interest", f.KoiNet.RidTypesOfInterest, []pipeline.RIDType{"orn:koi-net.node"}},
 			{"not yet used", f.NotYetUsed(), []string{
@@ -279,5 +282,24 @@ func TestFileSegments(t *testing.T) {
 				t.Fatalf("%d segments %v, want %d", len(cfg.Segments), cfg.Segments, c.want)
 			}
 		})
+	}
+}
+
+// TestFileKoiNetKeysApplied: the koi_net keys koistream acts on reach the
+// configuration and are not listed as unused.
+func TestFileKoiNetKeysApplied(t *testing.T) {
+	f, err := pipeline.ParseFile("k.yaml", []byte("koi_net:\n  node_name: sensor-x\n  require_signatures: true\nenv:\n  priv_key_password: KEY_PW\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg pipeline.Config
+	if err := f.Apply(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.NodeName != "sensor-x" || !cfg.RequireSignatures || f.PrivKeyPasswordEnv() != "KEY_PW" || len(f.NotYetUsed()) != 0 {
+		t.Errorf("node name %q, require %v, password variable %q, unused %v", cfg.NodeName, cfg.RequireSignatures, f.PrivKeyPasswordEnv(), f.NotYetUsed())
+	}
+	if _, err := pipeline.ParseFile("k.yaml", []byte("koi_net:\n  require_signatures: yes please\n")); err == nil {
+		t.Error("require_signatures took a string")
 	}
 }

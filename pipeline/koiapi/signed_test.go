@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -370,7 +371,7 @@ func readWire(tb testing.TB, file string) []wireExchange {
 	tb.Helper()
 	f, err := os.Open(file)
 	if err != nil {
-		tb.Skipf("wire capture not available: %v", err)
+		tb.Fatalf("wire capture: %v", err)
 	}
 	defer f.Close()
 	var lines []string
@@ -415,11 +416,11 @@ func TestWireSensorProcessor(t *testing.T) {
 		sensorRID    = "orn:koi-net.node:gosensor+ef322962b76773e3f75c5feb6dfedaee009dfaa279ecb2802d3208cf7c0f4d97"
 		processorRID = "orn:koi-net.node:processor+a18c5fbb0c6341b5157365b7d386945aac23398cd9d43f863c228232a07a89a9"
 	)
-	exchanges := readWire(t, "/work/shared/koi-net/wire_sensor_processor.log")
+	exchanges := readWire(t, filepath.Join("testdata", "wire", "wire_sensor_processor.log"))
 	if len(exchanges) != 3 {
 		t.Fatalf("want the capture's 3 fetches, got %d", len(exchanges))
 	}
-	raw, err := os.ReadFile("/work/shared/koi-net/wire_sensor_processor.log")
+	raw, err := os.ReadFile(filepath.Join("testdata", "wire", "wire_sensor_processor.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -561,7 +562,7 @@ func readWireSent(tb testing.TB, file string) []wireExchange {
 	tb.Helper()
 	raw, err := os.ReadFile(file)
 	if err != nil {
-		tb.Skipf("wire capture not available: %v", err)
+		tb.Fatalf("wire capture: %v", err)
 	}
 	lines := strings.Split(string(raw), "\n")
 	var out []wireExchange
@@ -582,33 +583,43 @@ func readWireSent(tb testing.TB, file string) []wireExchange {
 	return out
 }
 
-// TestWireFullVsCoordinator replays the fetches a Go node sent a Python
-// 2.x coordinator in wire_full_vs_coordinator.log against our server
-// answering as the coordinator's RID (with our key) with
-// require_signatures, as a 2.x node refuses bare bodies. Every refusal must
-// be the coordinator's, byte for byte (unknown_node, invalid_signature,
-// invalid_target, the 422 of a bare body); every answer an envelope to the
-// sender with the payload the coordinator gave for what we hold (the RID
-// list as a set: the coordinator lists in insertion order).
-func TestWireFullVsCoordinator(t *testing.T) {
-	const (
-		coordinatorRID = "orn:koi-net.node:coordinator+d10a33dc15d219b5d82b7f242212d414e00eba9bd2e968ae2b615ade8e153f12"
-		gosimRID       = "orn:koi-net.node:gosim+dc4a44a0095d16ce5d86dab149b44677c0cb1847cdab15618b1f3e4976c46988"
-		capture        = "/work/shared/koi-net/wire_full_vs_coordinator.log"
-	)
+// TestWireSent replays the fetches a Go node sent a Python 2.x node in the
+// captures against our server answering as the Python node's RID (with our
+// key) with require_signatures, as a 2.x node refuses bare bodies. Every
+// refusal must be the Python node's, byte for byte (unknown_node,
+// invalid_signature, invalid_target, the 422 of a bare body); every answer
+// an envelope to the sender with the payload the Python node gave for what
+// we hold (RID lists as sets: Python lists in insertion order). The sender's
+// profile comes from its handshake in the capture, the bundles from the
+// Python node's answers.
+func TestWireSent(t *testing.T) {
+	const coordinatorRID = "orn:koi-net.node:coordinator+d10a33dc15d219b5d82b7f242212d414e00eba9bd2e968ae2b615ade8e153f12"
+	for _, tc := range []struct {
+		capture, sender string
+		min             int
+	}{
+		{"wire_full_vs_coordinator.log", "orn:koi-net.node:gosim+dc4a44a0095d16ce5d86dab149b44677c0cb1847cdab15618b1f3e4976c46988", 8},
+		{"wire_partial.log", "orn:koi-net.node:gopartial+471f91578b8e8a138ac296cc69669c4c77be9f27e39b2320d2f96ad478a968c6", 1},
+	} {
+		t.Run(tc.capture, func(t *testing.T) {
+			replaySent(t, filepath.Join("testdata", "wire", tc.capture), coordinatorRID, tc.sender, tc.min)
+		})
+	}
+}
+
+func replaySent(t *testing.T, capture, targetRID, senderRID string, min int) {
 	exchanges := readWireSent(t, capture)
-	if len(exchanges) < 8 {
-		t.Fatalf("want the capture's fetches, got %d", len(exchanges))
+	if len(exchanges) < min {
+		t.Fatalf("want the capture's %d fetches, got %d", min, len(exchanges))
 	}
 	raw, err := os.ReadFile(capture)
 	if err != nil {
 		t.Fatal(err)
 	}
 	me := newPeer(t, "coordinator")
-	me.rid = coordinatorRID
+	me.rid = targetRID
 	c := newTestCache(t)
-	c.add(wireEvent(t, string(raw), gosimRID, `"event_type":"NEW"`))
-	// What the coordinator held and served: the bundles of its answers.
+	c.add(wireEvent(t, string(raw), senderRID, `"event_type":"NEW"`))
 	for _, ex := range exchanges {
 		if ex.path != "/bundles/fetch" || ex.status != http.StatusOK {
 			continue
@@ -630,12 +641,12 @@ func TestWireFullVsCoordinator(t *testing.T) {
 	}
 	srv := startSigned(t, koiapi.Config{Cache: c.cache, Self: &koiapi.Self{RID: me.rid, Key: me.key, PublicKey: me.pub}, RequireSignatures: true})
 	client := &http.Client{Timeout: 30 * time.Second}
-	gosim := peer{rid: gosimRID}
+	sender := peer{rid: senderRID}
 	held, err := c.cache.RIDs(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	held = append(held, coordinatorRID)
+	held = append(held, targetRID)
 
 	for i, ex := range exchanges {
 		t.Run(strconv.Itoa(i)+ex.path, func(t *testing.T) {
@@ -646,7 +657,7 @@ func TestWireFullVsCoordinator(t *testing.T) {
 				}
 				return
 			}
-			got := openAnswer(t, r, me, gosim)
+			got := openAnswer(t, r, me, sender)
 			want := replyPayload(t, ex.reply)
 			if ex.path != "/rids/fetch" {
 				if !bytes.Equal(got, want) {
@@ -659,8 +670,8 @@ func TestWireFullVsCoordinator(t *testing.T) {
 			if err1 != nil || err2 != nil {
 				t.Fatalf("rids payloads: %v, %v", err1, err2)
 			}
-			// The coordinator also held what it never served here (the
-			// other edge): compare what both hold.
+			// The Python node also held what it never served here (another
+			// edge): compare what both hold.
 			w.Rids = slices.DeleteFunc(w.Rids, func(rid string) bool { return !slices.Contains(held, rid) })
 			if !slices.Equal(sorted(g.Rids...), sorted(w.Rids...)) {
 				t.Errorf("rids %v, want %v", g.Rids, w.Rids)
