@@ -59,8 +59,7 @@ func (n *Node) serveHTTP(runCtx context.Context) error {
 	}
 	api, err := n.koiServer()
 	if err != nil {
-		n.httpLn.Close()
-		return err
+		return err // Shutdown closes the listener
 	}
 	api.Register(mux, n.cfg.KOIPath)
 	mux.HandleFunc("GET /healthz", n.healthz)
