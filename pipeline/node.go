@@ -125,7 +125,11 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err = topics.EnsureTopics(ctx, n.kafka, n.names.All(), cfg.Partitions); err != nil {
 		return n, err
 	}
-	adminCl, err := kgo.NewClient(kgo.SeedBrokers(n.kafka...))
+	// A metadata minimum age of 250 ms, not franz-go's 5 s: the admin
+	// client looks up topics right after creating them (the changelogs),
+	// and with the default a first "unknown topic" answer was cached for
+	// 5 s, which made every first start take 5 s.
+	adminCl, err := kgo.NewClient(kgo.SeedBrokers(n.kafka...), kgo.MetadataMinAge(250*time.Millisecond))
 	if err != nil {
 		return n, fmt.Errorf("admin client: %w", err)
 	}
