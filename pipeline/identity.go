@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/youmark/pkcs8"
 
@@ -191,10 +192,11 @@ type Identity struct {
 }
 
 // LoadIdentity returns the identity of the node called name whose data
-// folder is dataDir, creating its key on first use (LoadOrCreateKey) with
-// the password in the environment variable PrivKeyPasswordEnv.
-func LoadIdentity(dataDir, name string) (Identity, error) {
-	key, _, err := LoadOrCreateKey(dataDir, []byte(os.Getenv(PrivKeyPasswordEnv)))
+// folder is dataDir, creating its key on first use (LoadOrCreateKey)
+// encrypted with password (the caller reads it from PrivKeyPasswordEnv or
+// wherever the configuration says; empty means unencrypted).
+func LoadIdentity(dataDir, name string, password []byte) (Identity, error) {
+	key, _, err := LoadOrCreateKey(dataDir, password)
 	if err != nil {
 		return Identity{}, err
 	}
@@ -207,6 +209,20 @@ func LoadIdentity(dataDir, name string) (Identity, error) {
 		return Identity{}, err
 	}
 	return Identity{Key: key, PublicKey: pub, RID: rid}, nil
+}
+
+// ProfileBundle returns the node's own profile bundle for base URL baseURL
+// as KOI-net JSON, and its manifest alone: contents NodeProfileJSON(baseURL,
+// GitHubTypes, id.PublicKey), manifest of id.RID at ts. The hash depends only
+// on the contents, so peers see the same profile across restarts.
+func (id Identity) ProfileBundle(baseURL string, ts time.Time) (manifest, bundle []byte, err error) {
+	contents := NodeProfileJSON(baseURL, GitHubTypes, id.PublicKey)
+	b, err := koi.NewBundle(id.RID, contents, ts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pipeline: profile bundle: %w", err)
+	}
+	manifest = b.Manifest.AppendJSON(nil)
+	return manifest, koi.RawBundle{Manifest: manifest, Contents: contents}.AppendJSON(nil), nil
 }
 
 // GitHubTypes are the RID types a koistream GitHub sensor emits events of

@@ -119,17 +119,19 @@ func TestIdentityConcurrentFirstStart(t *testing.T) {
 
 func TestIdentityRIDAndProfile(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv(pipeline.PrivKeyPasswordEnv, "pw")
-	id, err := pipeline.LoadIdentity(dir, "github-sensor")
+	id, err := pipeline.LoadIdentity(dir, "github-sensor", []byte("pw"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := koi.CheckNodeKey(id.RID, id.PublicKey); err != nil {
 		t.Errorf("RID and key disagree: %v", err)
 	}
-	again, err := pipeline.LoadIdentity(dir, "github-sensor")
+	again, err := pipeline.LoadIdentity(dir, "github-sensor", []byte("pw"))
 	if err != nil || again.RID != id.RID {
 		t.Errorf("RID changed across starts: %s, %s, %v", id.RID, again.RID, err)
+	}
+	if _, err := pipeline.LoadIdentity(dir, "github-sensor", nil); !errors.Is(err, pipeline.ErrKeyPassword) {
+		t.Errorf("encrypted key without its password: %v, want ErrKeyPassword", err)
 	}
 
 	// The profile of the KOI-2.1.md vector, from the vector key.
