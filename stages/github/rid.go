@@ -83,7 +83,9 @@ func eventRouting(event string) string {
 // 1e): orn:github.repo:<owner>/<name>, orn:github.commit:<owner>/<name>:<sha>
 // with a non-empty sha, orn:github.issue and orn:github.pr with a plain
 // decimal number (no sign, no leading zero), orn:github.event with a
-// non-empty id. A peer refuses a whole request holding a malformed one and
+// non-empty id, whose owner part is <owner>/<name> or, for a delivery
+// without a repository (organization, installation, sender events), the
+// one login the normalizer puts there instead (see eventOwner). A peer refuses a whole request holding a malformed one and
 // re-prints a non-canonical number, which breaks signatures, so nothing
 // else may leave the node. RIDs of other types are not GitHub RIDs: false.
 func IsCanonicalRID(rid string) bool {
@@ -95,12 +97,18 @@ func IsCanonicalRID(rid string) bool {
 		return isFullName(ref)
 	}
 	i := strings.LastIndexByte(ref, ':')
-	if i < 0 || !isFullName(ref[:i]) {
+	if i < 0 {
 		return false
 	}
 	tail := ref[i+1:]
+	if typ == TypeEvent {
+		return tail != "" && (isFullName(ref[:i]) || isRefComponent(ref[:i]))
+	}
+	if !isFullName(ref[:i]) {
+		return false
+	}
 	switch typ {
-	case TypeCommit, TypeEvent:
+	case TypeCommit:
 		return tail != ""
 	case TypeIssue, TypePR:
 		n, err := strconv.ParseUint(tail, 10, 63)
