@@ -84,7 +84,7 @@ func (n *Node) koiServer() (*koiapi.Server, error) {
 	if baseURL == "" {
 		baseURL = "http://" + n.Addr() + n.cfg.KOIPath
 	}
-	manifest, bundle, err := n.id.ProfileBundle(baseURL, time.Now())
+	manifest, bundle, err := n.id.StableProfileBundle(n.cfg.DataDir, baseURL, time.Now())
 	if err != nil {
 		return nil, err
 	}
