@@ -14,6 +14,7 @@ import (
 	"github.com/koistream/koistream/pipeline/webhook"
 	"github.com/koistream/koistream/stages"
 	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/koi"
 )
 
 // Defaults of a node's configuration.
@@ -27,6 +28,9 @@ const (
 	DefaultWebhookPath = "/github/webhook"
 	// DefaultShutdownTimeout bounds a graceful shutdown.
 	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultNodeName is the name part of the node RID: the one
+	// BlockScience's GitHub sensor and the KOI-net examples use.
+	DefaultNodeName = "github-sensor"
 	// DefaultHTTPBodyIdleTimeout bounds the wait for the next bytes of a
 	// request body: GitHub gives up on a delivery after 10 s anyway.
 	DefaultHTTPBodyIdleTimeout = 10 * time.Second
@@ -59,6 +63,22 @@ type Config struct {
 	KOIPath string
 	// WebhookPath is where GitHub webhooks are received.
 	WebhookPath string
+	// NodeName is the name part of the node's RID,
+	// orn:koi-net.node:<name>+<key hash> (koi_net.node_name). Defaults to
+	// DefaultNodeName.
+	NodeName string
+	// BaseURL is the profile's base_url, where peers reach the KOI-net API
+	// (koi_net.node_profile.base_url). Empty means http://<the listening
+	// address><KOIPath>, right for peers on the same host only.
+	BaseURL string
+	// PrivKeyPassword encrypts the node's key file (PRIV_KEY_PASSWORD, or
+	// the variable env.priv_key_password names); empty stores it
+	// unencrypted. The caller reads it from the environment, so that the
+	// library never does.
+	PrivKeyPassword []byte
+	// RequireSignatures refuses unsigned koi-net 1.0 requests
+	// (koi_net.require_signatures) instead of answering them unsigned.
+	RequireSignatures bool
 	// WebhookSecrets are the accepted webhook secrets; see webhook.Config.
 	WebhookSecrets [][]byte
 	// WebhookBodyBudget bounds the bytes of webhook bodies held in memory
@@ -113,6 +133,9 @@ func (c *Config) SetDefaults() {
 	if c.WebhookPath == "" {
 		c.WebhookPath = DefaultWebhookPath
 	}
+	if c.NodeName == "" {
+		c.NodeName = DefaultNodeName
+	}
 	if c.Segments == nil {
 		c.Segments = stages.DefaultSegments()
 	}
@@ -158,6 +181,14 @@ func (c *Config) Validate() error {
 	for _, p := range []string{c.KOIPath, c.WebhookPath} {
 		if !strings.HasPrefix(p, "/") {
 			return fmt.Errorf("config: path %q must start with /", p)
+		}
+	}
+	if _, err := koi.NodeRIDForKey(c.NodeName, ""); err != nil {
+		return fmt.Errorf("config: node name: %w", err)
+	}
+	if c.BaseURL != "" {
+		if err := HTTPURL(c.BaseURL).Validate(); err != nil {
+			return fmt.Errorf("config: base url: %w", err)
 		}
 	}
 	if c.WebhookBodyBudget < webhook.DefaultMaxBody {

@@ -104,6 +104,18 @@ func (f *File) WebhookSecretEnv() string {
 	return DefaultWebhookSecretEnv
 }
 
+// PrivKeyPasswordEnv returns the name of the variable holding the node key's
+// password: env.priv_key_password, else PrivKeyPasswordEnv.
+func (f *File) PrivKeyPasswordEnv() string {
+	if v := f.Env["priv_key_password"]; v != "" {
+		return string(v)
+	}
+	return PrivKeyPasswordEnv
+}
+
+// usedKoiNetKeys are the koi_net keys koistream acts on.
+var usedKoiNetKeys = map[string]bool{"node_name": true, "require_signatures": true}
+
 // NotYetUsed returns the keys the file gives that koistream reads and
 // checks but does not act on yet, in file order: koi_net.* (the KOI-net
 // node role), github.* (backfill) and env.* other than
@@ -117,10 +129,14 @@ func (f *File) NotYetUsed() []string {
 			continue // a section itself, or a key inside a listed one
 		}
 		switch section {
-		case "koi_net", "github":
+		case "koi_net":
+			if !usedKoiNetKeys[key] {
+				out = append(out, k.Path)
+			}
+		case "github":
 			out = append(out, k.Path)
 		case "env":
-			if key != "github_webhook_secret" {
+			if key != "github_webhook_secret" && key != "priv_key_password" {
 				out = append(out, k.Path)
 			}
 		}
@@ -141,6 +157,13 @@ func (f *File) Apply(cfg *Config) error {
 	if f.Server.Path != "" {
 		cfg.KOIPath = string(f.Server.Path)
 	}
+	if f.KoiNet.NodeName != "" {
+		cfg.NodeName = f.KoiNet.NodeName
+	}
+	if f.KoiNet.NodeProfile.BaseURL != "" {
+		cfg.BaseURL = string(f.KoiNet.NodeProfile.BaseURL)
+	}
+	cfg.RequireSignatures = f.KoiNet.RequireSignatures
 	k := f.Koistream
 	if k.DataDir != "" {
 		cfg.DataDir = k.DataDir

@@ -41,6 +41,9 @@ type KoiNetSection struct {
 	KobjWorker  KobjWorker  `yaml:"kobj_worker"`
 	// FirstContact is the node introduced to at start-up.
 	FirstContact FirstContact `yaml:"first_contact"`
+	// RequireSignatures refuses unsigned koi-net 1.0 requests instead of
+	// answering them unsigned (koistream's key; Config.RequireSignatures).
+	RequireSignatures bool `yaml:"require_signatures"`
 }
 
 // hexHash matches a koi-net 1.1+ node RID hash: a hex sha256.

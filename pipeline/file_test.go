@@ -60,9 +60,9 @@ func TestLoadFileSensorKeys(t *testing.T) {
 		{"data dir default", cfg.DataDir, pipeline.DefaultDataDir},
 		{"default chain", len(cfg.Segments), len(stages.DefaultSegments())},
 		{"not yet used", f.NotYetUsed(), []string{
-			"koi_net.node_name", "koi_net.node_profile", "koi_net.rid_types_of_interest", "koi_net.cache_directory_path",
+			"koi_net.node_profile", "koi_net.rid_types_of_interest", "koi_net.cache_directory_path",
 			"koi_net.private_key_pem_path", "koi_net.event_worker", "koi_net.kobj_worker", "koi_net.first_contact",
-			"env.priv_key_password", "env.GITHUB_API_TOKEN",
+			"env.GITHUB_API_TOKEN",
 			"github.api_token", "github.repositories", "github.poll_interval_seconds", "github.state_path",
 		}},
 	})
@@ -87,7 +87,7 @@ func TestLoadFileSeedConfigs(t *testing.T) {
 			{"provides", f.KoiNet.NodeProfile.Provides.Event, []pipeline.RIDType{"GitHubEvent"}},
 			{"secret variable", f.WebhookSecretEnv(), "GITHUB_WEBHOOK_SECRET"},
 			{"not yet used", f.NotYetUsed(), []string{
-				"koi_net.node_name", "koi_net.node_rid", "koi_net.node_profile", "koi_net.cache_directory_path",
+				"koi_net.node_rid", "koi_net.node_profile", "koi_net.cache_directory_path",
 				"koi_net.event_queues_path", "koi_net.first_contact", "env.github_token",
 				"github.api_url", "github.monitored_repositories", "github.backfill_max_items",
 				"github.backfill_lookback_days", "github.backfill_state_file_path",
@@ -104,10 +104,13 @@ func TestLoadFileSeedConfigs(t *testing.T) {
 				URL: "http://127.0.0.1:8080/koi-net",
 			}},
 			{"@context", f.KoiNet.NodeProfile.Context, pipeline.RID("orn:koi-net.context:koi-net.node")},
+			{"node name", cfg.NodeName, "github-sensor"},
+			{"base url", cfg.BaseURL, "http://127.0.0.1:8091/koi-net"},
+			{"signatures not required", cfg.RequireSignatures, false},
 			{"event worker", f.KoiNet.EventWorker, pipeline.EventWorker{QueueTimeout: 0.1, MaxBufLen: 5, MaxWaitTime: 1}},
 			{"rid types of interest", f.KoiNet.RidTypesOfInterest, []pipeline.RIDType{"orn:koi-net.node"}},
 			{"not yet used", f.NotYetUsed(), []string{
-				"koi_net.node_name", "koi_net.node_rid", "koi_net.node_profile", "koi_net.rid_types_of_interest",
+				"koi_net.node_rid", "koi_net.node_profile", "koi_net.rid_types_of_interest",
 				"koi_net.cache_directory_path", "koi_net.private_key_pem_path", "koi_net.event_worker",
 				"koi_net.kobj_worker", "koi_net.first_contact",
 			}},
@@ -279,5 +282,24 @@ func TestFileSegments(t *testing.T) {
 				t.Fatalf("%d segments %v, want %d", len(cfg.Segments), cfg.Segments, c.want)
 			}
 		})
+	}
+}
+
+// TestFileKoiNetKeysApplied: the koi_net keys koistream acts on reach the
+// configuration and are not listed as unused.
+func TestFileKoiNetKeysApplied(t *testing.T) {
+	f, err := pipeline.ParseFile("k.yaml", []byte("koi_net:\n  node_name: sensor-x\n  require_signatures: true\nenv:\n  priv_key_password: KEY_PW\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg pipeline.Config
+	if err := f.Apply(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.NodeName != "sensor-x" || !cfg.RequireSignatures || f.PrivKeyPasswordEnv() != "KEY_PW" || len(f.NotYetUsed()) != 0 {
+		t.Errorf("node name %q, require %v, password variable %q, unused %v", cfg.NodeName, cfg.RequireSignatures, f.PrivKeyPasswordEnv(), f.NotYetUsed())
+	}
+	if _, err := pipeline.ParseFile("k.yaml", []byte("koi_net:\n  require_signatures: yes please\n")); err == nil {
+		t.Error("require_signatures took a string")
 	}
 }

@@ -51,15 +51,20 @@ func (n *Node) serveHTTP(runCtx context.Context) error {
 			return fmt.Errorf("source %s: %w", src.Kind, err)
 		}
 	}
-	koiapi.New(n.cache, n.log).Register(mux, n.cfg.KOIPath)
-	mux.HandleFunc("GET /healthz", n.healthz)
-	mux.HandleFunc("GET /readyz", n.readyz)
-	mux.Handle("GET /metrics", n.tel.Metrics)
-
+	// Listening before the KOI-net API is built gives the default base_url
+	// the real port; nothing is served before Serve below.
 	var err error
 	if n.httpLn, err = net.Listen("tcp", n.cfg.Listen); err != nil {
 		return fmt.Errorf("http listen on %s: %w", n.cfg.Listen, err)
 	}
+	api, err := n.koiServer()
+	if err != nil {
+		return err // Shutdown closes the listener
+	}
+	api.Register(mux, n.cfg.KOIPath)
+	mux.HandleFunc("GET /healthz", n.healthz)
+	mux.HandleFunc("GET /readyz", n.readyz)
+	mux.Handle("GET /metrics", n.tel.Metrics)
 	n.httpSrv = newHTTPServer(mux, n.cfg)
 	ln := httpjson.Listener(n.httpLn, maxHeaderBytes)
 	n.background("http", func() error {
@@ -69,6 +74,32 @@ func (n *Node) serveHTTP(runCtx context.Context) error {
 		return nil
 	})
 	return nil
+}
+
+// koiServer builds the KOI-net API answering as the node's identity, with
+// its profile bundle (base_url from the configuration, else the listening
+// address) served beside the cache.
+func (n *Node) koiServer() (*koiapi.Server, error) {
+	baseURL := n.cfg.BaseURL
+	if baseURL == "" {
+		baseURL = "http://" + n.Addr() + n.cfg.KOIPath
+	}
+	manifest, bundle, err := n.id.StableProfileBundle(n.cfg.DataDir, baseURL, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return koiapi.NewServer(koiapi.Config{
+		Cache:  n.cache,
+		Logger: n.log,
+		Self: &koiapi.Self{
+			RID:       n.id.RID,
+			Key:       n.id.Key,
+			PublicKey: n.id.PublicKey,
+			Manifest:  manifest,
+			Bundle:    bundle,
+		},
+		RequireSignatures: n.cfg.RequireSignatures,
+	})
 }
 
 // newHTTPServer returns the node's HTTP server for mux. Every error it

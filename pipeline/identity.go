@@ -4,12 +4,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/youmark/pkcs8"
 
@@ -191,10 +193,11 @@ type Identity struct {
 }
 
 // LoadIdentity returns the identity of the node called name whose data
-// folder is dataDir, creating its key on first use (LoadOrCreateKey) with
-// the password in the environment variable PrivKeyPasswordEnv.
-func LoadIdentity(dataDir, name string) (Identity, error) {
-	key, _, err := LoadOrCreateKey(dataDir, []byte(os.Getenv(PrivKeyPasswordEnv)))
+// folder is dataDir, creating its key on first use (LoadOrCreateKey)
+// encrypted with password (the caller reads it from PrivKeyPasswordEnv or
+// wherever the configuration says; empty means unencrypted).
+func LoadIdentity(dataDir, name string, password []byte) (Identity, error) {
+	key, _, err := LoadOrCreateKey(dataDir, password)
 	if err != nil {
 		return Identity{}, err
 	}
@@ -207,6 +210,87 @@ func LoadIdentity(dataDir, name string) (Identity, error) {
 		return Identity{}, err
 	}
 	return Identity{Key: key, PublicKey: pub, RID: rid}, nil
+}
+
+// ProfileBundle returns the node's own profile bundle for base URL baseURL
+// as KOI-net JSON, and its manifest alone: contents NodeProfileJSON(baseURL,
+// GitHubTypes, id.PublicKey), manifest of id.RID at ts. The hash depends only
+// on the contents, so peers see the same profile across restarts.
+func (id Identity) ProfileBundle(baseURL string, ts time.Time) (manifest, bundle []byte, err error) {
+	contents := NodeProfileJSON(baseURL, GitHubTypes, id.PublicKey)
+	b, err := koi.NewBundle(id.RID, contents, ts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pipeline: profile bundle: %w", err)
+	}
+	manifest = b.Manifest.AppendJSON(nil)
+	return manifest, koi.RawBundle{Manifest: manifest, Contents: contents}.AppendJSON(nil), nil
+}
+
+// ProfileManifestFileName is the file in IdentityDirName holding the
+// manifest of the profile the node last served, so that a restart serves
+// the same manifest when the profile did not change.
+const ProfileManifestFileName = "profile_manifest.json"
+
+// StableProfileBundle is ProfileBundle with a timestamp that stays put
+// across restarts: the one recorded in
+// <dataDir>/identity/profile_manifest.json when that manifest has the same
+// RID and contents hash, else now, which is then recorded there. A profile
+// whose manifest changed on every start would reach KOI-net peers as a
+// spurious UPDATE; one whose contents changed (another base_url) gets a new
+// timestamp, as an update should.
+func (id Identity) StableProfileBundle(dataDir, baseURL string, now time.Time) (manifest, bundle []byte, err error) {
+	contents := NodeProfileJSON(baseURL, GitHubTypes, id.PublicKey)
+	m, err := koi.NewManifest(id.RID, contents, now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pipeline: profile bundle: %w", err)
+	}
+	path := filepath.Join(dataDir, IdentityDirName, ProfileManifestFileName)
+	var last koi.Manifest
+	if data, err := os.ReadFile(path); err == nil && json.Unmarshal(data, &last) == nil &&
+		last.RID == m.RID && last.SHA256Hash == m.SHA256Hash && validTimestamp(last.Timestamp) {
+		m.Timestamp = last.Timestamp
+	} else if err := writeFileAtomic(path, m.AppendJSON(nil)); err != nil {
+		return nil, nil, fmt.Errorf("pipeline: record the profile manifest: %w", err)
+	}
+	manifest = m.AppendJSON(nil)
+	return manifest, koi.RawBundle{Manifest: manifest, Contents: contents}.AppendJSON(nil), nil
+}
+
+// validTimestamp reports whether ts is a manifest timestamp koi prints:
+// RFC 3339 in UTC.
+func validTimestamp(ts string) bool {
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	return err == nil && koi.FormatTimestamp(t) == ts
+}
+
+// writeFileAtomic replaces path with data (mode 0600): written to a
+// temporary file beside it, synced and renamed into place.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	syncDir(dir)
+	return nil
 }
 
 // GitHubTypes are the RID types a koistream GitHub sensor emits events of

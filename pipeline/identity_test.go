@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/koistream/koistream/pipeline"
 	"github.com/koistream/koistream/topics/koi"
@@ -119,17 +120,19 @@ func TestIdentityConcurrentFirstStart(t *testing.T) {
 
 func TestIdentityRIDAndProfile(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv(pipeline.PrivKeyPasswordEnv, "pw")
-	id, err := pipeline.LoadIdentity(dir, "github-sensor")
+	id, err := pipeline.LoadIdentity(dir, "github-sensor", []byte("pw"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := koi.CheckNodeKey(id.RID, id.PublicKey); err != nil {
 		t.Errorf("RID and key disagree: %v", err)
 	}
-	again, err := pipeline.LoadIdentity(dir, "github-sensor")
+	again, err := pipeline.LoadIdentity(dir, "github-sensor", []byte("pw"))
 	if err != nil || again.RID != id.RID {
 		t.Errorf("RID changed across starts: %s, %s, %v", id.RID, again.RID, err)
+	}
+	if _, err := pipeline.LoadIdentity(dir, "github-sensor", nil); !errors.Is(err, pipeline.ErrKeyPassword) {
+		t.Errorf("encrypted key without its password: %v, want ErrKeyPassword", err)
 	}
 
 	// The profile of the KOI-2.1.md vector, from the vector key.
@@ -146,5 +149,46 @@ func TestIdentityRIDAndProfile(t *testing.T) {
 	}
 	if h, _ := koi.Hash(profile); h != "2b32ffd2c9ed4ba53517798fb356870a7c01617fb37a853eba4c2dba08c15fbb" {
 		t.Errorf("profile hash %s", h)
+	}
+}
+
+// TestStableProfileBundle: the profile manifest served after a restart is
+// the one served before while the profile is unchanged, so peers see no
+// UPDATE; another base_url is another profile, with a new timestamp.
+func TestStableProfileBundle(t *testing.T) {
+	dir := t.TempDir()
+	id, err := pipeline.LoadIdentity(dir, "github-sensor", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 28, 12, 0, 0, 123456000, time.UTC)
+	m1, b1, err := id.StableProfileBundle(dir, "http://127.0.0.1:8002/koi-net", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _, _ := id.ProfileBundle("http://127.0.0.1:8002/koi-net", t0); string(m1) != string(want) {
+		t.Fatalf("first manifest %s, want %s", m1, want)
+	}
+	m2, b2, err := id.StableProfileBundle(dir, "http://127.0.0.1:8002/koi-net", t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m2) != string(m1) || string(b2) != string(b1) {
+		t.Fatalf("unchanged profile, new manifest after a restart:\n%s\n%s", m2, m1)
+	}
+	t1 := t0.Add(2 * time.Hour)
+	m3, _, err := id.StableProfileBundle(dir, "http://example.org/koi-net", t1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _, _ := id.ProfileBundle("http://example.org/koi-net", t1); string(m3) != string(want) {
+		t.Fatalf("changed profile: manifest %s, want %s", m3, want)
+	}
+	m4, _, err := id.StableProfileBundle(dir, "http://example.org/koi-net", t1.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m4) != string(m3) {
+		t.Fatalf("the changed profile's manifest moved again: %s, want %s", m4, m3)
 	}
 }

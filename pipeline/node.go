@@ -50,6 +50,8 @@ type Node struct {
 	// progress of every part /readyz reports on.
 	lock  *DataLock
 	ready readiness
+	// id is the node's KOI-net identity, loaded or created at Start.
+	id Identity
 	// storageErr is the first fatal storage error a database reported
 	// (see fatalStorageError); nil while storage works.
 	storageErr atomic.Pointer[error]
@@ -88,6 +90,13 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 			n = nil
 		}
 	}()
+
+	// The KOI-net identity, before anything else starts: a key that cannot
+	// be read (a wrong PRIV_KEY_PASSWORD) stops the node at once, and the
+	// node never serves under another RID than the one it signs with.
+	if n.id, err = LoadIdentity(cfg.DataDir, cfg.NodeName, cfg.PrivKeyPassword); err != nil {
+		return n, fmt.Errorf("node identity: %w", err)
+	}
 
 	if n.tel, err = telemetry.Setup(ctx, telemetry.Config{SpanProcessors: cfg.SpanProcessors, OTLP: cfg.OTLP}); err != nil {
 		return n, err
@@ -370,6 +379,10 @@ func (n *Node) projectionPosition() (done, pending int64) {
 
 // Addr returns the HTTP listener's host:port.
 func (n *Node) Addr() string { return n.httpLn.Addr().String() }
+
+// Identity returns the node's KOI-net identity: its key, public key and
+// node RID, as loaded or created at Start.
+func (n *Node) Identity() Identity { return n.id }
 
 // KafkaAddrs returns the seed brokers the node uses: the embedded broker's
 // address, or the configured brokers.

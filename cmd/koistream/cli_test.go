@@ -46,7 +46,10 @@ func TestHelpListsFlagsWithDefaults(t *testing.T) {
 		{[]string{"identity", "--help"}, []string{
 			`--data-dir string +.*\(default "\./data"\)`,
 			`--name string +.*\(default "github-sensor"\)`,
-			`--base-url string +.*\(default "http://127\.0\.0\.1:8002/koi-net"\)`,
+			// base_url has no fixed default: it follows --listen and the
+			// config's server.path, as serve's does (the help says so).
+			`(?m)--base-url string +.*overrides koi_net\.node_profile\.base_url$`,
+			`--listen string +.*\(default "127\.0\.0\.1:8002"\)`,
 		}},
 		{[]string{"bench", "--help"}, []string{
 			`--events int +.*\(default \d+\)`,

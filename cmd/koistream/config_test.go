@@ -194,13 +194,13 @@ func TestServeSeedConfigs(t *testing.T) {
 		notYetUsed []string
 	}{
 		{"sensor README", readmeConfig, []string{
-			"koi_net.node_name", "koi_net.node_rid", "koi_net.node_profile", "koi_net.cache_directory_path",
+			"koi_net.node_rid", "koi_net.node_profile", "koi_net.cache_directory_path",
 			"koi_net.event_queues_path", "koi_net.first_contact", "env.github_token",
 			"github.api_url", "github.monitored_repositories", "github.backfill_max_items",
 			"github.backfill_lookback_days", "github.backfill_state_file_path",
 		}},
 		{"koi-net 2.1 node", koi21Config, []string{
-			"koi_net.node_name", "koi_net.node_rid", "koi_net.node_profile", "koi_net.rid_types_of_interest",
+			"koi_net.node_rid", "koi_net.node_profile", "koi_net.rid_types_of_interest",
 			"koi_net.cache_directory_path", "koi_net.private_key_pem_path", "koi_net.event_worker",
 			"koi_net.kobj_worker", "koi_net.first_contact",
 		}},

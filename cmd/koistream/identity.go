@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -9,38 +10,77 @@ import (
 	"github.com/koistream/koistream/topics/koi"
 )
 
-// defaultNodeName is the node name of the identity command's RID: the one
-// BlockScience's GitHub sensor and the KOI-net examples use.
-const defaultNodeName = "github-sensor"
+// identityFlags are the flags of koistream identity.
+type identityFlags struct {
+	config, dataDir, listen, name, baseURL string
+}
 
 func newIdentityCmd() *cobra.Command {
-	var dataDir, name, baseURL string
+	var f identityFlags
 	cmd := &cobra.Command{
 		Use:   "identity",
 		Short: "Print the node's KOI-net RID and profile, creating its key on first use",
 		Long: `Print the node's KOI-net identity as one JSON object, {"rid":…,"profile":…}: the node RID
 orn:koi-net.node:<name>+<sha256 of the public key> and the profile contents as koi-net 2.1
 publishes them. The P-256 key lives in <data-dir>/identity/priv_key.pem (mode 0600); it is
-created there when missing, encrypted with the password in PRIV_KEY_PASSWORD when that is set.`,
+created there when missing, encrypted with the password in PRIV_KEY_PASSWORD (or the variable
+the file's env.priv_key_password names) when that is set.
+
+It reads the same settings as serve (--config, then --data-dir and --listen given on the
+command line), so it prints the identity serve runs with: koi_net.node_name (default
+github-sensor) and koi_net.node_profile.base_url (default http://<listen><server.path>).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return identity(cmd, dataDir, name, baseURL)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return identity(cmd, f) },
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", pipeline.DefaultDataDir, "the node's data folder")
-	cmd.Flags().StringVar(&name, "name", defaultNodeName, "the node name in the RID (no '+')")
-	cmd.Flags().StringVar(&baseURL, "base-url", "http://"+pipeline.DefaultListen+"/koi-net", "the profile's base_url, where peers reach the KOI-net API")
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "YAML configuration file, as for serve")
+	fl.StringVar(&f.dataDir, "data-dir", pipeline.DefaultDataDir, "the node's data folder")
+	fl.StringVar(&f.listen, "listen", pipeline.DefaultListen, "HTTP host:port, as for serve (the default base_url's address)")
+	fl.StringVar(&f.name, "name", pipeline.DefaultNodeName, "the node name in the RID (no '+'); overrides koi_net.node_name")
+	fl.StringVar(&f.baseURL, "base-url", "", "the profile's base_url; overrides koi_net.node_profile.base_url")
 	return cmd
 }
 
 // identity loads or creates the key and prints the RID and profile. A bad
-// name is a usage mistake; a key that cannot be read or written is a
-// runtime failure.
-func identity(cmd *cobra.Command, dataDir, name, baseURL string) error {
-	if _, err := koi.NodeRIDForKey(name, ""); err != nil {
-		return configError(fmt.Errorf("koistream identity: --name: %w", err))
+// configuration is a usage mistake; a key that cannot be read or written is
+// a runtime failure.
+func identity(cmd *cobra.Command, f identityFlags) error {
+	var cfg pipeline.Config
+	passwordEnv := pipeline.PrivKeyPasswordEnv
+	if f.config != "" {
+		file, err := pipeline.LoadFile(f.config)
+		if err != nil {
+			return configError(err)
+		}
+		if err := file.Apply(&cfg); err != nil {
+			return configError(err)
+		}
+		passwordEnv = file.PrivKeyPasswordEnv()
 	}
-	id, err := pipeline.LoadIdentity(dataDir, name)
+	// As in serve: only flags given on the command line override the file.
+	set := cmd.Flags().Changed
+	if set("data-dir") {
+		cfg.DataDir = f.dataDir
+	}
+	if set("listen") {
+		cfg.Listen = f.listen
+	}
+	if set("name") {
+		cfg.NodeName = f.name
+	}
+	if set("base-url") {
+		cfg.BaseURL = f.baseURL
+	}
+	cfg.SetDefaults()
+	if _, err := koi.NodeRIDForKey(cfg.NodeName, ""); err != nil {
+		return configError(fmt.Errorf("koistream identity: node name: %w", err))
+	}
+	baseURL := cfg.BaseURL
+	if baseURL == "" {
+		// What serve publishes when it listens on the configured address.
+		baseURL = "http://" + cfg.Listen + cfg.KOIPath
+	}
+	id, err := pipeline.LoadIdentity(cfg.DataDir, cfg.NodeName, []byte(os.Getenv(passwordEnv)))
 	if err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("koistream identity: %w", err)}
 	}

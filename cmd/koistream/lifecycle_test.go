@@ -34,7 +34,16 @@ func snapshot(t *testing.T, addr string) map[string]string {
 func TestRestartKeepsStateAndRebuilds(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	n := startNode(t, dir)
+	// The node's own profile is listed beside the cache, and its base_url
+	// would follow the port --listen 127.0.0.1:0 picks on each start (a
+	// changed profile, rightly with a new manifest); a fixed base_url keeps
+	// the profile unchanged, so the comparisons below also check that its
+	// manifest survives restarts and rebuilds as it was.
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfg, []byte("koi_net:\n  node_profile:\n    base_url: http://127.0.0.1:8002/koi-net\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, dir, "--config", cfg)
 	opened := loadDelivery(t, filepath.Join(testdata, "issues.opened.json"))
 	push := loadDelivery(t, filepath.Join(testdata, "push.multiple-commits.json"))
 	for _, d := range []delivery{opened, push} {
@@ -50,7 +59,7 @@ func TestRestartKeepsStateAndRebuilds(t *testing.T) {
 	n.stop()
 
 	t.Run("a redelivery after a restart produces nothing", func(t *testing.T) {
-		n := startNode(t, dir)
+		n := startNode(t, dir, "--config", cfg)
 		events := endOffsets(t, n.kafka, "koistream.events")
 		raw := endOffsets(t, n.kafka, "koistream.raw")
 		if code, body := post(t, n.http, opened, testSecret); code != http.StatusAccepted {
@@ -68,7 +77,7 @@ func TestRestartKeepsStateAndRebuilds(t *testing.T) {
 		if err := os.RemoveAll(filepath.Join(dir, "cache")); err != nil {
 			t.Fatal(err)
 		}
-		n := startNode(t, dir)
+		n := startNode(t, dir, "--config", cfg)
 		topicstest.WaitFor(t, 60*time.Second, "pipeline drained", func() bool { return drained(t, n) })
 		if after := snapshot(t, n.http); !reflect.DeepEqual(after, before) {
 			t.Fatalf("rebuilt cache differs:\n got %v\nwant %v", after, before)
@@ -84,7 +93,7 @@ func TestRestartKeepsStateAndRebuilds(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "cache")); !os.IsNotExist(err) {
 			t.Fatalf("cache folder still there: %v", err)
 		}
-		n := startNode(t, dir)
+		n := startNode(t, dir, "--config", cfg)
 		topicstest.WaitFor(t, 60*time.Second, "pipeline drained", func() bool { return drained(t, n) })
 		if after := snapshot(t, n.http); !reflect.DeepEqual(after, before) {
 			t.Fatalf("rebuilt cache differs")
@@ -93,7 +102,7 @@ func TestRestartKeepsStateAndRebuilds(t *testing.T) {
 	})
 
 	t.Run("a deleted issue is forgotten", func(t *testing.T) {
-		n := startNode(t, dir)
+		n := startNode(t, dir, "--config", cfg)
 		// The opened issue, now deleted: GitHub sends the issue as it was.
 		deleted := loadDelivery(t, filepath.Join(testdata, "issues.opened.json"))
 		deleted.body = bytes.Replace(deleted.body, []byte(`"action": "opened"`), []byte(`"action": "deleted"`), 1)

@@ -66,6 +66,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 
 	var cfg pipeline.Config
 	secretEnv := pipeline.DefaultWebhookSecretEnv
+	passwordEnv := pipeline.PrivKeyPasswordEnv
 	var notYetUsed []string
 	if f.config != "" {
 		file, err := pipeline.LoadFile(f.config)
@@ -76,6 +77,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 			return configError(err)
 		}
 		secretEnv = file.WebhookSecretEnv()
+		passwordEnv = file.PrivKeyPasswordEnv()
 		notYetUsed = file.NotYetUsed()
 	}
 	// Only the flags given on the command line override the file; the
@@ -100,6 +102,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		cfg.TopicPrefix = f.topicPrefix
 	}
 	cfg.WebhookSecrets = webhook.ParseSecrets(os.Getenv(secretEnv))
+	cfg.PrivKeyPassword = []byte(os.Getenv(passwordEnv))
 	cfg.Logger = logger
 	cfg.OTLP = telemetry.OTLPFromEnv()
 	// Check before anything starts, so a mistake is one line and exit 2.

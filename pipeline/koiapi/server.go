@@ -1,16 +1,22 @@
 package koiapi
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/segmentio/encoding/json"
 
 	"github.com/koistream/koistream/projections"
+	"github.com/koistream/koistream/stages/github"
+	"github.com/koistream/koistream/topics/jsonscan"
 	"github.com/koistream/koistream/topics/koi"
 )
 
@@ -21,24 +27,92 @@ const DefaultPath = "/koi-net"
 // maxRequestBody bounds a fetch request. RID lists of thousands fit easily.
 const maxRequestBody = 8 << 20
 
-// Server answers KOI-net fetch requests from a [projections.Cache]. Request
-// bodies are koi-net payloads with or without the "type" discriminator
-// (koi-net 1.0 sends none). Malformed bodies get 422 with a FastAPI-style
-// {"detail":[…]} body, as a Python node answers them, whose msg says what is
-// wrong in the peer's terms (koi.PayloadError's Msg). A Server is safe for
-// concurrent use.
+// Server answers KOI-net fetch requests from a [projections.Cache] and,
+// when it has an identity ([Config.Self]), the node's own profile bundle.
+//
+// A request is either a signed envelope (koi-net 1.1 and later) or a bare
+// payload (koi-net 1.0, with or without the "type" discriminator); which one
+// is decided per request by whether the body's top-level object has a
+// "payload" or "signature" member, which no bare payload has. A signed
+// request is checked as the reference checks it: the envelope and its
+// payload must parse (else 422), then the sender, its key, the signature
+// over the bytes received and the target, in that order (else 400 with the
+// reference's error_response body, see [koi.ValidateEnvelope]); its answer
+// is an envelope signed by us and addressed to the sender. A bare payload is
+// answered with a bare payload, unless [Config.RequireSignatures] is set:
+// it is then refused with 422 as a 2.x reference node refuses it (its body
+// model has a required "payload"). Without an identity every body is read
+// as a bare payload, as before signing existed.
+//
+// Malformed bodies get 422 with a FastAPI-style {"detail":[…]} body, as a
+// Python node answers them, whose msg says what is wrong in the peer's terms
+// (koi.PayloadError's Msg). Only canonical orn:github.* RIDs leave the
+// server (KOI-2.1.md 1e): a stored GitHub RID a 2.1 peer would refuse or
+// re-print is neither listed nor served. A Server is safe for concurrent
+// use.
 type Server struct {
-	cache  *projections.Cache
-	logger *slog.Logger
+	cache   *projections.Cache
+	logger  *slog.Logger
+	self    *Self
+	require bool
 }
 
-// New returns a server reading from cache. logger defaults to
-// slog.Default().
+// Self is the node a Server answers as: its node RID and key, which sign
+// the answers to signed requests, and its own profile bundle, which the
+// fetch endpoints serve as if it were cached.
+type Self struct {
+	// RID is the node's RID, orn:koi-net.node:<name>+<hash>.
+	RID string
+	// Key is the node's P-256 private key.
+	Key *ecdsa.PrivateKey
+	// PublicKey is the profile's public_key (base64 DER SPKI), the key
+	// peers verify our answers with.
+	PublicKey string
+	// Manifest is the profile bundle's manifest as KOI-net JSON (exactly
+	// rid, timestamp, sha256_hash).
+	Manifest []byte
+	// Bundle is the profile bundle as KOI-net JSON, {"manifest":…,
+	// "contents":…}, served byte for byte.
+	Bundle []byte
+}
+
+// Config configures a Server.
+type Config struct {
+	// Cache holds what the node serves; required.
+	Cache *projections.Cache
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Self is the node's identity. Nil serves bare payloads only and
+	// reads every body as one.
+	Self *Self
+	// RequireSignatures refuses bare (koi-net 1.0) payloads with 422, as a
+	// 2.x reference node does. It needs Self.
+	RequireSignatures bool
+}
+
+// New returns a server reading from cache without an identity: bare
+// payloads only. logger defaults to slog.Default().
 func New(cache *projections.Cache, logger *slog.Logger) *Server {
-	if logger == nil {
-		logger = slog.Default()
+	s, _ := NewServer(Config{Cache: cache, Logger: logger})
+	return s
+}
+
+// NewServer returns a server as cfg says. It fails when cfg.Cache is nil or
+// when RequireSignatures is set without an identity to verify with.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Cache == nil {
+		return nil, errors.New("koiapi: a cache is required")
 	}
-	return &Server{cache: cache, logger: logger}
+	if cfg.RequireSignatures && cfg.Self == nil {
+		return nil, errors.New("koiapi: require_signatures needs the node's identity")
+	}
+	if cfg.Self != nil && (cfg.Self.Key == nil || cfg.Self.RID == "") {
+		return nil, errors.New("koiapi: the identity needs a RID and a key")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Server{cache: cfg.Cache, logger: cfg.Logger, self: cfg.Self, require: cfg.RequireSignatures}, nil
 }
 
 // Register mounts the endpoints on mux under path (DefaultPath if empty).
@@ -47,9 +121,9 @@ func (s *Server) Register(mux *http.ServeMux, path string) {
 		path = DefaultPath
 	}
 	path = "/" + strings.Trim(path, "/")
-	mux.HandleFunc("POST "+path+"/rids/fetch", s.fetchRids)
-	mux.HandleFunc("POST "+path+"/manifests/fetch", s.fetchManifests)
-	mux.HandleFunc("POST "+path+"/bundles/fetch", s.fetchBundles)
+	mux.HandleFunc("POST "+path+"/rids/fetch", s.endpoint(koi.PayloadTypeFetchRids, s.fetchRids))
+	mux.HandleFunc("POST "+path+"/manifests/fetch", s.endpoint(koi.PayloadTypeFetchManifests, s.fetchManifests))
+	mux.HandleFunc("POST "+path+"/bundles/fetch", s.endpoint(koi.PayloadTypeFetchBundles, s.fetchBundles))
 	// Other methods and paths get FastAPI's JSON answers, as from a Python
 	// node, rather than the mux's plain text.
 	for _, p := range []string{"/rids/fetch", "/manifests/fetch", "/bundles/fetch"} {
@@ -63,49 +137,244 @@ func (s *Server) Register(mux *http.ServeMux, path string) {
 	})
 }
 
-func (s *Server) fetchRids(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r)
-	if !ok {
-		return
+// answerFunc answers one request payload with the response payload's JSON.
+// An error wrapping errBadPayload is the peer's (422); any other is ours
+// (500).
+type answerFunc func(payload []byte) ([]byte, error)
+
+// errBadPayload marks an answerFunc's refusal of the request payload.
+var errBadPayload = errors.New("koiapi: bad request payload")
+
+// endpoint wraps answer with the envelope handling: unwrap and check a
+// signed request, sign the answer to it, or answer a bare payload bare.
+// reqType is the request payload's "type".
+func (s *Server) endpoint(reqType string, answer answerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, ok := s.readBody(w, r)
+		if !ok {
+			return
+		}
+		if s.self == nil || !isEnvelope(body) {
+			if s.require {
+				writeMissingEnvelope(w, body)
+				return
+			}
+			resp, err := answer(body)
+			if err != nil {
+				s.fail(w, err)
+				return
+			}
+			writeRaw(w, resp)
+			return
+		}
+		env, err := koi.ParseEnvelope(body)
+		if err != nil {
+			writeValidationError(w, err)
+			return
+		}
+		// FastAPI validates the whole body model, payload included, before
+		// the reference's handler checks the envelope: a malformed payload
+		// is a 422 even from an unknown sender.
+		resp, err := answer(env.Payload)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		if !hasMember(env.Payload, "type") {
+			// The reference fills in the default "type" and verifies over
+			// its re-serialization, which has it first: a signature over a
+			// payload without it fails there (wire_full_vs_coordinator.log),
+			// so it fails here too rather than being accepted by one
+			// implementation and refused by the other.
+			env.Payload = withType(env.Payload, reqType)
+		}
+		if err := koi.ValidateEnvelope(env, s.self.RID, s.lookupKey); err != nil {
+			if ee, ok := errors.AsType[*koi.EnvelopeError](err); ok {
+				s.logger.Info("koi-net request refused", "source_node", env.SourceNode, "path", r.URL.Path, "err", err)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = w.Write(ee.Body())
+				return
+			}
+			s.internal(w, err)
+			return
+		}
+		sealed, err := koi.Seal(s.self.Key, resp, s.self.RID, env.SourceNode)
+		if err != nil {
+			s.internal(w, fmt.Errorf("sign the answer to %s: %w", env.SourceNode, err))
+			return
+		}
+		writeRaw(w, sealed)
 	}
-	req, err := koi.DecodeFetchRids(body)
-	if err != nil {
-		writeValidationError(w, err)
-		return
-	}
-	rids, err := s.cache.RIDs(req.RidTypes)
-	if err != nil {
-		s.internal(w, err)
-		return
-	}
-	writeJSON(w, koi.NewRidsPayload(rids))
 }
 
-func (s *Server) fetchManifests(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r)
-	if !ok {
-		return
-	}
-	req, err := koi.DecodeFetchManifests(body)
-	if err != nil {
+// fail answers an answerFunc's error: 422 for the peer's payload, 500 for
+// ours.
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	if errors.Is(err, errBadPayload) {
 		writeValidationError(w, err)
 		return
+	}
+	s.internal(w, err)
+}
+
+// lookupKey is the koi.KeyLookup of signed requests: our own key, else the
+// public_key of a cached node profile bundle. Resolving a sender that is in
+// neither, by /bundles/fetch from a node-state provider (KOI-2.1.md 1a),
+// comes with first contact; until then such a sender gets unknown_node.
+func (s *Server) lookupKey(rid string) (string, bool) {
+	if rid == s.self.RID {
+		return s.self.PublicKey, true
+	}
+	if t, err := koi.RIDType(rid); err != nil || t != koi.TypeKoiNetNode {
+		return "", false
+	}
+	b, found, err := s.cache.Bundle(rid)
+	if err != nil {
+		s.logger.Error("koi-net key lookup failed", "rid", rid, "err", err)
+		return "", false
+	}
+	if !found {
+		return "", false
+	}
+	var bundle struct {
+		Contents struct {
+			PublicKey string `json:"public_key"`
+		} `json:"contents"`
+	}
+	if err := json.Unmarshal(b, &bundle); err != nil || bundle.Contents.PublicKey == "" {
+		return "", false
+	}
+	return bundle.Contents.PublicKey, true
+}
+
+// isEnvelope reports whether body is a JSON object with a top-level
+// "payload" or "signature" member: a signed envelope, possibly a malformed
+// one, rather than a bare 1.0 payload, none of whose models has either.
+// Bodies that are not JSON objects are not envelopes.
+func isEnvelope(body []byte) bool {
+	return hasMember(body, "payload", "signature")
+}
+
+// withType returns the payload object with "type":typ as its first member.
+func withType(payload []byte, typ string) []byte {
+	i := jsonscan.SkipSpace(payload, 1)
+	out := append([]byte(nil), `{"type":`...)
+	out = koi.AppendString(out, typ)
+	if payload[i] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, payload[i:]...)
+}
+
+// hasMember reports whether body is a JSON object with a top-level member
+// of one of the names.
+func hasMember(body []byte, names ...string) bool {
+	if !json.Valid(body) {
+		return false
+	}
+	i := jsonscan.SkipSpace(body, 0)
+	if body[i] != '{' {
+		return false
+	}
+	var key []byte
+	i = jsonscan.SkipSpace(body, i+1)
+	for body[i] != '}' {
+		end := jsonscan.StringEnd(body, i+1)
+		key = jsonscan.AppendUnescaped(key[:0], body[i+1:end-1])
+		if slices.Contains(names, string(key)) {
+			return true
+		}
+		i = jsonscan.SkipSpace(body, end)
+		i = jsonscan.SkipSpace(body, i+1) // past ':'
+		vend, err := jsonscan.ValueEnd(body, i, koi.MaxNestingDepth)
+		if err != nil {
+			return false
+		}
+		i = jsonscan.SkipSpace(body, vend)
+		if body[i] == ',' {
+			i = jsonscan.SkipSpace(body, i+1)
+		}
+	}
+	return false
+}
+
+// advertisable reports whether rid may leave the node: any RID but a
+// GitHub one that is not in canonical form (KOI-2.1.md 1e).
+func advertisable(rid string) bool {
+	if !strings.HasPrefix(rid, "orn:github.") {
+		return true
+	}
+	return github.IsCanonicalRID(rid)
+}
+
+// listRIDs returns the RIDs of the given types (all when empty) that the
+// fetch endpoints answer: the cache's advertisable RIDs and our own node RID,
+// in the cache's order (by type, then RID).
+func (s *Server) listRIDs(types []string) ([]string, error) {
+	rids, err := s.cache.RIDs(types)
+	if err != nil {
+		return nil, err
+	}
+	out := rids[:0]
+	for _, rid := range rids {
+		if advertisable(rid) {
+			out = append(out, rid)
+		}
+	}
+	if s.self == nil || (len(types) > 0 && !slices.Contains(types, koi.TypeKoiNetNode)) {
+		return out, nil
+	}
+	// Our profile sits where the cache would list it.
+	key := func(rid string) (string, string) {
+		t, _ := koi.RIDType(rid)
+		return t, rid
+	}
+	st, sr := key(s.self.RID)
+	at := len(out)
+	for i, rid := range out {
+		t, r := key(rid)
+		if t > st || (t == st && r >= sr) {
+			at = i
+			break
+		}
+	}
+	if at < len(out) && out[at] == s.self.RID {
+		return out, nil
+	}
+	return slices.Insert(out, at, s.self.RID), nil
+}
+
+func (s *Server) fetchRids(payload []byte) ([]byte, error) {
+	req, err := koi.DecodeFetchRids(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadPayload, err)
+	}
+	rids, err := s.listRIDs(req.RidTypes)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(koi.NewRidsPayload(rids))
+}
+
+func (s *Server) fetchManifests(payload []byte) ([]byte, error) {
+	req, err := koi.DecodeFetchManifests(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadPayload, err)
 	}
 	rids := req.Rids
 	if len(rids) == 0 {
 		// As in Python: a non-empty rids list wins, else filter by type.
-		if rids, err = s.cache.RIDs(req.RidTypes); err != nil {
-			s.internal(w, err)
-			return
+		if rids, err = s.listRIDs(req.RidTypes); err != nil {
+			return nil, err
 		}
 	}
 	var manifests []json.RawMessage
 	var notFound []string
 	for _, rid := range rids {
-		m, found, err := s.cache.Manifest(rid)
+		m, found, err := s.manifest(rid)
 		if err != nil {
-			s.internal(w, err)
-			return
+			return nil, err
 		}
 		if !found {
 			notFound = append(notFound, rid)
@@ -114,26 +383,20 @@ func (s *Server) fetchManifests(w http.ResponseWriter, r *http.Request) {
 		manifests = append(manifests, m)
 	}
 	// Manifests are stored as KOI-net JSON, so they go out as stored.
-	writeRaw(w, koi.RawManifestsPayload{Manifests: manifests, NotFound: notFound}.AppendJSON(nil))
+	return koi.RawManifestsPayload{Manifests: manifests, NotFound: notFound}.AppendJSON(nil), nil
 }
 
-func (s *Server) fetchBundles(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r)
-	if !ok {
-		return
-	}
-	req, err := koi.DecodeFetchBundles(body)
+func (s *Server) fetchBundles(payload []byte) ([]byte, error) {
+	req, err := koi.DecodeFetchBundles(payload)
 	if err != nil {
-		writeValidationError(w, err)
-		return
+		return nil, fmt.Errorf("%w: %w", errBadPayload, err)
 	}
 	var bundles []json.RawMessage
 	var notFound []string
 	for _, rid := range req.Rids {
-		b, found, err := s.cache.Bundle(rid)
+		b, found, err := s.bundle(rid)
 		if err != nil {
-			s.internal(w, err)
-			return
+			return nil, err
 		}
 		if !found {
 			notFound = append(notFound, rid)
@@ -143,7 +406,31 @@ func (s *Server) fetchBundles(w http.ResponseWriter, r *http.Request) {
 	}
 	// Bundles are stored as served, so they go out byte for byte:
 	// re-marshalling would reformat contents whose exact bytes peers hash.
-	writeRaw(w, koi.RawBundlesPayload{Bundles: bundles, NotFound: notFound}.AppendJSON(nil))
+	return koi.RawBundlesPayload{Bundles: bundles, NotFound: notFound}.AppendJSON(nil), nil
+}
+
+// manifest returns the manifest of rid: ours, or the cache's for an
+// advertisable RID.
+func (s *Server) manifest(rid string) ([]byte, bool, error) {
+	if s.self != nil && rid == s.self.RID {
+		return s.self.Manifest, true, nil
+	}
+	if !advertisable(rid) {
+		return nil, false, nil
+	}
+	return s.cache.Manifest(rid)
+}
+
+// bundle returns the bundle of rid: ours, or the cache's for an
+// advertisable RID.
+func (s *Server) bundle(rid string) ([]byte, bool, error) {
+	if s.self != nil && rid == s.self.RID {
+		return s.self.Bundle, true, nil
+	}
+	if !advertisable(rid) {
+		return nil, false, nil
+	}
+	return s.cache.Bundle(rid)
 }
 
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
@@ -188,6 +475,34 @@ func writeValidationError(w http.ResponseWriter, err error) {
 	_, _ = w.Write(b)
 }
 
+// writeMissingEnvelope refuses a bare payload where a signed envelope is
+// required, with the 422 a 2.x reference node answers a 1.0 body with
+// (wire_full_vs_coordinator.log): FastAPI's "Field required" for each of the
+// envelope's four members, each with the body as its input. A body that is
+// not JSON at all gets the usual validation error.
+func writeMissingEnvelope(w http.ResponseWriter, body []byte) {
+	var input bytes.Buffer
+	if err := stdjson.Compact(&input, body); err != nil {
+		writeValidationError(w, errors.New("the body is not valid JSON"))
+		return
+	}
+	b := []byte(`{"detail":[`)
+	for i, member := range []string{"payload", "source_node", "target_node", "signature"} {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"type":"missing","loc":["body",`...)
+		b = koi.AppendString(b, member)
+		b = append(b, `],"msg":"Field required","input":`...)
+		b = append(b, input.Bytes()...)
+		b = append(b, '}')
+	}
+	b = append(b, "]}"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnprocessableEntity)
+	_, _ = w.Write(b)
+}
+
 func writeDetail(w http.ResponseWriter, status int, detail string) {
 	b, _ := json.Marshal(struct {
 		Detail string `json:"detail"`
@@ -195,15 +510,6 @@ func writeDetail(w http.ResponseWriter, status int, detail string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		writeDetail(w, http.StatusInternalServerError, "encoding the answer failed")
-		return
-	}
-	writeRaw(w, b)
 }
 
 func writeRaw(w http.ResponseWriter, b []byte) {

@@ -1,6 +1,9 @@
 package github
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // The RID types of what GitHub shows, as rid-lib spells them so Python
 // KOI-net consumers recognise them (DESIGN.md, "RIDs"). A type string is an
@@ -73,4 +76,53 @@ const (
 // "evt.<X-GitHub-Event>", as in "evt.push".
 func eventRouting(event string) string {
 	return "evt." + event
+}
+
+// IsCanonicalRID reports whether rid is a GitHub RID in the one form a
+// koi-net 2.1 peer (rid-lib 3.3) parses without re-printing it (KOI-2.1.md
+// 1e): orn:github.repo:<owner>/<name>, orn:github.commit:<owner>/<name>:<sha>
+// with a non-empty sha, orn:github.issue and orn:github.pr with a plain
+// decimal number (no sign, no leading zero), orn:github.event with a
+// non-empty id, whose owner part is <owner>/<name> or, for a delivery
+// without a repository (organization, installation, sender events), the
+// one login the normalizer puts there instead (see eventOwner). A peer refuses a whole request holding a malformed one and
+// re-prints a non-canonical number, which breaks signatures, so nothing
+// else may leave the node. RIDs of other types are not GitHub RIDs: false.
+func IsCanonicalRID(rid string) bool {
+	typ, ref, ok := cutType(rid)
+	if !ok {
+		return false
+	}
+	if typ == TypeRepo {
+		return isFullName(ref)
+	}
+	i := strings.LastIndexByte(ref, ':')
+	if i < 0 {
+		return false
+	}
+	tail := ref[i+1:]
+	if typ == TypeEvent {
+		return tail != "" && (isFullName(ref[:i]) || isRefComponent(ref[:i]))
+	}
+	if !isFullName(ref[:i]) {
+		return false
+	}
+	switch typ {
+	case TypeCommit:
+		return tail != ""
+	case TypeIssue, TypePR:
+		n, err := strconv.ParseUint(tail, 10, 63)
+		return err == nil && strconv.FormatUint(n, 10) == tail
+	}
+	return false
+}
+
+// cutType splits a GitHub RID into its type and reference.
+func cutType(rid string) (typ, ref string, ok bool) {
+	for _, t := range [...]string{TypeRepo, TypeCommit, TypeIssue, TypePR, TypeEvent} {
+		if r, found := strings.CutPrefix(rid, t+":"); found {
+			return t, r, true
+		}
+	}
+	return "", "", false
 }

@@ -33,3 +33,31 @@ func TestRIDs(t *testing.T) {
 		})
 	}
 }
+
+// TestIsCanonicalRID covers the forms that may leave the node, among them
+// the event RID of a delivery without a repository, whose owner part is a
+// login (an organization event): the normalizer makes those, so they must
+// be advertised.
+func TestIsCanonicalRID(t *testing.T) {
+	for rid, want := range map[string]bool{
+		"orn:github.repo:octo/hello":         true,
+		"orn:github.repo:octo":               false,
+		"orn:github.commit:octo/hello:abc":   true,
+		"orn:github.commit:octo/hello:":      false,
+		"orn:github.commit:octo:abc":         false,
+		"orn:github.issue:octo/hello:7":      true,
+		"orn:github.issue:octo/hello:007":    false,
+		"orn:github.pr:octo/hello:+1":        false,
+		"orn:github.event:octo/hello:d-1":    true,
+		"orn:github.event:koi-garden:d-1":    true,
+		"orn:github.event:koi-garden:":       false,
+		"orn:github.event::d-1":              false,
+		"orn:github.event:a/b/c:d-1":         false,
+		"orn:github.event:has space:d-1":     false,
+		"orn:koi-net.node:github-sensor+abc": false,
+	} {
+		if got := github.IsCanonicalRID(rid); got != want {
+			t.Errorf("IsCanonicalRID(%q) = %v, want %v", rid, got, want)
+		}
+	}
+}
