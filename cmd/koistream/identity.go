@@ -47,14 +47,11 @@ github-sensor) and koi_net.node_profile.base_url (default http://<listen><server
 func identity(cmd *cobra.Command, f identityFlags) error {
 	var cfg pipeline.Config
 	passwordEnv := pipeline.PrivKeyPasswordEnv
-	if f.config != "" {
-		file, err := pipeline.LoadFile(f.config)
-		if err != nil {
-			return configError(err)
-		}
-		if err := file.Apply(&cfg); err != nil {
-			return configError(err)
-		}
+	file, err := applyConfigFile(f.config, &cfg)
+	if err != nil {
+		return err
+	}
+	if file != nil {
 		passwordEnv = file.PrivKeyPasswordEnv()
 	}
 	// As in serve: only flags given on the command line override the file.

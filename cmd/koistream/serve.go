@@ -68,14 +68,11 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	secretEnv := pipeline.DefaultWebhookSecretEnv
 	passwordEnv := pipeline.PrivKeyPasswordEnv
 	var notYetUsed []string
-	if f.config != "" {
-		file, err := pipeline.LoadFile(f.config)
-		if err != nil {
-			return configError(err)
-		}
-		if err := file.Apply(&cfg); err != nil {
-			return configError(err)
-		}
+	file, err := applyConfigFile(f.config, &cfg)
+	if err != nil {
+		return err
+	}
+	if file != nil {
 		secretEnv = file.WebhookSecretEnv()
 		passwordEnv = file.PrivKeyPasswordEnv()
 		notYetUsed = file.NotYetUsed()
