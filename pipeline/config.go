@@ -79,6 +79,9 @@ type Config struct {
 	// RequireSignatures refuses unsigned koi-net 1.0 requests
 	// (koi_net.require_signatures) instead of answering them unsigned.
 	RequireSignatures bool
+	// KOI holds the node's part in a KOI-net network: its node type, first
+	// contact, interests and outbound queues.
+	KOI KOIConfig
 	// WebhookSecrets are the accepted webhook secrets; see webhook.Config.
 	WebhookSecrets [][]byte
 	// WebhookBodyBudget bounds the bytes of webhook bodies held in memory
@@ -154,6 +157,7 @@ func (c *Config) SetDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.KOI.setDefaults()
 }
 
 // Validate reports the first problem that would stop a node from starting.
@@ -196,6 +200,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTPBodyIdleTimeout < 0 {
 		return fmt.Errorf("config: http body idle timeout must not be negative, got %s", c.HTTPBodyIdleTimeout)
+	}
+	if err := c.KOI.Validate(); err != nil {
+		return err
 	}
 	if len(c.Segments) == 0 {
 		return nil // ingest only

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/koistream/koistream/stages"
 	"github.com/koistream/koistream/stages/yamlconf"
@@ -114,7 +115,10 @@ func (f *File) PrivKeyPasswordEnv() string {
 }
 
 // usedKoiNetKeys are the koi_net keys koistream acts on.
-var usedKoiNetKeys = map[string]bool{"node_name": true, "require_signatures": true}
+var usedKoiNetKeys = map[string]bool{
+	"node_name": true, "require_signatures": true, "node_profile": true, "first_contact": true,
+	"rid_types_of_interest": true, "polling_interval": true, "protocol": true,
+}
 
 // NotYetUsed returns the keys the file gives that koistream reads and
 // checks but does not act on yet, in file order: koi_net.* (the KOI-net
@@ -144,6 +148,17 @@ func (f *File) NotYetUsed() []string {
 	return out
 }
 
+// has reports whether the file gave the key at path (dotted, as NotYetUsed
+// prints them), even with a null value.
+func (f *File) has(path string) bool {
+	for _, k := range f.keys {
+		if k.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
 // Apply copies the file's settings into cfg. Call it before flags are
 // applied, so flags win.
 func (f *File) Apply(cfg *Config) error {
@@ -164,6 +179,28 @@ func (f *File) Apply(cfg *Config) error {
 		cfg.BaseURL = string(f.KoiNet.NodeProfile.BaseURL)
 	}
 	cfg.RequireSignatures = f.KoiNet.RequireSignatures
+	kn := f.KoiNet
+	if kn.NodeProfile.NodeType != "" {
+		cfg.KOI.NodeType = string(kn.NodeProfile.NodeType)
+	}
+	if kn.FirstContact.URL != "" {
+		cfg.KOI.FirstContactRID = string(kn.FirstContact.RID)
+		cfg.KOI.FirstContactURL = string(kn.FirstContact.URL)
+	}
+	if kn.RidTypesOfInterest != nil {
+		cfg.KOI.RidTypesOfInterest = make([]string, len(kn.RidTypesOfInterest))
+		for i, t := range kn.RidTypesOfInterest {
+			cfg.KOI.RidTypesOfInterest[i] = string(t)
+		}
+	} else if f.has("koi_net.rid_types_of_interest") {
+		cfg.KOI.AllRidTypes = true // given as null: every type
+	}
+	if kn.PollingInterval != 0 {
+		cfg.KOI.PollingInterval = time.Duration(float64(kn.PollingInterval) * float64(time.Second))
+	}
+	if kn.Protocol != "" {
+		cfg.KOI.Protocol = kn.Protocol
+	}
 	k := f.Koistream
 	if k.DataDir != "" {
 		cfg.DataDir = k.DataDir

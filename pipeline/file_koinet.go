@@ -44,6 +44,9 @@ type KoiNetSection struct {
 	// RequireSignatures refuses unsigned koi-net 1.0 requests instead of
 	// answering them unsigned (koistream's key; Config.RequireSignatures).
 	RequireSignatures bool `yaml:"require_signatures"`
+	// Protocol is "1.0" to speak unsigned koi-net 1.0 (koistream's key;
+	// KOIConfig.Protocol); a bare-URL first_contact implies it.
+	Protocol string `yaml:"protocol"`
 }
 
 // hexHash matches a koi-net 1.1+ node RID hash: a hex sha256.

@@ -60,8 +60,8 @@ func TestLoadFileSensorKeys(t *testing.T) {
 		{"data dir default", cfg.DataDir, pipeline.DefaultDataDir},
 		{"default chain", len(cfg.Segments), len(stages.DefaultSegments())},
 		{"not yet used", f.NotYetUsed(), []string{
-			"koi_net.node_profile", "koi_net.rid_types_of_interest", "koi_net.cache_directory_path",
-			"koi_net.private_key_pem_path", "koi_net.event_worker", "koi_net.kobj_worker", "koi_net.first_contact",
+			"koi_net.cache_directory_path",
+			"koi_net.private_key_pem_path", "koi_net.event_worker", "koi_net.kobj_worker",
 			"env.GITHUB_API_TOKEN",
 			"github.api_token", "github.repositories", "github.poll_interval_seconds", "github.state_path",
 		}},
@@ -87,8 +87,8 @@ func TestLoadFileSeedConfigs(t *testing.T) {
 			{"provides", f.KoiNet.NodeProfile.Provides.Event, []pipeline.RIDType{"GitHubEvent"}},
 			{"secret variable", f.WebhookSecretEnv(), "GITHUB_WEBHOOK_SECRET"},
 			{"not yet used", f.NotYetUsed(), []string{
-				"koi_net.node_rid", "koi_net.node_profile", "koi_net.cache_directory_path",
-				"koi_net.event_queues_path", "koi_net.first_contact", "env.github_token",
+				"koi_net.node_rid", "koi_net.cache_directory_path",
+				"koi_net.event_queues_path", "env.github_token",
 				"github.api_url", "github.monitored_repositories", "github.backfill_max_items",
 				"github.backfill_lookback_days", "github.backfill_state_file_path",
 			}},
@@ -110,9 +110,9 @@ func TestLoadFileSeedConfigs(t *testing.T) {
 			{"event worker", f.KoiNet.EventWorker, pipeline.EventWorker{QueueTimeout: 0.1, MaxBufLen: 5, MaxWaitTime: 1}},
 			{"rid types of interest", f.KoiNet.RidTypesOfInterest, []pipeline.RIDType{"orn:koi-net.node"}},
 			{"not yet used", f.NotYetUsed(), []string{
-				"koi_net.node_rid", "koi_net.node_profile", "koi_net.rid_types_of_interest",
+				"koi_net.node_rid",
 				"koi_net.cache_directory_path", "koi_net.private_key_pem_path", "koi_net.event_worker",
-				"koi_net.kobj_worker", "koi_net.first_contact",
+				"koi_net.kobj_worker",
 			}},
 		})
 	})

@@ -40,6 +40,7 @@ type Node struct {
 	boot     string // new at every start: with instance, names the transactional producers
 	store    *projections.Store
 	cache    *projections.Cache
+	graph    *projections.Graph
 	pub      *topics.Publisher
 	segments []*segmentRunner
 	runner   *projections.Runner
@@ -152,13 +153,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		return n, err
 	}
 
-	if n.store, err = projections.OpenStore(ProjectionsDir(cfg.DataDir), n.log); err != nil {
-		return n, err
-	}
-	if n.cache, err = projections.NewCache(n.store); err != nil {
-		return n, err
-	}
-	if err = n.store.Attach(n.cache); err != nil {
+	if err = n.openProjections(); err != nil {
 		return n, err
 	}
 

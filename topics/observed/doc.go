@@ -16,8 +16,10 @@
 //     [HeaderImmutable], "true" when the RID never changes once announced
 //     (absent otherwise); and where the observation came from:
 //     [HeaderSource], [HeaderSourceKey], [HeaderReceivedAt],
-//     [HeaderRawPartition] and [HeaderRawOffset]; and the trace context the
-//     publisher adds (traceparent).
+//     [HeaderRawPartition] and [HeaderRawOffset]; for KOI-net, the node it
+//     came from ([HeaderPeer]) and the nodes it must reach whatever the
+//     edges say ([HeaderTargets]), both absent when empty; and the trace
+//     context the publisher adds (traceparent).
 //
 // Records written before the routing and immutable headers existed, all
 // from the GitHub webhook source, carried X-GitHub-Event instead: Parse

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -35,6 +36,16 @@ const (
 	// HeaderReceivedAt is when the source received the input (the raw
 	// record's own header, carried along): RFC 3339 with nanoseconds, UTC.
 	HeaderReceivedAt = raw.HeaderReceivedAt
+	// HeaderPeer is the KOI-net node RID the observation came from (the
+	// sender of a /events/broadcast, the node a poll or fetch was answered
+	// by); absent on observations of local inputs (webhooks, our own
+	// profile and edges). The outbound queues never send an event back to
+	// its peer.
+	HeaderPeer = "koistream-koi-peer"
+	// HeaderTargets lists, comma-separated, KOI-net node RIDs the event
+	// must reach whatever the edges say (a handshake's answer, an edge
+	// proposal to its other end); absent when none.
+	HeaderTargets = "koistream-koi-targets"
 	// HeaderRawPartition is the partition of the raw record the
 	// observation came from, in decimal.
 	HeaderRawPartition = "koistream-raw-partition"
@@ -91,6 +102,13 @@ type Observation struct {
 	RawPartition int32
 	// RawOffset: see RawPartition.
 	RawOffset int64
+	// Peer is the KOI-net node RID the observation came from, empty for
+	// local inputs. Must parse as an RID when set.
+	Peer string
+	// Targets are KOI-net node RIDs the resulting event must be sent to
+	// whatever the edges say; nil when none. Each must parse as an RID
+	// and hold no comma.
+	Targets []string
 }
 
 // NewMessage returns the observed-topic message of o, keyed by its RID, with
@@ -176,6 +194,16 @@ func (o Observation) writeHeaders(md message.Metadata, t *headerText) {
 	md[HeaderReceivedAt] = t.atText
 	md[HeaderRawPartition] = t.partText
 	md[HeaderRawOffset] = t.offsetText
+	if o.Peer != "" {
+		md[HeaderPeer] = o.Peer
+	} else {
+		delete(md, HeaderPeer)
+	}
+	if len(o.Targets) > 0 {
+		md[HeaderTargets] = strings.Join(o.Targets, ",")
+	} else {
+		delete(md, HeaderTargets)
+	}
 }
 
 // Validate reports whether o follows the rules of the Observation fields,
@@ -206,6 +234,16 @@ func (o Observation) validateHeaders() error {
 		return fmt.Errorf("%w %.80q: no receive time", ErrInvalid, o.RID)
 	case o.RawPartition < 0 || o.RawOffset < 0:
 		return fmt.Errorf("%w %.80q: raw position %d/%d is negative", ErrInvalid, o.RID, o.RawPartition, o.RawOffset)
+	}
+	if o.Peer != "" {
+		if _, err := koi.ParseRID(o.Peer); err != nil {
+			return fmt.Errorf("%w %.80q: peer: %w", ErrInvalid, o.RID, err)
+		}
+	}
+	for _, t := range o.Targets {
+		if _, err := koi.ParseRID(t); err != nil || strings.Contains(t, ",") {
+			return fmt.Errorf("%w %.80q: target %.80q is not an RID without commas", ErrInvalid, o.RID, t)
+		}
 	}
 	return nil
 }
@@ -275,6 +313,10 @@ func ParseHeaders(md message.Metadata) (Observation, error) {
 		Routing:   md.Get(HeaderRouting),
 		Source:    md.Get(HeaderSource),
 		SourceKey: md.Get(HeaderSourceKey),
+		Peer:      md.Get(HeaderPeer),
+	}
+	if t := md.Get(HeaderTargets); t != "" {
+		o.Targets = strings.Split(t, ",")
 	}
 	if o.Routing == "" {
 		o.Routing, o.Immutable = legacy(rid, md)
