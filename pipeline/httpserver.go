@@ -80,14 +80,12 @@ func (n *Node) serveHTTP(runCtx context.Context) error {
 // its profile bundle (base_url from the configuration, else the listening
 // address) served beside the cache.
 func (n *Node) koiServer() (*koiapi.Server, error) {
-	baseURL := n.cfg.BaseURL
-	if baseURL == "" {
-		baseURL = "http://" + n.Addr() + n.cfg.KOIPath
-	}
-	manifest, bundle, err := n.id.StableProfileBundle(n.cfg.DataDir, baseURL, time.Now())
+	n.profile = ProfileOf(n.cfg, n.id, n.Addr())
+	manifest, bundle, err := n.id.StableBundleOf(n.cfg.DataDir, n.profile, time.Now())
 	if err != nil {
 		return nil, err
 	}
+	n.profileManifest, n.profileBundle = manifest, bundle
 	return koiapi.NewServer(koiapi.Config{
 		Cache:  n.cache,
 		Logger: n.log,

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/youmark/pkcs8"
@@ -212,6 +213,41 @@ func LoadIdentity(dataDir, name string, password []byte) (Identity, error) {
 	return Identity{Key: key, PublicKey: pub, RID: rid}, nil
 }
 
+// NodeIdentity returns the identity a node with configuration cfg (after
+// SetDefaults) runs under: LoadIdentity's, named by LegacyNodeRID on a
+// koi-net 1.0 network (cfg.KOI.Protocol "1.0"), where nodes are
+// <name>+<uuid4>.
+func NodeIdentity(cfg Config) (Identity, error) {
+	id, err := LoadIdentity(cfg.DataDir, cfg.NodeName, cfg.PrivKeyPassword)
+	if err != nil {
+		return Identity{}, fmt.Errorf("node identity: %w", err)
+	}
+	if cfg.KOI.Protocol == ProtocolV1 {
+		if id.RID, err = LegacyNodeRID(cfg.DataDir, cfg.NodeName); err != nil {
+			return Identity{}, fmt.Errorf("node identity: %w", err)
+		}
+	}
+	return id, nil
+}
+
+// ProfileOf returns the profile contents a node with configuration cfg and
+// identity id publishes when its HTTP listener is at addr (host:port): the
+// configured base_url, else http://<addr><KOIPath>; a PARTIAL node's
+// base_url is null; a 1.0 node's profile has no public_key.
+func ProfileOf(cfg Config, id Identity, addr string) []byte {
+	spec := ProfileSpec{BaseURL: cfg.BaseURL, NodeType: cfg.KOI.NodeType, Provides: GitHubTypes, PublicKey: id.PublicKey}
+	if spec.BaseURL == "" {
+		spec.BaseURL = "http://" + addr + cfg.KOIPath
+	}
+	if spec.NodeType == NodeTypePartial {
+		spec.BaseURL = "" // a PARTIAL node serves no one
+	}
+	if cfg.KOI.Protocol == ProtocolV1 {
+		spec.PublicKey = "" // 1.0 profiles have none, and the RID is not its hash
+	}
+	return spec.JSON()
+}
+
 // ProfileBundle returns the node's own profile bundle for base URL baseURL
 // as KOI-net JSON, and its manifest alone: contents NodeProfileJSON(baseURL,
 // GitHubTypes, id.PublicKey), manifest of id.RID at ts. The hash depends only
@@ -239,7 +275,12 @@ const ProfileManifestFileName = "profile_manifest.json"
 // spurious UPDATE; one whose contents changed (another base_url) gets a new
 // timestamp, as an update should.
 func (id Identity) StableProfileBundle(dataDir, baseURL string, now time.Time) (manifest, bundle []byte, err error) {
-	contents := NodeProfileJSON(baseURL, GitHubTypes, id.PublicKey)
+	return id.StableBundleOf(dataDir, NodeProfileJSON(baseURL, GitHubTypes, id.PublicKey), now)
+}
+
+// StableBundleOf is StableProfileBundle for any profile contents (a
+// PARTIAL node's, a 1.0 node's without public_key).
+func (id Identity) StableBundleOf(dataDir string, contents []byte, now time.Time) (manifest, bundle []byte, err error) {
 	m, err := koi.NewManifest(id.RID, contents, now)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pipeline: profile bundle: %w", err)
@@ -298,22 +339,88 @@ func writeFileAtomic(path string, data []byte) error {
 var GitHubTypes = []string{github.TypeRepo, github.TypeCommit, github.TypeIssue, github.TypePR, github.TypeEvent}
 
 // NodeProfileJSON returns a FULL node's profile contents as koi-net 2.1
-// emits them (KOI-2.1.md 2.1): "@context" first, then base_url, node_type,
-// provides {event, state} and public_key, compact, strings escaped as
-// pydantic prints them. The manifest hash of these bytes is what peers
-// compare, so the key order is part of the contract.
+// emits them (KOI-2.1.md 2.1): ProfileSpec{BaseURL: baseURL, NodeType:
+// "FULL", Provides: provides, PublicKey: publicKey}.JSON().
 func NodeProfileJSON(baseURL string, provides []string, publicKey string) []byte {
+	return ProfileSpec{BaseURL: baseURL, NodeType: NodeTypeFull, Provides: provides, PublicKey: publicKey}.JSON()
+}
+
+// ProfileSpec is the node's own profile, the contents of its
+// orn:koi-net.node bundle.
+type ProfileSpec struct {
+	// BaseURL is where peers reach the KOI-net API; empty prints null, as
+	// a PARTIAL node's profile has it.
+	BaseURL string
+	// NodeType is "FULL" or "PARTIAL".
+	NodeType string
+	// Provides lists the RID types of both provides.event and
+	// provides.state: the node answers fetches for every type it emits.
+	Provides []string
+	// PublicKey is the base64 DER SPKI of the node's key; empty leaves
+	// public_key out, as koi-net 1.0 profiles have none (a 1.0 node's RID
+	// is not its key's hash, so a 2.x peer must not try to check it).
+	PublicKey string
+}
+
+// JSON returns the profile as koi-net 2.1 emits it (KOI-2.1.md 2.1):
+// "@context" first, then base_url, node_type, provides {event, state} and
+// public_key, compact, strings escaped as pydantic prints them. The manifest
+// hash of these bytes is what peers compare, so the key order is part of the
+// contract.
+func (p ProfileSpec) JSON() []byte {
 	b := []byte(`{"@context":`)
 	b = koi.AppendString(b, koi.ContextNodeProfile)
 	b = append(b, `,"base_url":`...)
-	b = koi.AppendString(b, baseURL)
-	b = append(b, `,"node_type":"FULL","provides":{"event":`...)
-	b = appendStrings(b, provides)
+	if p.BaseURL == "" {
+		b = append(b, "null"...)
+	} else {
+		b = koi.AppendString(b, p.BaseURL)
+	}
+	b = append(b, `,"node_type":`...)
+	b = koi.AppendString(b, p.NodeType)
+	b = append(b, `,"provides":{"event":`...)
+	b = appendStrings(b, p.Provides)
 	b = append(b, `,"state":`...)
-	b = appendStrings(b, provides)
-	b = append(b, `},"public_key":`...)
-	b = koi.AppendString(b, publicKey)
+	b = appendStrings(b, p.Provides)
+	b = append(b, '}')
+	if p.PublicKey != "" {
+		b = append(b, `,"public_key":`...)
+		b = koi.AppendString(b, p.PublicKey)
+	}
 	return append(b, '}')
+}
+
+// LegacyRIDFileName is the file in IdentityDirName holding a koi-net 1.0
+// node RID, <name>+<uuid4>: 1.0 RIDs are random, so the node keeps its one.
+const LegacyRIDFileName = "node_rid_v1"
+
+// LegacyNodeRID returns the koi-net 1.0 node RID of the node called name
+// whose data folder is dataDir: the one recorded there when it has that
+// name, else a new orn:koi-net.node:<name>+<uuid4>, which is recorded. A
+// 1.0 peer knows a node by this RID, so it must survive restarts.
+func LegacyNodeRID(dataDir, name string) (string, error) {
+	path := filepath.Join(dataDir, IdentityDirName, LegacyRIDFileName)
+	if data, err := os.ReadFile(path); err == nil {
+		rid := strings.TrimSpace(string(data))
+		if strings.HasPrefix(rid, koi.TypeKoiNetNode+":"+name+"+") {
+			if _, err := koi.ParseRID(rid); err == nil {
+				return rid, nil
+			}
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("pipeline: read the 1.0 node RID: %w", err)
+	}
+	rid, err := koi.NewLegacyNodeRID(name, nil)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("pipeline: 1.0 node RID: %w", err)
+	}
+	if err := writeFileAtomic(path, []byte(rid+"\n")); err != nil {
+		return "", fmt.Errorf("pipeline: record the 1.0 node RID: %w", err)
+	}
+	return rid, nil
 }
 
 // appendStrings appends ss as a JSON array of strings.

@@ -53,6 +53,10 @@ type Node struct {
 	ready readiness
 	// id is the node's KOI-net identity, loaded or created at Start.
 	id Identity
+	// profile is our profile's contents, profileManifest and profileBundle
+	// its manifest and bundle as served; set once the listener's address
+	// is known.
+	profile, profileManifest, profileBundle []byte
 	// storageErr is the first fatal storage error a database reported
 	// (see fatalStorageError); nil while storage works.
 	storageErr atomic.Pointer[error]
@@ -95,8 +99,8 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	// The KOI-net identity, before anything else starts: a key that cannot
 	// be read (a wrong PRIV_KEY_PASSWORD) stops the node at once, and the
 	// node never serves under another RID than the one it signs with.
-	if n.id, err = LoadIdentity(cfg.DataDir, cfg.NodeName, cfg.PrivKeyPassword); err != nil {
-		return n, fmt.Errorf("node identity: %w", err)
+	if n.id, err = NodeIdentity(cfg); err != nil {
+		return n, err
 	}
 
 	if n.tel, err = telemetry.Setup(ctx, telemetry.Config{SpanProcessors: cfg.SpanProcessors, OTLP: cfg.OTLP}); err != nil {

@@ -72,19 +72,16 @@ func identity(cmd *cobra.Command, f identityFlags) error {
 	if _, err := koi.NodeRIDForKey(cfg.NodeName, ""); err != nil {
 		return configError(fmt.Errorf("koistream identity: node name: %w", err))
 	}
-	baseURL := cfg.BaseURL
-	if baseURL == "" {
-		// What serve publishes when it listens on the configured address.
-		baseURL = "http://" + cfg.Listen + cfg.KOIPath
-	}
-	id, err := pipeline.LoadIdentity(cfg.DataDir, cfg.NodeName, []byte(os.Getenv(passwordEnv)))
+	cfg.PrivKeyPassword = []byte(os.Getenv(passwordEnv))
+	id, err := pipeline.NodeIdentity(cfg)
 	if err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("koistream identity: %w", err)}
 	}
 	out := []byte(`{"rid":`)
 	out = koi.AppendString(out, id.RID)
 	out = append(out, `,"profile":`...)
-	out = append(out, pipeline.NodeProfileJSON(baseURL, pipeline.GitHubTypes, id.PublicKey)...)
+	// What serve publishes when it listens on the configured address.
+	out = append(out, pipeline.ProfileOf(cfg, id, cfg.Listen)...)
 	out = append(out, "}\n"...)
 	_, err = cmd.OutOrStdout().Write(out)
 	return err
