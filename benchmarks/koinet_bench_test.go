@@ -1,0 +1,267 @@
+package benchmarks
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/koistream/koistream/pipeline"
+	"github.com/koistream/koistream/topics/koi"
+)
+
+// The KOI-net benchmarks measure the node's KOI-net API over loopback with
+// signed envelopes from koiPeers concurrent peers, each with its own key,
+// on the embedded broker with fsync on. Figures: benchmarks/RESULTS.md,
+// section "KOI-net node". For example:
+//
+//	go test -run '^$' -bench 'KOI' -benchtime 2000x ./benchmarks/
+
+// koiPeers is how many peers talk to the node at once (issue 11's setting).
+const koiPeers = 8
+
+// koiCached is how many RIDs the fetch benchmarks have cached.
+const koiCached = 10_000
+
+// koiBench is a node with koiPeers peers that introduced themselves.
+type koiBench struct {
+	node  *pipeline.Node
+	dir   string
+	base  string
+	peers []*koiPeer
+}
+
+func startKOIBench(b *testing.B, dir string) *koiBench {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	node, err := startNode(ctx, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	kb := &koiBench{node: node, dir: dir, base: "http://" + node.Addr() + "/koi-net"}
+	for i := range koiPeers {
+		p, err := newKOIPeer("peer" + strconv.Itoa(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.handshake(kb.base, node.Identity().RID); err != nil {
+			b.Fatal(err)
+		}
+		kb.peers = append(kb.peers, p)
+	}
+	if err := waitKnown(ctx, node, kb.peers); err != nil {
+		b.Fatal(err)
+	}
+	return kb
+}
+
+func (kb *koiBench) close(b *testing.B) {
+	if err := kb.node.Shutdown(context.Background()); err != nil {
+		b.Error(err)
+	}
+}
+
+// broadcastIssues sends n new issue events of repo from the peers, in
+// batches of batch, koiPeers batches at a time, and waits until the node
+// has drained them into its projections.
+func (kb *koiBench) broadcastIssues(b *testing.B, repo string, n, batch int) {
+	b.Helper()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, koiPeers)
+	target := kb.node.Identity().RID
+	now := time.Now()
+	for _, p := range kb.peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				from := int(next.Add(int64(batch))) - batch
+				if from >= n {
+					return
+				}
+				evs := make([][]byte, 0, batch)
+				for i := from; i < min(from+batch, n); i++ {
+					ev, err := issueEvent(repo, i, now)
+					if err != nil {
+						errc <- err
+						return
+					}
+					evs = append(evs, ev)
+				}
+				if _, err := p.post(kb.base+"/events/broadcast", target, eventsPayload(evs)); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := waitDrained(ctx, kb.node, 5*time.Millisecond, slog.New(slog.DiscardHandler), "koi broadcast"); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkKOIBroadcast: /events/broadcast of 6-event batches from 8
+// peers, until every event is served from the projections. One op is one
+// event.
+func BenchmarkKOIBroadcast(b *testing.B) {
+	kb := startKOIBench(b, b.TempDir())
+	defer kb.close(b)
+	b.ResetTimer()
+	start := time.Now()
+	kb.broadcastIssues(b, "bench/broadcast", b.N, 6)
+	el := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
+}
+
+// fetchLoop runs b.N requests spread over the peers, each made by mk, and
+// reports requests/s and latency quantiles.
+func (kb *koiBench) fetchLoop(b *testing.B, path string, mk func(r *rand.Rand) []byte) {
+	b.Helper()
+	var lat latencies
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, koiPeers)
+	target := kb.node.Identity().RID
+	b.ResetTimer()
+	start := time.Now()
+	for i, p := range kb.peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(i), 7))
+			for next.Add(1) <= int64(b.N) {
+				payload := mk(r)
+				t0 := time.Now()
+				if _, err := p.post(kb.base+path, target, payload); err != nil {
+					errc <- err
+					return
+				}
+				lat.add(time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	b.StopTimer()
+	close(errc)
+	for err := range errc {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
+	b.ReportMetric(lat.quantile(0.5), "p50-ms")
+	b.ReportMetric(lat.quantile(0.99), "p99-ms")
+}
+
+// BenchmarkKOIBundlesFetch: /bundles/fetch of one cached RID per request,
+// from 8 peers at once, over koiCached cached issues.
+func BenchmarkKOIBundlesFetch(b *testing.B) {
+	kb := startKOIBench(b, b.TempDir())
+	defer kb.close(b)
+	kb.broadcastIssues(b, "bench/fetch", koiCached, 100)
+	kb.fetchLoop(b, "/bundles/fetch", func(r *rand.Rand) []byte {
+		return []byte(`{"type":"fetch_bundles","rids":["orn:github.issue:bench/fetch:` + strconv.Itoa(r.IntN(koiCached)) + `"]}`)
+	})
+}
+
+// BenchmarkKOIRidsFetch: /rids/fetch of every orn:github.issue RID
+// (koiCached of them) per request, from 8 peers at once.
+func BenchmarkKOIRidsFetch(b *testing.B) {
+	kb := startKOIBench(b, b.TempDir())
+	defer kb.close(b)
+	kb.broadcastIssues(b, "bench/rids", koiCached, 100)
+	kb.fetchLoop(b, "/rids/fetch", func(*rand.Rand) []byte {
+		return []byte(`{"type":"fetch_rids","rid_types":["orn:github.issue"]}`)
+	})
+}
+
+// BenchmarkKOIRestartServing: the time from Start to the first answered
+// /bundles/fetch of a cached RID, with koiCached RIDs cached. One op is
+// one restart.
+func BenchmarkKOIRestartServing(b *testing.B) {
+	dir := b.TempDir()
+	kb := startKOIBench(b, dir)
+	kb.broadcastIssues(b, "bench/restart", koiCached, 100)
+	kb.close(b)
+	p := kb.peers[0]
+	var total time.Duration
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		node, err := pipeline.Start(context.Background(), pipeline.Config{
+			DataDir: dir, Listen: "127.0.0.1:0", KafkaListen: "127.0.0.1:0",
+			Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		base := "http://" + node.Addr() + "/koi-net"
+		for {
+			body, err := p.post(base+"/bundles/fetch", node.Identity().RID, []byte(`{"type":"fetch_bundles","rids":["orn:github.issue:bench/restart:1"]}`))
+			if err == nil && len(body) > 0 && !containsNotFound(body) {
+				break
+			}
+			if time.Since(start) > time.Minute {
+				b.Fatalf("not serving a minute after start: %v %s", err, body)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		if err := node.Shutdown(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-serve")
+}
+
+// containsNotFound reports whether a bundles_payload answer lists a RID as
+// not found.
+func containsNotFound(body []byte) bool {
+	var p struct {
+		Payload koi.BundlesPayload `json:"payload"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return true
+	}
+	return len(p.Payload.NotFound) > 0 || len(p.Payload.Bundles) == 0
+}
+
+// peakHeap samples the Go heap every 5 ms until stop is closed and returns
+// the highest HeapInuse seen.
+func peakHeap(stop <-chan struct{}) <-chan uint64 {
+	out := make(chan uint64, 1)
+	go func() {
+		var peak uint64
+		var ms runtime.MemStats
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+			select {
+			case <-stop:
+				out <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return out
+}
