@@ -85,6 +85,14 @@ func messageFromRecord(rec *kgo.Record) *message.Message {
 	return msg
 }
 
+// MessageFromRecord is the watermill message of a record read with
+// franz-go directly, as every koistream reader sees it: the UUID from
+// UUIDHeader, every other header as metadata, the key under RecordKey. It
+// lets tools and tests that read a topic with their own client use the
+// topic schemas' parsers (raw.Parse, events.Parse). The payload shares
+// rec.Value.
+func MessageFromRecord(rec *kgo.Record) *message.Message { return messageFromRecord(rec) }
+
 // RecordContext derives a context for handling rec from parent: it carries
 // rec's Position and the trace context prop extracts from rec's headers, so
 // spans started from it continue the producer's trace. Consumers that read
