@@ -173,7 +173,7 @@ func TestParse(t *testing.T) {
 			name:     "{} contents are a request to fetch, whitespace or not",
 			body:     `{"events":[{"rid":"orn:x.y:1","event_type":"NEW","contents":{}},{"rid":"orn:x.y:2","event_type":"UPDATE","contents":{ ` + "\n" + ` }},{"rid":"orn:x.y:3","event_type":"UPDATE","contents":{"a":{}}}]}`,
 			receiver: local, via: wire.ViaBroadcast,
-			want:     []want{{"orn:x.y:3", observed.OpUpsert, "ent.x.y", 2}},
+			want: []want{{"orn:x.y:3", observed.OpUpsert, "ent.x.y", 2}},
 		},
 		{
 			name:     "routing of other RID types",
