@@ -82,7 +82,7 @@ func TestKoiNetBroadcastEndToEnd(t *testing.T) {
 	// fetch returns the bundle of rid the node serves (bare 1.0 request),
 	// or nil when not found.
 	fetch := func(rid string) *struct {
-		Manifest koi.Manifest   `json:"manifest"`
+		Manifest koi.Manifest    `json:"manifest"`
 		Contents json.RawMessage `json:"contents"`
 	} {
 		t.Helper()
@@ -93,7 +93,7 @@ func TestKoiNetBroadcastEndToEnd(t *testing.T) {
 		defer resp.Body.Close()
 		var p struct {
 			Bundles []struct {
-				Manifest koi.Manifest   `json:"manifest"`
+				Manifest koi.Manifest    `json:"manifest"`
 				Contents json.RawMessage `json:"contents"`
 			} `json:"bundles"`
 		}
