@@ -139,12 +139,13 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Debug("koi-net broadcast stored", "source_node", sender, "events", len(events), "bytes", len(body))
+	// With its length declared the answer is whole once flushed, before
+	// the hook runs: a 2.1 peer's start-up waits for it (KOI-2.1.md 1b).
+	w.Header().Set("Content-Length", "4")
 	writeRaw(w, []byte("null"))
 	if s.onBroadcast == nil {
 		return
 	}
-	// The answer goes out before the hook runs: a 2.1 peer's start-up
-	// waits for it (KOI-2.1.md 1b).
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -67,11 +68,7 @@ func startIntake(tb testing.TB, addr string, cache *testCache, self *koiapi.Self
 	in := &intake{addr: addr, hooks: make(chan hookCall, 16)}
 	in.topic = fmt.Sprintf("test.raw.%d", topicSeq.Add(1))
 	topicstest.CreateTopic(tb, addr, in.topic, 1)
-	pub, err := topics.NewPublisher(topics.PublisherConfig{Brokers: []string{addr}, CloseTimeout: 5 * time.Second}, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = pub.Close() })
+	pub := mustPublisher(tb, addr)
 	cfg.Cache, cfg.Self, cfg.Publisher, cfg.RawTopic = cache.cache, self, pub, in.topic
 	if resolve != nil {
 		cfg.Resolve = func(ctx context.Context, rid string) (string, bool) {
@@ -504,4 +501,56 @@ func TestBroadcastMounting(t *testing.T) {
 	if _, err := koiapi.NewServer(koiapi.Config{Cache: newTestCache(t).cache, Publisher: pub, RawTopic: "raw"}); err == nil {
 		t.Error("NewServer took a publisher without an identity")
 	}
+}
+
+// TestBroadcastAnswersBeforeHook: the peer has its whole answer while
+// OnBroadcast still runs, so a slow hook does not hold up a handshake.
+func TestBroadcastAnswersBeforeHook(t *testing.T) {
+	t.Parallel()
+	_, addr := topicstest.StartBroker(t)
+	topic := fmt.Sprintf("test.raw.%d", topicSeq.Add(1))
+	topicstest.CreateTopic(t, addr, topic, 1)
+	me := newPeer(t, "coordinator")
+	self := selfFor(t, me)
+	self.RID = vectorC
+	release := make(chan struct{})
+	defer close(release)
+	srv := startSigned(t, koiapi.Config{
+		Cache: newTestCache(t).cache, Self: self, Publisher: mustPublisher(t, addr), RawTopic: topic,
+		OnBroadcast: func(string, bool, []string) { <-release },
+	})
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := http.Post(srv.URL+"/koi-net/events/broadcast", "application/json", bytes.NewReader(vectorHandshake()))
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		done <- result{resp.StatusCode, string(b), err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil || r.status != http.StatusOK || r.body != "null" {
+			t.Fatalf("answer %d %s (%v), want 200 null", r.status, r.body, r.err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no whole answer while OnBroadcast runs")
+	}
+}
+
+func mustPublisher(tb testing.TB, addr string) *topics.Publisher {
+	tb.Helper()
+	pub, err := topics.NewPublisher(topics.PublisherConfig{Brokers: []string{addr}, CloseTimeout: 5 * time.Second}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = pub.Close() })
+	return pub
 }
