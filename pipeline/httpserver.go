@@ -78,7 +78,9 @@ func (n *Node) serveHTTP(runCtx context.Context) error {
 
 // koiServer builds the KOI-net API answering as the node's identity, with
 // its profile bundle (base_url from the configuration, else the listening
-// address) served beside the cache.
+// address) served beside the cache, and with the intake of the koi-net
+// source (/events/broadcast, see source_koinet.go) appending to the raw
+// topic through the same publisher as the other intakes.
 func (n *Node) koiServer() (*koiapi.Server, error) {
 	n.profile = ProfileOf(n.cfg, n.id, n.Addr())
 	manifest, bundle, err := n.id.StableBundleOf(n.cfg.DataDir, n.profile, time.Now())
@@ -97,6 +99,8 @@ func (n *Node) koiServer() (*koiapi.Server, error) {
 			Bundle:    bundle,
 		},
 		RequireSignatures: n.cfg.RequireSignatures,
+		Publisher:         progressPublisher{Publisher: n.pub, p: n.ready.part("intake")},
+		RawTopic:          n.names.Raw,
 	})
 }
 

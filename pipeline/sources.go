@@ -59,5 +59,6 @@ type Source struct {
 func builtinSources() []Source {
 	return []Source{
 		githubWebhookSource(),
+		koiNetSource(),
 	}
 }

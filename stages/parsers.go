@@ -7,7 +7,9 @@ import (
 	"sync"
 
 	"github.com/koistream/koistream/stages/github"
+	"github.com/koistream/koistream/stages/koinet"
 	ghwire "github.com/koistream/koistream/topics/github"
+	koinetwire "github.com/koistream/koistream/topics/koinet"
 	"github.com/koistream/koistream/topics/observed"
 	"github.com/koistream/koistream/topics/raw"
 )
@@ -48,10 +50,13 @@ func NewParsers() *Parsers {
 
 // BuiltinParsers returns the parsers of every source koistream ships:
 // "github-webhook" (the webhook source, pipeline/webhook) parsed by
-// stages/github.
+// stages/github, and "koi-net" (KOI-net input: pipeline/koiapi's
+// /events/broadcast, polls, fetches, the node's own knowledge) parsed by
+// stages/koinet.
 func BuiltinParsers() *Parsers {
 	p := NewParsers()
 	p.mustRegister(ghwire.SourceKind, ParserFunc(github.ParseWebhook))
+	p.mustRegister(koinetwire.SourceKind, ParserFunc(koinet.Parse))
 	return p
 }
 

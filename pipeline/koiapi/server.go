@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/segmentio/encoding/json"
 
 	"github.com/koistream/koistream/projections"
@@ -55,6 +57,15 @@ type Server struct {
 	logger  *slog.Logger
 	self    *Self
 	require bool
+
+	// The /events/broadcast intake (broadcast.go); publisher nil: not
+	// mounted.
+	publisher      message.Publisher
+	rawTopic       string
+	resolve        ResolveFunc
+	onBroadcast    BroadcastHook
+	maxBroadcast   int64
+	publishTimeout time.Duration
 }
 
 // Self is the node a Server answers as: its node RID and key, which sign
@@ -88,6 +99,35 @@ type Config struct {
 	// RequireSignatures refuses bare (koi-net 1.0) payloads with 422, as a
 	// 2.x reference node does. It needs Self.
 	RequireSignatures bool
+
+	// Publisher appends the batches POSTed to /events/broadcast to
+	// RawTopic, as koi-net raw records (topics/koinet); a nil error from
+	// Publish must mean the record is durably in the log. Nil leaves
+	// /events/broadcast unmounted (a node or test without an intake). It
+	// needs Self (the record names the receiver) and RawTopic.
+	Publisher message.Publisher
+	// RawTopic is the full name of the raw topic.
+	RawTopic string
+	// Resolve finds the key of a sender of a signed broadcast that is
+	// neither cached nor introducing itself in the batch, before the
+	// request is refused with unknown_node (KOI-2.1.md 1a). It runs on the
+	// request's goroutine with the request's context: it must answer well
+	// within the peer's 5 s timeout. Nil: such senders get unknown_node.
+	Resolve ResolveFunc
+	// OnBroadcast, if set, is called after each stored broadcast, once the
+	// 200 answer has been written and flushed, on the request's goroutine
+	// (see BroadcastHook for its arguments). It must return fast (hand the
+	// work to a goroutine or a queue): the connection is not reused until
+	// it returns. It is never called for a refused or unstored broadcast.
+	OnBroadcast BroadcastHook
+	// MaxBroadcastBody bounds a broadcast body, in bytes; larger bodies
+	// get 413. Defaults to DefaultMaxBroadcastBody, which must not be
+	// exceeded (the record would not fit the log).
+	MaxBroadcastBody int64
+	// PublishTimeout bounds the wait for the log's acknowledgement of a
+	// broadcast; past it the answer is 503. Defaults to
+	// DefaultPublishTimeout.
+	PublishTimeout time.Duration
 }
 
 // New returns a server reading from cache without an identity: bare
@@ -109,13 +149,34 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Self != nil && (cfg.Self.Key == nil || cfg.Self.RID == "") {
 		return nil, errors.New("koiapi: the identity needs a RID and a key")
 	}
+	if cfg.Publisher != nil && (cfg.Self == nil || cfg.RawTopic == "") {
+		return nil, errors.New("koiapi: the broadcast intake needs the node's identity and the raw topic")
+	}
+	if cfg.MaxBroadcastBody == 0 {
+		cfg.MaxBroadcastBody = DefaultMaxBroadcastBody
+	}
+	if cfg.MaxBroadcastBody < 0 || cfg.MaxBroadcastBody > DefaultMaxBroadcastBody {
+		return nil, fmt.Errorf("koiapi: max broadcast body %d is not within 1..%d", cfg.MaxBroadcastBody, DefaultMaxBroadcastBody)
+	}
+	if cfg.PublishTimeout == 0 {
+		cfg.PublishTimeout = DefaultPublishTimeout
+	}
+	if cfg.PublishTimeout < 0 {
+		return nil, fmt.Errorf("koiapi: publish timeout must not be negative, got %s", cfg.PublishTimeout)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cache: cfg.Cache, logger: cfg.Logger, self: cfg.Self, require: cfg.RequireSignatures}, nil
+	return &Server{
+		cache: cfg.Cache, logger: cfg.Logger, self: cfg.Self, require: cfg.RequireSignatures,
+		publisher: cfg.Publisher, rawTopic: cfg.RawTopic, resolve: cfg.Resolve, onBroadcast: cfg.OnBroadcast,
+		maxBroadcast: cfg.MaxBroadcastBody, publishTimeout: cfg.PublishTimeout,
+	}, nil
 }
 
-// Register mounts the endpoints on mux under path (DefaultPath if empty).
+// Register mounts the endpoints on mux under path (DefaultPath if empty):
+// the fetch endpoints, and /events/broadcast when the server has a
+// Publisher.
 func (s *Server) Register(mux *http.ServeMux, path string) {
 	if path == "" {
 		path = DefaultPath
@@ -124,9 +185,14 @@ func (s *Server) Register(mux *http.ServeMux, path string) {
 	mux.HandleFunc("POST "+path+"/rids/fetch", s.endpoint(koi.PayloadTypeFetchRids, s.fetchRids))
 	mux.HandleFunc("POST "+path+"/manifests/fetch", s.endpoint(koi.PayloadTypeFetchManifests, s.fetchManifests))
 	mux.HandleFunc("POST "+path+"/bundles/fetch", s.endpoint(koi.PayloadTypeFetchBundles, s.fetchBundles))
+	paths := []string{"/rids/fetch", "/manifests/fetch", "/bundles/fetch"}
+	if s.publisher != nil {
+		mux.HandleFunc("POST "+path+"/events/broadcast", s.broadcast)
+		paths = append(paths, "/events/broadcast")
+	}
 	// Other methods and paths get FastAPI's JSON answers, as from a Python
 	// node, rather than the mux's plain text.
-	for _, p := range []string{"/rids/fetch", "/manifests/fetch", "/bundles/fetch"} {
+	for _, p := range paths {
 		mux.HandleFunc(path+p, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Allow", http.MethodPost)
 			writeDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")

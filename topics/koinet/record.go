@@ -107,12 +107,19 @@ func (in Input) validate() error {
 	if in.Receiver == "" {
 		return fmt.Errorf("%w: no receiver", ErrInvalid)
 	}
-	for _, rid := range append([]string{in.Receiver, in.Sender}, in.Targets...) {
+	for _, rid := range []string{in.Receiver, in.Sender} {
 		if rid == "" {
-			continue
+			continue // no sender
 		}
 		if _, err := koi.ParseRID(rid); err != nil || strings.Contains(rid, ",") {
 			return fmt.Errorf("%w: %.80q is not an RID without commas", ErrInvalid, rid)
+		}
+	}
+	// An empty target (a header "a,,b") is refused here, not left for the
+	// observation to be refused in the normalize stage.
+	for _, rid := range in.Targets {
+		if _, err := koi.ParseRID(rid); err != nil || strings.Contains(rid, ",") {
+			return fmt.Errorf("%w: target %.80q is not an RID without commas", ErrInvalid, rid)
 		}
 	}
 	if len(in.Body) == 0 {

@@ -1,0 +1,222 @@
+package koiapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/koistream/koistream/pipeline/httpjson"
+	stageskoinet "github.com/koistream/koistream/stages/koinet"
+	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/koi"
+	"github.com/koistream/koistream/topics/koinet"
+)
+
+// DefaultMaxBroadcastBody bounds a /events/broadcast body: the largest raw
+// record (topics.MaxRecordBytes) less 1 MiB for the record's headers. A
+// batch of any number of events is taken up to it (KOI-2.1.md 1f: the
+// reference re-sends failed batches together with the next events), and
+// one GitHub event of GitHub's largest webhook (25 MiB) fits in it.
+const DefaultMaxBroadcastBody = topics.MaxRecordBytes - 1<<20
+
+// DefaultPublishTimeout bounds the wait for the log to acknowledge a
+// broadcast: under the reference client's 5 s timeout, so the peer reads
+// our 503 rather than its own timeout, and keeps the batch to re-send.
+const DefaultPublishTimeout = 4 * time.Second
+
+// BroadcastHook is Config.OnBroadcast's type: sender is the envelope's
+// source_node ("" for a koi-net 1.0 bare payload, which does not say who
+// sent it); handshake reports that the batch carries the sender's own
+// profile as a NEW event with manifest and contents (its
+// self-introduction, KOI-2.1.md 1b); missing lists, in order and without
+// repeats, the RIDs of NEW and UPDATE events that came without contents or
+// with {} contents, whose bundles the node has to fetch from the sender
+// (events about the node itself are left out: they are dropped anyway).
+type BroadcastHook func(sender string, handshake bool, missing []string)
+
+// ResolveFunc is Config.Resolve's type: the public key (a profile's
+// public_key) of the node rid, found outside the cache (KOI-2.1.md 1a), and
+// false when it cannot be found. The key is checked against the RID's hash
+// and the signature verified afterwards whatever it returns.
+type ResolveFunc func(ctx context.Context, rid string) (publicKey string, ok bool)
+
+// broadcast is the handler of POST <path>/events/broadcast. It is mounted
+// only when the server has a Publisher (and therefore an identity).
+//
+// A signed envelope must parse and carry an events_payload as
+// stages/koinet.DecodePayload reads it (else 422, FastAPI-style, saying
+// what is wrong), then pass koi.ValidateEnvelope in the reference's order
+// (400 with the reference's error_response body): the sender's key from
+// the cache, else from the handshake the batch carries, else from
+// Config.Resolve, else unknown_node. A bare payload (koi-net 1.0) must parse
+// the same way and is refused as the fetch endpoints refuse it when
+// signatures are required. An accepted body is appended to the raw topic
+// as one koi-net record (topics/koinet) exactly as received, and only once
+// Publish returned nil (durable) is the answer 200 `null`; a failed append
+// is 503 {"error":"log_unavailable","detail":…} and the peer keeps the
+// batch to re-send it. Nothing is appended for a refused request.
+// Re-sent batches are harmless: the same sender and bytes make the same
+// record key, which the dedupe stage drops, and an event already seen
+// (same RID and hash) makes nothing new in ridify.
+func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBroadcast(w, r)
+	if !ok {
+		return
+	}
+	receivedAt := time.Now().UTC()
+	sender := ""
+	payload := body
+	signed := isEnvelope(body)
+	if !signed && s.require {
+		writeMissingEnvelope(w, body)
+		return
+	}
+	var env koi.SignedEnvelope
+	if signed {
+		var err error
+		if env, err = koi.ParseEnvelope(body); err != nil {
+			writeValidationError(w, err)
+			return
+		}
+		payload, sender = env.Payload, env.SourceNode
+	}
+	// The payload is validated before the envelope is checked, as FastAPI
+	// validates the body model before the reference's handler runs: a
+	// malformed batch is a 422 even from an unknown sender.
+	events, err := stageskoinet.DecodePayload(payload, false)
+	if err != nil {
+		writeBroadcastInvalid(w, err)
+		return
+	}
+	if signed {
+		if !hasMember(env.Payload, "type") {
+			// As in endpoint: the reference verifies over a payload with
+			// its default type added first.
+			env.Payload = withType(env.Payload, koi.PayloadTypeEventsPayload)
+		}
+		if err := s.validate(r.Context(), env); err != nil {
+			if ee, ok := errors.AsType[*koi.EnvelopeError](err); ok {
+				s.logger.Info("koi-net broadcast refused", "source_node", env.SourceNode, "err", err)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = w.Write(ee.Body())
+				return
+			}
+			s.internal(w, err)
+			return
+		}
+	}
+	msg, err := koinet.NewMessage(koinet.Input{
+		Sender:      sender,
+		Receiver:    s.self.RID,
+		Via:         koinet.ViaBroadcast,
+		Body:        body,
+		ContentType: r.Header.Get("Content-Type"),
+		UserAgent:   r.Header.Get("User-Agent"),
+		ReceivedAt:  receivedAt,
+	})
+	if err != nil {
+		// Cannot happen: the sender parsed as a node RID, the receiver is
+		// ours and the body is not empty.
+		s.logger.Error("koi-net broadcast not made into a record", "source_node", sender, "err", err)
+		httpjson.Error(w, http.StatusInternalServerError, "internal_error", "the broadcast could not be made into a log record; nothing was stored")
+		return
+	}
+	// The append must not depend on the client staying connected (see
+	// pipeline/webhook): only PublishTimeout bounds it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.publishTimeout)
+	defer cancel()
+	msg.SetContext(ctx)
+	if err := s.publisher.Publish(s.rawTopic, msg); err != nil {
+		s.logger.Error("koi-net broadcast not stored", "source_node", sender, "events", len(events), "err", err)
+		httpjson.Error(w, http.StatusServiceUnavailable, "log_unavailable", fmt.Sprintf(
+			"the log did not confirm storing the broadcast within %s; it may not be stored: send it again (a batch stored twice is processed once)",
+			s.publishTimeout))
+		return
+	}
+	s.logger.Debug("koi-net broadcast stored", "source_node", sender, "events", len(events), "bytes", len(body))
+	// With its length declared the answer is whole once flushed, before
+	// the hook runs: a 2.1 peer's start-up waits for it (KOI-2.1.md 1b).
+	w.Header().Set("Content-Length", "4")
+	writeRaw(w, []byte("null"))
+	if s.onBroadcast == nil {
+		return
+	}
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	handshake, missing := s.summarize(sender, events)
+	s.onBroadcast(sender, handshake, missing)
+}
+
+// summarize returns what OnBroadcast is told about a batch.
+func (s *Server) summarize(sender string, events []koi.Event) (handshake bool, missing []string) {
+	for _, ev := range events {
+		if ev.RID == s.self.RID {
+			continue
+		}
+		switch ev.EventType {
+		case koi.EventNew:
+			if sender != "" && ev.RID == sender && ev.Manifest != nil && stageskoinet.HasContents(ev) {
+				handshake = true
+			}
+		case koi.EventForget:
+			continue
+		}
+		if !stageskoinet.HasContents(ev) && !slices.Contains(missing, ev.RID) {
+			missing = append(missing, ev.RID)
+		}
+	}
+	return handshake, missing
+}
+
+// validate checks a signed request's envelope (koi.ValidateEnvelope) with
+// the sender's key from the cache or the handshake the request carries,
+// and, only when neither knows the sender, from Config.Resolve: resolving
+// may ask another node, which a handshake must not wait for.
+func (s *Server) validate(ctx context.Context, env koi.SignedEnvelope) error {
+	err := koi.ValidateEnvelope(env, s.self.RID, s.lookupKey)
+	ee, ok := errors.AsType[*koi.EnvelopeError](err)
+	if !ok || ee.Code != koi.ErrorUnknownNode || s.resolve == nil {
+		return err
+	}
+	pub, found := s.resolve(ctx, env.SourceNode)
+	if !found {
+		return err
+	}
+	return koi.ValidateEnvelope(env, s.self.RID, func(rid string) (string, bool) {
+		return pub, rid == env.SourceNode
+	})
+}
+
+// readBroadcast reads a broadcast body within s.maxBroadcast.
+func (s *Server) readBroadcast(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBroadcast))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			writeDetail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", s.maxBroadcast))
+			return nil, false
+		}
+		if be, ok := errors.AsType[*httpjson.BodyError](err); ok {
+			writeDetail(w, be.Status, be.Detail)
+			return nil, false
+		}
+		writeDetail(w, http.StatusBadRequest, "reading the body failed: "+err.Error())
+		return nil, false
+	}
+	return body, true
+}
+
+// writeBroadcastInvalid answers 422 for a payload stages/koinet refused,
+// with its account in the peer's terms.
+func writeBroadcastInvalid(w http.ResponseWriter, err error) {
+	if me, ok := errors.AsType[*stageskoinet.MalformedError](err); ok {
+		writeValidationError(w, errors.New(me.Msg))
+		return
+	}
+	writeValidationError(w, err)
+}
