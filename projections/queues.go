@@ -494,7 +494,8 @@ func (st *queueStaging) dropOldest(b *pebble.Batch, sub string, s *queueStat, n 
 	for done < n && (valid || len(added) > 0) {
 		var pos []byte
 		if valid && (len(added) == 0 || bytes.Compare(it.Key()[len(lo):], added[0]) <= 0) {
-			pos = it.Key()[len(lo):]
+			// Copied: Next reuses the key's memory.
+			pos = bytes.Clone(it.Key()[len(lo):])
 			valid = it.Next()
 		} else {
 			pos, added = added[0], added[1:]
@@ -683,9 +684,12 @@ func (q *Queues) stageAck(b *pebble.Batch, sub string, keys [][]byte) (int, erro
 // entries (limit <= 0, "all" in KOI-net, or above MaxPollPage means
 // MaxPollPage), oldest first, and records it for the next Poll to
 // acknowledge. So what a poll returned stays queued until the node polls
-// again, and a response lost on the way costs nothing: the next poll
-// returns the same page (and what arrived meanwhile, up to limit).
-// Acknowledgement and record are one write.
+// again: a node that never got the answer, and never polls again, loses
+// nothing, and an answer the server could not deliver is handed back with
+// [Queues.Release], after which the next poll returns the same page. KOI-net
+// polls carry no acknowledgement, so an answer the server delivered but the
+// poller lost anyway (it timed out after the server wrote it) is taken as
+// received by its next poll. Acknowledgement and record are one write.
 func (q *Queues) Poll(sub string, limit int) ([]QueueEntry, error) {
 	if !validSub(sub) {
 		return nil, nil
@@ -733,6 +737,30 @@ func (q *Queues) Poll(sub string, limit int) ([]QueueEntry, error) {
 		}
 	}
 	return page, nil
+}
+
+// Release hands back a page that [Queues.Poll] returned but that could not
+// be delivered (the poller went away before the answer was written): if
+// the page recorded for sub is exactly keys, in order, it is forgotten, so
+// the next Poll acknowledges nothing and returns those entries again. Any
+// other keys (a later Poll recorded another page) change nothing.
+func (q *Queues) Release(sub string, keys [][]byte) error {
+	if !validSub(sub) || len(keys) == 0 {
+		return nil
+	}
+	q.store.mu.Lock()
+	defer q.store.mu.Unlock()
+	prev, found, err := getValue(q.db, pageKey(sub))
+	if err != nil || !found {
+		return err
+	}
+	if !bytes.Equal(prev, bytes.Join(keys, nil)) {
+		return nil
+	}
+	if err := q.db.Delete(pageKey(sub), pebble.NoSync); err != nil {
+		return fmt.Errorf("queues: release the page of %s: %w", sub, err)
+	}
+	return nil
 }
 
 // Depth returns how many events are queued for sub.
