@@ -238,7 +238,7 @@ func TestQueuesRouting(t *testing.T) {
 				{ev: edgeEv(qSelf, qC, "APPROVED", nodeT), peer: qC},
 				{ev: edgeEv(qSelf, qG, "PROPOSED", issueT), peer: qG},
 				{ev: nodeEv(qSelf)},
-				{ev: nodeEv(qP)},             // another node's profile: we do not provide nodes
+				{ev: nodeEv(qP)},              // another node's profile: we do not provide nodes
 				{ev: nodeEv(qSelf), peer: qP}, // ours from a peer does not involve me
 			},
 			want: map[string][]int{qC: {2}},
