@@ -55,6 +55,7 @@ type Server struct {
 	logger  *slog.Logger
 	self    *Self
 	require bool
+	queues  *projections.Queues
 }
 
 // Self is the node a Server answers as: its node RID and key, which sign
@@ -88,6 +89,9 @@ type Config struct {
 	// RequireSignatures refuses bare (koi-net 1.0) payloads with 422, as a
 	// 2.x reference node does. It needs Self.
 	RequireSignatures bool
+	// Queues are the outbound queues /events/poll serves (poll.go). Nil
+	// leaves /events/poll unmounted.
+	Queues *projections.Queues
 }
 
 // New returns a server reading from cache without an identity: bare
@@ -112,7 +116,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cache: cfg.Cache, logger: cfg.Logger, self: cfg.Self, require: cfg.RequireSignatures}, nil
+	return &Server{cache: cfg.Cache, logger: cfg.Logger, self: cfg.Self, require: cfg.RequireSignatures, queues: cfg.Queues}, nil
 }
 
 // Register mounts the endpoints on mux under path (DefaultPath if empty).
@@ -128,6 +132,13 @@ func (s *Server) Register(mux *http.ServeMux, path string) {
 	// node, rather than the mux's plain text.
 	for _, p := range []string{"/rids/fetch", "/manifests/fetch", "/bundles/fetch"} {
 		mux.HandleFunc(path+p, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Allow", http.MethodPost)
+			writeDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		})
+	}
+	if s.queues != nil {
+		mux.HandleFunc("POST "+path+"/events/poll", s.pollEvents)
+		mux.HandleFunc(path+"/events/poll", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Allow", http.MethodPost)
 			writeDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
 		})
