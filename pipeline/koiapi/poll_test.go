@@ -1,12 +1,15 @@
 package koiapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -55,14 +58,27 @@ func newPollStore(tb testing.TB, self string) *pollStore {
 // add applies one events-topic record: value, from peer ("" = local).
 func (p *pollStore) add(peer string, value []byte) {
 	p.tb.Helper()
+	p.apply(peer, value)
+}
+
+// addTo applies a local events-topic record whose observation names
+// targets.
+func (p *pollStore) addTo(value []byte, targets ...string) {
+	p.tb.Helper()
+	p.apply("", value, kgo.RecordHeader{Key: observed.HeaderTargets, Value: []byte(strings.Join(targets, ","))})
+}
+
+func (p *pollStore) apply(peer string, value []byte, headers ...kgo.RecordHeader) {
+	p.tb.Helper()
 	var ev struct{ RID string }
 	if err := json.Unmarshal(value, &ev); err != nil {
 		p.tb.Fatal(err)
 	}
 	r := projections.Record{Topic: "koistream.events", Offset: p.offset, Key: []byte(ev.RID), Value: value,
 		Timestamp: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC).Add(time.Duration(p.offset) * time.Second)}
+	r.Headers = headers
 	if peer != "" {
-		r.Headers = []kgo.RecordHeader{{Key: observed.HeaderPeer, Value: []byte(peer)}}
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: observed.HeaderPeer, Value: []byte(peer)})
 	}
 	p.offset++
 	res, err := p.store.Apply([]projections.Record{r})
@@ -345,4 +361,66 @@ func FuzzPollEndpoint(f *testing.F) {
 			t.Fatalf("status %d: %s", r.status, r.body)
 		}
 	})
+}
+
+// TestWirePartialPolls replays the two polls the Go partial node of
+// wire_partial.log sent the Python coordinator, against our server
+// answering as the coordinator's RID (with our key: the capture's is not
+// available). Its queue for the partial node holds what the coordinator's
+// held: its own profile, addressed to the partial node as the answer to
+// its handshake, then the edge it proposed with the partial node as
+// source. Each answer's payload is the capture's, byte for byte, and the
+// captured requests, signed by the partial node, are accepted as they are.
+func TestWirePartialPolls(t *testing.T) {
+	t.Parallel()
+	const (
+		coordinatorRID = "orn:koi-net.node:coordinator+d10a33dc15d219b5d82b7f242212d414e00eba9bd2e968ae2b615ade8e153f12"
+		partialRID     = "orn:koi-net.node:gopartial+471f91578b8e8a138ac296cc69669c4c77be9f27e39b2320d2f96ad478a968c6"
+	)
+	raw, err := os.ReadFile(filepath.Join("testdata", "wire", "wire_partial.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(raw), "\n")
+	type exchange struct{ request, reply string }
+	var polls []exchange
+	for i, l := range lines {
+		if strings.HasSuffix(l, "/koi-net/events/poll") && strings.HasPrefix(l, ">>> SEND ") && i+2 < len(lines) {
+			reply, ok := strings.CutPrefix(lines[i+2], "<<< 200 ")
+			if !ok {
+				t.Fatalf("poll answered %.80s", lines[i+2])
+			}
+			polls = append(polls, exchange{lines[i+1], reply})
+		}
+	}
+	if len(polls) != 2 {
+		t.Fatalf("want the capture's 2 polls, got %d", len(polls))
+	}
+	// The events the coordinator answered, as its queue held them.
+	var queued [][]byte
+	for _, p := range polls {
+		var payload struct {
+			Events []json.RawMessage `json:"events"`
+		}
+		if err := json.Unmarshal(replyPayload(t, p.reply), &payload); err != nil || len(payload.Events) != 1 {
+			t.Fatalf("captured poll answer: %v", err)
+		}
+		queued = append(queued, payload.Events[0])
+	}
+
+	me := newPeer(t, "coordinator")
+	me.rid = coordinatorRID
+	ps := newPollStore(t, coordinatorRID)
+	ps.add(partialRID, wireEvent(t, string(raw), partialRID, `"event_type":"NEW"`))
+	ps.addTo(queued[0], partialRID) // our profile, the handshake's answer
+	ps.add("", queued[1])           // our proposal: to its other end
+	srv := startPoll(t, koiapi.Config{Cache: ps.cache, Self: &koiapi.Self{RID: me.rid, Key: me.key, PublicKey: me.pub}, Queues: ps.queues})
+	client := &http.Client{Timeout: 30 * time.Second}
+	for i, p := range polls {
+		r := do(t, client, http.MethodPost, srv.URL+"/koi-net/events/poll", []byte(p.request))
+		got := openAnswer(t, r, me, peer{rid: partialRID})
+		if want := replyPayload(t, p.reply); !bytes.Equal(got, want) {
+			t.Errorf("poll %d: payload\n got %s\nwant %s", i, got, want)
+		}
+	}
 }
