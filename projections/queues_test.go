@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,7 +60,7 @@ func (r qr) record(p int32, off int64) projections.Record {
 
 // openQueues opens the store in dir with the cache, the graph and the
 // queues attached, as a node runs them; the caller closes the store.
-func openQueues(t *testing.T, dir string, cfg projections.QueuesConfig) (*projections.Store, *projections.Queues) {
+func openQueues(t testing.TB, dir string, cfg projections.QueuesConfig) (*projections.Store, *projections.Queues) {
 	t.Helper()
 	s, err := projections.OpenStore(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -90,7 +91,7 @@ func openQueues(t *testing.T, dir string, cfg projections.QueuesConfig) (*projec
 }
 
 // applyQ applies recs as one batch and fails on anything the queues skip.
-func applyQ(t *testing.T, s *projections.Store, recs ...projections.Record) {
+func applyQ(t testing.TB, s *projections.Store, recs ...projections.Record) {
 	t.Helper()
 	res, err := s.Apply(recs)
 	if err != nil {
@@ -579,4 +580,51 @@ func TestQueuesConfig(t *testing.T) {
 			t.Errorf("NewQueues(%+v) accepted", cfg)
 		}
 	}
+}
+
+// FuzzQueuesApply applies arbitrary records, with arbitrary peer and
+// targets headers, to one store whose node has a subscriber: Apply never
+// fails (a record it cannot read is skipped), every queue's Depth is what
+// it holds, no queue is ours or names a zero byte, and what is queued is
+// an applied record's value byte for byte. One store for all inputs, so
+// that the fuzzer spends its time in Apply rather than opening stores.
+func FuzzQueuesApply(f *testing.F) {
+	f.Add(issueEv(1), "", "")
+	f.Add(issueEv(2), qC, qP+","+qG)
+	f.Add(edgeEv(qSelf, qG, "APPROVED", "orn:github.issue"), "", "")
+	f.Add(forgetEvent(edgeRIDOf(qSelf, qC)), "", qSelf)
+	f.Add(`{"rid":"orn:github.issue:o/r:1","event_type":"MAYBE"}`, "", qP)
+	f.Add(`{"rid":`, "", "x\x00y")
+	s, q := openQueues(f, f.TempDir(), projections.QueuesConfig{Limit: 200})
+	edge := edgeEv(qSelf, qC, "APPROVED", "orn:github.issue", "orn:koi-net.edge")
+	applied := map[string]bool{edge: true}
+	var mu sync.Mutex
+	offset := int64(0)
+	applyQ(f, s, qr{ev: edge, peer: qC}.record(0, offset))
+	f.Fuzz(func(t *testing.T, value, peer, targets string) {
+		mu.Lock()
+		defer mu.Unlock()
+		offset++
+		applied[value] = true
+		r := projections.Record{Topic: "koistream.events", Offset: offset, Value: []byte(value), Timestamp: qBase}
+		if peer != "" {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: observed.HeaderPeer, Value: []byte(peer)})
+		}
+		if targets != "" {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: observed.HeaderTargets, Value: []byte(targets)})
+		}
+		if _, err := s.Apply([]projections.Record{r}); err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+		for sub, evs := range queued(t, q) {
+			if sub == qSelf || strings.IndexByte(sub, 0) >= 0 {
+				t.Errorf("queued for %q", sub)
+			}
+			for _, e := range evs {
+				if !applied[e] {
+					t.Errorf("queued %q, not an applied record's value", e)
+				}
+			}
+		}
+	})
 }
