@@ -52,10 +52,10 @@ const maxRequestBody = 8 << 20
 // use.
 type Server struct {
 	cache   *projections.Cache
+	queues  *projections.Queues // /events/poll (poll.go); nil: not mounted
 	logger  *slog.Logger
 	self    *Self
 	require bool
-	queues  *projections.Queues
 }
 
 // Self is the node a Server answers as: its node RID and key, which sign
@@ -81,6 +81,9 @@ type Self struct {
 type Config struct {
 	// Cache holds what the node serves; required.
 	Cache *projections.Cache
+	// Queues are the outbound queues /events/poll serves (poll.go). Nil
+	// leaves /events/poll unmounted.
+	Queues *projections.Queues
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Self is the node's identity. Nil serves bare payloads only and
@@ -89,9 +92,6 @@ type Config struct {
 	// RequireSignatures refuses bare (koi-net 1.0) payloads with 422, as a
 	// 2.x reference node does. It needs Self.
 	RequireSignatures bool
-	// Queues are the outbound queues /events/poll serves (poll.go). Nil
-	// leaves /events/poll unmounted.
-	Queues *projections.Queues
 }
 
 // New returns a server reading from cache without an identity: bare
@@ -116,7 +116,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cache: cfg.Cache, logger: cfg.Logger, self: cfg.Self, require: cfg.RequireSignatures, queues: cfg.Queues}, nil
+	return &Server{cache: cfg.Cache, queues: cfg.Queues, logger: cfg.Logger, self: cfg.Self, require: cfg.RequireSignatures}, nil
 }
 
 // Register mounts the endpoints on mux under path (DefaultPath if empty).
