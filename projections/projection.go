@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Projection is one view materialised from the events topic into a [Store]:
@@ -84,4 +85,9 @@ type Record struct {
 	Value []byte
 	// Timestamp is the time the broker gives the record (its create time).
 	Timestamp time.Time
+	// Headers are the record's headers: on the events topic the
+	// observation's (topics/events), among them the KOI-net peer the event
+	// came from and the nodes it must reach, which the queues route by.
+	// Nil when the record has none.
+	Headers []kgo.RecordHeader
 }

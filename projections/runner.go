@@ -236,7 +236,7 @@ func (r *Runner) apply(ctx context.Context, log *slog.Logger, batches []Partitio
 		for _, rec := range b.Records {
 			r.recs = append(r.recs, Record{
 				Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-				Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp,
+				Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp, Headers: rec.Headers,
 			})
 			r.kept = append(r.kept, rec)
 		}

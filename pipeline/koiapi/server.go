@@ -54,6 +54,7 @@ const maxRequestBody = 8 << 20
 // use.
 type Server struct {
 	cache   *projections.Cache
+	queues  *projections.Queues // /events/poll (poll.go); nil: not mounted
 	logger  *slog.Logger
 	self    *Self
 	require bool
@@ -91,6 +92,9 @@ type Self struct {
 type Config struct {
 	// Cache holds what the node serves; required.
 	Cache *projections.Cache
+	// Queues are the outbound queues /events/poll serves (poll.go). Nil
+	// leaves /events/poll unmounted.
+	Queues *projections.Queues
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Self is the node's identity. Nil serves bare payloads only and
@@ -168,7 +172,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	return &Server{
-		cache: cfg.Cache, logger: cfg.Logger, self: cfg.Self, require: cfg.RequireSignatures,
+		cache: cfg.Cache, queues: cfg.Queues, logger: cfg.Logger, self: cfg.Self, require: cfg.RequireSignatures,
 		publisher: cfg.Publisher, rawTopic: cfg.RawTopic, resolve: cfg.Resolve, onBroadcast: cfg.OnBroadcast,
 		maxBroadcast: cfg.MaxBroadcastBody, publishTimeout: cfg.PublishTimeout,
 	}, nil
@@ -194,6 +198,13 @@ func (s *Server) Register(mux *http.ServeMux, path string) {
 	// node, rather than the mux's plain text.
 	for _, p := range paths {
 		mux.HandleFunc(path+p, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Allow", http.MethodPost)
+			writeDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		})
+	}
+	if s.queues != nil {
+		mux.HandleFunc("POST "+path+"/events/poll", s.pollEvents)
+		mux.HandleFunc(path+"/events/poll", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Allow", http.MethodPost)
 			writeDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
 		})
@@ -254,7 +265,7 @@ func (s *Server) endpoint(reqType string, answer answerFunc) http.HandlerFunc {
 			// implementation and refused by the other.
 			env.Payload = withType(env.Payload, reqType)
 		}
-		if err := koi.ValidateEnvelope(env, s.self.RID, s.lookupKey); err != nil {
+		if err := s.validate(r.Context(), env); err != nil {
 			if ee, ok := errors.AsType[*koi.EnvelopeError](err); ok {
 				s.logger.Info("koi-net request refused", "source_node", env.SourceNode, "path", r.URL.Path, "err", err)
 				w.Header().Set("Content-Type", "application/json")
