@@ -15,6 +15,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/koistream/koistream/pipeline/httpjson"
 	"github.com/koistream/koistream/projections"
 	"github.com/koistream/koistream/topics/koi"
 	rawkoi "github.com/koistream/koistream/topics/koinet"
@@ -511,25 +512,17 @@ func nonNil(s []string) []string {
 // the KOI-net API, whose paths are POST-only peer protocol.
 func (n *Network) PeersHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			w.WriteHeader(http.StatusMethodNotAllowed)
-			_, _ = w.Write([]byte(`{"error":"method_not_allowed","detail":"GET the peers listing"}`))
+			httpjson.Error(w, http.StatusMethodNotAllowed, "method_not_allowed", "the peers listing answers GET only")
 			return
 		}
 		v, err := n.Peers()
 		if err != nil {
 			n.log.Error("koi-net: peers listing", "err", err)
-			w.WriteHeader(http.StatusInternalServerError)
-			_, _ = w.Write([]byte(`{"error":"internal","detail":"reading the graph failed"}`))
+			httpjson.Error(w, http.StatusInternalServerError, "internal", "reading the graph failed")
 			return
 		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		}
-		_, _ = w.Write(append(b, '\n'))
+		httpjson.Write(w, http.StatusOK, v)
 	})
 }
