@@ -17,7 +17,7 @@ import (
 func TestClientSigned(t *testing.T) {
 	p := newPeer(t, "provider", "orn:github.issue")
 	self := newIdent(t, "me", "http://127.0.0.1:9/koi-net")
-	p.world.addNode(self) // the peer knows us
+	p.world.addNode(self)                                                       // the peer knows us
 	issue := []byte("{\"title\":\"héllo <&> \u2028\",\"n\":1.0,\"none\":null}") // pydantic-canonical, so verbatim through a signed answer
 	p.world.apply(newEvent(t, koi.EventNew, "orn:github.issue:o/r:1", issue))
 	c, err := NewClient(ClientConfig{Self: self.rid, Key: self.key, Lookup: p.lookup})
@@ -195,9 +195,7 @@ func TestClientAnswerSignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.mu.Lock()
-	p.override = func() (int, []byte) { return 200, forged }
-	p.mu.Unlock()
+	p.setOverride(func() (int, []byte) { return 200, forged })
 	tests := []struct {
 		name    string
 		lookup  koi.KeyLookup

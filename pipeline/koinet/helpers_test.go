@@ -417,6 +417,13 @@ func (p *peer) poll(w http.ResponseWriter, req request) {
 	_, _ = w.Write(sealed)
 }
 
+// setOverride makes f answer every request from now on.
+func (p *peer) setOverride(f func() (int, []byte)) {
+	p.mu.Lock()
+	p.override = f
+	p.mu.Unlock()
+}
+
 // requests returns the requests received so far.
 func (p *peer) requests() []request {
 	p.mu.Lock()
