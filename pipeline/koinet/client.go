@@ -173,16 +173,24 @@ func (c *Client) Poll(ctx context.Context, p Peer, limit int) (body []byte, even
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := koi.DecodeEventsPayload(answer); err != nil {
+	if events, err = decodeEvents(answer); err != nil {
 		return nil, nil, fmt.Errorf("%w: poll of %s: %w", ErrBadResponse, p.URL, err)
+	}
+	return body, events, nil
+}
+
+// decodeEvents returns the events of an events_payload, each verbatim.
+func decodeEvents(payload []byte) ([][]byte, error) {
+	if _, err := koi.DecodeEventsPayload(payload); err != nil {
+		return nil, err
 	}
 	var w struct {
 		Events []json.RawMessage `json:"events"`
 	}
-	if err := json.Unmarshal(answer, &w); err != nil {
-		return nil, nil, fmt.Errorf("%w: poll of %s: %w", ErrBadResponse, p.URL, err)
+	if err := json.Unmarshal(payload, &w); err != nil {
+		return nil, err
 	}
-	return body, rawList(w.Events), nil
+	return rawList(w.Events), nil
 }
 
 // FetchRids asks the peer for the RIDs it holds of types (all when empty).
@@ -241,17 +249,26 @@ func (c *Client) FetchBundles(ctx context.Context, p Peer, rids []string) (body 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if _, err := koi.DecodeBundlesPayload(answer); err != nil {
+	if bundles, notFound, err = decodeBundles(answer); err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: bundles of %s: %w", ErrBadResponse, p.URL, err)
+	}
+	return body, bundles, notFound, nil
+}
+
+// decodeBundles returns the bundles of a bundles_payload, each verbatim,
+// and its not_found.
+func decodeBundles(payload []byte) (bundles [][]byte, notFound []string, err error) {
+	if _, err := koi.DecodeBundlesPayload(payload); err != nil {
+		return nil, nil, err
 	}
 	var w struct {
 		Bundles  []json.RawMessage `json:"bundles"`
 		NotFound []string          `json:"not_found"`
 	}
-	if err := json.Unmarshal(answer, &w); err != nil {
-		return nil, nil, nil, fmt.Errorf("%w: bundles of %s: %w", ErrBadResponse, p.URL, err)
+	if err := json.Unmarshal(payload, &w); err != nil {
+		return nil, nil, err
 	}
-	return body, rawList(w.Bundles), w.NotFound, nil
+	return rawList(w.Bundles), w.NotFound, nil
 }
 
 // Handshake introduces us to the peer as the reference does (KOI-2.1.md

@@ -3,6 +3,7 @@ package koinet
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -216,4 +217,52 @@ func TestClientAnswerSignature(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzDecodeAnswers holds the decoding of peers' answers to encoding/json:
+// what decodeEvents and decodeBundles accept, encoding/json accepts, and
+// each item returned is, byte for byte, the JSON value encoding/json finds
+// at its place.
+func FuzzDecodeAnswers(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"events_payload","events":[{"rid":"orn:a:1","event_type":"FORGET"}]}`,
+		`{"events":[{"rid":"orn:a:1","event_type":"NEW","manifest":null,"contents":null}]}`,
+		`{"type":"bundles_payload","bundles":[{"manifest":{"rid":"orn:a:1","timestamp":"2025-01-02T03:04:05Z","sha256_hash":"00"},"contents":{"x": 1.50}}],"not_found":["orn:a:2"],"deferred":[]}`,
+		`{"type":"bundles_payload","bundles":[]}`, `{"type":"rids_payload","rids":[]}`, `null`, `{"events":{}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var ref struct {
+			Events  []json.RawMessage `json:"events"`
+			Bundles []json.RawMessage `json:"bundles"`
+		}
+		refErr := json.Unmarshal(in, &ref)
+		if evs, err := decodeEvents(in); err == nil {
+			if refErr != nil {
+				t.Fatalf("events of %q accepted, encoding/json refuses: %v", in, refErr)
+			}
+			if len(evs) != len(ref.Events) {
+				t.Fatalf("events of %q: %d, encoding/json finds %d", in, len(evs), len(ref.Events))
+			}
+			for i := range evs {
+				if !bytes.Equal(evs[i], ref.Events[i]) || !json.Valid(evs[i]) {
+					t.Fatalf("event %d of %q = %q, want %q", i, in, evs[i], ref.Events[i])
+				}
+			}
+		}
+		if bs, _, err := decodeBundles(in); err == nil {
+			if refErr != nil {
+				t.Fatalf("bundles of %q accepted, encoding/json refuses: %v", in, refErr)
+			}
+			if len(bs) != len(ref.Bundles) {
+				t.Fatalf("bundles of %q: %d, encoding/json finds %d", in, len(bs), len(ref.Bundles))
+			}
+			for i := range bs {
+				if !bytes.Equal(bs[i], ref.Bundles[i]) {
+					t.Fatalf("bundle %d of %q = %q, want %q", i, in, bs[i], ref.Bundles[i])
+				}
+			}
+		}
+	})
 }

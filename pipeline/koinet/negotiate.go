@@ -68,11 +68,11 @@ func (n *Network) runFollowUps(ctx context.Context) {
 			}
 			continue
 		}
-		go func(p Peer, rids []string) {
-			if err := n.fetchInto(ctx, p, rids); err != nil && ctx.Err() == nil {
+		n.bg.Go(func() {
+			if err := n.fetchInto(ctx, p, f.missing); err != nil && ctx.Err() == nil {
 				n.log.Warn("koi-net: fetch what a peer announced without contents", "node", p.RID, "err", err)
 			}
-		}(p, f.missing)
+		})
 	}
 	if len(again) > 0 {
 		n.mu.Lock()
@@ -175,11 +175,11 @@ func (n *Network) proposeEdges(ctx context.Context) error {
 		n.fly(n.proposals, rid, now)
 		n.log.Info("koi-net: proposed an edge", "edge", rid, "source", node.RID, "rid_types", want, "edge_type", edgeType)
 		if node.NodeType == projections.NodeFull && node.BaseURL != "" {
-			go func() {
+			n.bg.Go(func() {
 				if err := n.catchUp(ctx, p, want); err != nil && ctx.Err() == nil {
 					n.log.Warn("koi-net: catch up after proposing an edge", "node", node.RID, "err", err)
 				}
-			}()
+			})
 		}
 	}
 	return nil

@@ -179,6 +179,7 @@ type Network struct {
 	provides []string // our provides.event
 
 	nudge chan struct{}
+	bg    sync.WaitGroup // catch-ups and fetches Run started
 
 	mu        sync.Mutex
 	proposals map[string]flight // edges we proposed, by RID, until the graph shows them
@@ -299,6 +300,7 @@ func (n *Network) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
+			n.bg.Wait()
 			return nil
 		case <-t.C:
 		case <-n.nudge:

@@ -21,13 +21,13 @@ const negativeTTL = 10 * time.Second
 // 1a): our cache, else /bundles/fetch of the sender's RID from a provider
 // of node state (the first contact, then the graph's providers), the key
 // checked against the RID's hash. What it fetches is appended to the log,
-// so the node is cached from then on; until the cache has it, the key is
-// remembered here.
+// so the node is cached from then on; verified keys are also remembered
+// here.
 type resolver struct {
 	n *Network
 
 	mu       sync.Mutex
-	known    map[string]string      // resolved keys, until the cache has them
+	known    map[string]string      // verified keys by node RID (see cached)
 	negative map[string]time.Time   // unresolvable until then
 	pending  map[string]*resolution // resolutions under way
 }
@@ -44,10 +44,24 @@ func newResolver(n *Network) *resolver {
 	return &resolver{n: n, known: map[string]string{}, negative: map[string]time.Time{}, pending: map[string]*resolution{}}
 }
 
-// cached returns the public key of rid from the cache (or what this
-// resolver resolved and the cache does not hold yet), without asking
-// anyone. The key is returned only when it hashes to the RID.
+// maxKnown bounds the memo of verified keys; past it the memo starts
+// over (the cache still answers).
+const maxKnown = 100_000
+
+// cached returns the public key of rid from the memo of keys verified
+// before, else from the cache, without asking anyone. A key is returned
+// only when it hashes to the RID. Since a 1.1+ node RID is the hash of its
+// key, a verified key stays right for the RID forever: the memo spares the
+// inbound path a cache read and a key parse per request, and a node we
+// forgot is still recognised until restart, which trusts nothing its RID
+// does not already prove.
 func (r *resolver) cached(rid string) (string, bool) {
+	r.mu.Lock()
+	pub, ok := r.known[rid]
+	r.mu.Unlock()
+	if ok {
+		return pub, true
+	}
 	if t, err := koi.RIDType(rid); err != nil || t != koi.TypeKoiNetNode {
 		return "", false
 	}
@@ -55,18 +69,25 @@ func (r *resolver) cached(rid string) (string, bool) {
 	if err != nil {
 		r.n.log.Error("koi-net key lookup failed", "rid", rid, "err", err)
 	}
-	if ok {
-		if pub, ok := profileKey(b); ok && koi.CheckNodeKey(rid, pub) == nil {
-			r.mu.Lock()
-			delete(r.known, rid)
-			r.mu.Unlock()
-			return pub, true
-		}
+	if !ok {
+		return "", false
 	}
+	pub, ok = profileKey(b)
+	if !ok || koi.CheckNodeKey(rid, pub) != nil {
+		return "", false
+	}
+	r.remember(rid, pub)
+	return pub, true
+}
+
+// remember adds a verified key to the memo.
+func (r *resolver) remember(rid, pub string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	pub, ok := r.known[rid]
-	return pub, ok
+	if len(r.known) >= maxKnown {
+		clear(r.known)
+	}
+	r.known[rid] = pub
 }
 
 // profileKey returns the public_key of a node profile bundle's contents.
@@ -137,10 +158,11 @@ func (r *resolver) fetch(rid string, res *resolution) {
 			break
 		}
 	}
-	r.mu.Lock()
 	if res.ok {
-		r.known[rid] = res.pub
-	} else {
+		r.remember(rid, res.pub)
+	}
+	r.mu.Lock()
+	if !res.ok {
 		r.negative[rid] = r.n.cfg.Now().Add(negativeTTL)
 	}
 	delete(r.pending, rid)
