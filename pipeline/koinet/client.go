@@ -30,11 +30,16 @@ const maxResponseBody = 64 << 20
 
 // The paths of the KOI-net API, appended to a peer's base URL.
 const (
+	// PathBroadcast takes an events_payload; the answer is null.
 	PathBroadcast = "/events/broadcast"
-	PathPoll      = "/events/poll"
-	PathRids      = "/rids/fetch"
+	// PathPoll takes a poll_events and answers an events_payload.
+	PathPoll = "/events/poll"
+	// PathRids takes a fetch_rids and answers a rids_payload.
+	PathRids = "/rids/fetch"
+	// PathManifests takes a fetch_manifests and answers a manifests_payload.
 	PathManifests = "/manifests/fetch"
-	PathBundles   = "/bundles/fetch"
+	// PathBundles takes a fetch_bundles and answers a bundles_payload.
+	PathBundles = "/bundles/fetch"
 )
 
 // ErrUnknownNode is matched (errors.Is) by a *PeerError whose body is the

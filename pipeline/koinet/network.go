@@ -40,9 +40,12 @@ const (
 
 // Node types and protocol of a KOIConfig, as pipeline.KOIConfig spells them.
 const (
-	NodeTypeFull    = "FULL"
+	// NodeTypeFull serves the KOI-net API and proposes WEBHOOK edges.
+	NodeTypeFull = "FULL"
+	// NodeTypePartial is a client only: it proposes POLL edges and polls.
 	NodeTypePartial = "PARTIAL"
-	ProtocolV1      = "1.0"
+	// ProtocolV1 speaks unsigned koi-net 1.0 to every peer.
+	ProtocolV1 = "1.0"
 )
 
 // KOIConfig is the node's part in the network, a copy of the values of
@@ -95,13 +98,18 @@ type QueueStat struct {
 type Config struct {
 	// Self is our node. Required.
 	Self Self
-	// Cache and Graph are the node's projections. Required.
+	// Cache is the node's cache projection, read for what we hold. Required.
 	Cache *projections.Cache
+	// Graph is the node's graph projection, read for nodes and edges.
+	// Required.
 	Graph *projections.Graph
-	// Publisher appends to the raw topic RawTopic: what peers answer
-	// (fetches, polls) and our own knowledge (profile, edges). Required.
+	// Publisher appends to the raw topic: what peers answer (fetches,
+	// polls) and our own knowledge (profile, edges). Its Publish must
+	// return only once the records are durable (koistream's does), since
+	// a poll answer counts as kept when it returns. Required.
 	Publisher message.Publisher
-	RawTopic  string
+	// RawTopic is the raw topic's name. Required.
+	RawTopic string
 	// KOI is the node's KOI-net configuration.
 	KOI KOIConfig
 	// HTTP sends our requests; nil means a client with DefaultHTTPTimeout.
@@ -428,33 +436,48 @@ func (n *Network) appendInput(sender, via string, body []byte) error {
 // PeersView is the body of the peers listing (PeersHandler): our RID, the
 // nodes and edges of the graph, and the outbound queues.
 type PeersView struct {
-	Self   string      `json:"self"`
-	Nodes  []PeerNode  `json:"nodes"`
-	Edges  []PeerEdge  `json:"edges"`
+	// Self is our node RID.
+	Self string `json:"self"`
+	// Nodes are the graph's nodes, sorted by RID.
+	Nodes []PeerNode `json:"nodes"`
+	// Edges are the edges touching a known node or us, sorted by RID.
+	Edges []PeerEdge `json:"edges"`
+	// Queues are the outbound queues, sorted by subscriber.
 	Queues []QueueStat `json:"queues"`
 }
 
 // PeerNode is a node of the graph in the peers listing.
 type PeerNode struct {
-	RID      string       `json:"rid"`
-	NodeType string       `json:"node_type"`
-	BaseURL  string       `json:"base_url"`
+	// RID is the node's RID.
+	RID string `json:"rid"`
+	// NodeType is FULL or PARTIAL.
+	NodeType string `json:"node_type"`
+	// BaseURL is empty for a node without one (PARTIAL).
+	BaseURL string `json:"base_url"`
+	// Provides are the types the node broadcasts and serves.
 	Provides PeerProvides `json:"provides"`
 }
 
 // PeerProvides is a node's provides lists.
 type PeerProvides struct {
+	// Event are the types it broadcasts events of.
 	Event []string `json:"event"`
+	// State are the types it answers fetches for.
 	State []string `json:"state"`
 }
 
 // PeerEdge is an edge of the graph in the peers listing.
 type PeerEdge struct {
-	RID      string   `json:"rid"`
-	Source   string   `json:"source"`
-	Target   string   `json:"target"`
-	EdgeType string   `json:"edge_type"`
-	Status   string   `json:"status"`
+	// RID is the edge's RID.
+	RID string `json:"rid"`
+	// Source provides the events, Target receives them.
+	Source string `json:"source"`
+	Target string `json:"target"`
+	// EdgeType is WEBHOOK or POLL.
+	EdgeType string `json:"edge_type"`
+	// Status is PROPOSED or APPROVED.
+	Status string `json:"status"`
+	// RIDTypes are the types the edge carries.
 	RIDTypes []string `json:"rid_types"`
 }
 
