@@ -18,11 +18,6 @@ import (
 	"github.com/koistream/koistream/pipeline/koinet"
 )
 
-// PeersPath is where a running node serves its peers listing on its HTTP
-// listener (koinet.Network.PeersHandler). It is not under the KOI-net API
-// path, whose endpoints are the POST-only peer protocol.
-const PeersPath = "/peers"
-
 // maxPeersBody bounds the listing read from the node.
 const maxPeersBody = 32 << 20
 
@@ -101,7 +96,7 @@ func peersURL(addr string) (string, error) {
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port) + PeersPath, nil
+	return "http://" + net.JoinHostPort(host, port) + koinet.PeersPath, nil
 }
 
 // getPeers GETs the listing and returns its body.

@@ -39,7 +39,7 @@ func peersNode(t *testing.T, status int) (*httptest.Server, []byte) {
 	}
 	body = append(body, '\n')
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+PeersPath, func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+koinet.PeersPath, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		if status != http.StatusOK {

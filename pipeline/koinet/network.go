@@ -433,6 +433,11 @@ func (n *Network) appendInput(sender, via string, body []byte) error {
 	return n.cfg.Publisher.Publish(n.cfg.RawTopic, msg)
 }
 
+// PeersPath is where the node's HTTP listener serves PeersHandler. It is
+// not under the KOI-net API path, whose endpoints are the POST-only peer
+// protocol; `koistream peers` asks here.
+const PeersPath = "/peers"
+
 // PeersView is the body of the peers listing (PeersHandler): our RID, the
 // nodes and edges of the graph, and the outbound queues.
 type PeersView struct {
