@@ -328,3 +328,86 @@ func TestOnBroadcastFollowUp(t *testing.T) {
 		t.Errorf("record via %s from %s", in.Via, in.Sender)
 	}
 }
+
+// TestProposeEdgesRules: which edge NodeContact proposes to a provider, if
+// any (PROTOCOL.md 7.2): the wanted types are our interests among what it
+// provides; an edge to us with the same set (any order, any status) is
+// enough; one with another set is proposed anew; a PARTIAL node proposes
+// POLL; a 1.0 provider gets the 1.0 edge RID and the five fields only.
+func TestProposeEdgesRules(t *testing.T) {
+	const legacy = "orn:koi-net.node:old+240e0296-ebf1-4c08-99bf-33543c5554d6"
+	tests := []struct {
+		name      string
+		provides  []string
+		legacy    bool
+		existing  []string // types of an edge provider→us, nil for none
+		kc        KOIConfig
+		selfURL   string
+		wantTypes []string // nil: no proposal
+		wantEdge  projections.EdgeType
+	}{
+		{"wanted types, in the provider's order", []string{"orn:b", "orn:koi-net.node", "orn:a"}, false, nil,
+			KOIConfig{RidTypesOfInterest: []string{"orn:a", "orn:b"}}, "http://127.0.0.1:9/koi-net", []string{"orn:b", "orn:a"}, projections.EdgeWebhook},
+		{"nothing wanted", []string{"orn:c"}, false, nil,
+			KOIConfig{RidTypesOfInterest: []string{"orn:a"}}, "http://127.0.0.1:9/koi-net", nil, ""},
+		{"no interests at all", []string{"orn:a"}, false, nil,
+			KOIConfig{RidTypesOfInterest: []string{}}, "http://127.0.0.1:9/koi-net", nil, ""},
+		{"all types", []string{"orn:c", "orn:koi-net.node"}, false, nil,
+			KOIConfig{AllRidTypes: true}, "http://127.0.0.1:9/koi-net", []string{"orn:c", "orn:koi-net.node"}, projections.EdgeWebhook},
+		{"same set exists, other order", []string{"orn:a", "orn:b"}, false, []string{"orn:b", "orn:a"},
+			KOIConfig{RidTypesOfInterest: []string{"orn:a", "orn:b"}}, "http://127.0.0.1:9/koi-net", nil, ""},
+		{"other set exists: proposed anew", []string{"orn:a", "orn:b"}, false, []string{"orn:a"},
+			KOIConfig{RidTypesOfInterest: []string{"orn:a", "orn:b"}}, "http://127.0.0.1:9/koi-net", []string{"orn:a", "orn:b"}, projections.EdgeWebhook},
+		{"we are PARTIAL: POLL", []string{"orn:a"}, false, nil,
+			KOIConfig{NodeType: NodeTypePartial, RidTypesOfInterest: []string{"orn:a"}}, "", []string{"orn:a"}, projections.EdgePoll},
+		{"1.0 provider", []string{"orn:a"}, true, nil,
+			KOIConfig{RidTypesOfInterest: []string{"orn:a"}}, "http://127.0.0.1:9/koi-net", []string{"orn:a"}, projections.EdgeWebhook},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			self := newIdent(t, "me", tt.selfURL)
+			// The provider's URL refuses connections: the catch-up fails
+			// and is logged, which is not what this test looks at.
+			prov := newIdent(t, "prov", "http://127.0.0.1:1/koi-net", tt.provides...)
+			w := newWorld(t)
+			if tt.legacy {
+				prov.rid = legacy
+				prov.contents = []byte(`{"base_url":"http://127.0.0.1:1/koi-net","node_type":"FULL","provides":{"event":["orn:a"],"state":[]}}`)
+			}
+			w.apply(newEvent(t, koi.EventNew, prov.rid, prov.contents))
+			if tt.existing != nil {
+				w.addEdge(prov.rid, self.rid, projections.EdgeWebhook, projections.EdgeApproved, tt.existing...)
+			}
+			rec := &recorder{}
+			n := newNetwork(t, self, w, rec, tt.kc)
+			ctx, cancel := context.WithCancel(context.Background())
+			if err := n.proposeEdges(ctx); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			n.bg.Wait()
+			ins := rec.inputs(t)
+			if tt.wantTypes == nil {
+				if len(ins) != 0 {
+					t.Errorf("proposals = %d, want none", len(ins))
+				}
+				return
+			}
+			if len(ins) != 1 {
+				t.Fatalf("proposals = %d, want 1", len(ins))
+			}
+			ev := localEvents(t, ins[0])[0]
+			wantRID := koi.EdgeRID(prov.rid, self.rid)
+			if tt.legacy {
+				wantRID = koi.LegacyEdgeRID(prov.rid, self.rid)
+			}
+			want := string(edgeContents(!tt.legacy, prov.rid, self.rid, tt.wantEdge, projections.EdgeProposed, tt.wantTypes))
+			if ev.RID != wantRID || string(ev.Contents) != want {
+				t.Errorf("proposal %s %s\nwant %s %s", ev.RID, ev.Contents, wantRID, want)
+			}
+			if tt.legacy == bytes.Contains(ev.Contents, []byte("@context")) {
+				t.Errorf("@context in the proposal: %v, want %v", !tt.legacy, !tt.legacy)
+			}
+		})
+	}
+}
