@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/koistream/koistream/stages"
 	"github.com/koistream/koistream/stages/yamlconf"
 )
@@ -35,6 +37,10 @@ type File struct {
 	Koistream KoistreamSection  `yaml:"koistream"`
 
 	keys []yamlconf.Key // the keys the file gave, in file order
+	// allRidTypes records rid_types_of_interest given as null (every
+	// type), which the decoder cannot tell from an absent key (the
+	// reference's default, [orn:koi-net.node]).
+	allRidTypes bool
 }
 
 // ServerSection is the sensor's server block: where the node listens and
@@ -93,7 +99,39 @@ func ParseFile(name string, raw []byte) (*File, error) {
 		return nil, err
 	}
 	f.keys = d.Keys()
+	f.allRidTypes = isNullAt(n, "koi_net", "rid_types_of_interest")
 	return &f, nil
+}
+
+// isNullAt reports whether the mapping n gives the key path a null value
+// (through aliases), as opposed to another value or none.
+func isNullAt(n *yaml.Node, path ...string) bool {
+	for _, key := range path {
+		n = dealias(n)
+		if n == nil || n.Kind != yaml.MappingNode {
+			return false
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				next = n.Content[i+1]
+			}
+		}
+		n = next
+	}
+	n = dealias(n)
+	return n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// dealias follows n's alias chain (bounded, as the decoder bounds it).
+func dealias(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode; i++ {
+		if i == 32 {
+			return nil
+		}
+		n = n.Alias
+	}
+	return n
 }
 
 // WebhookSecretEnv returns the name of the variable holding the webhook
@@ -148,17 +186,6 @@ func (f *File) NotYetUsed() []string {
 	return out
 }
 
-// has reports whether the file gave the key at path (dotted, as NotYetUsed
-// prints them), even with a null value.
-func (f *File) has(path string) bool {
-	for _, k := range f.keys {
-		if k.Path == path {
-			return true
-		}
-	}
-	return false
-}
-
 // Apply copies the file's settings into cfg. Call it before flags are
 // applied, so flags win.
 func (f *File) Apply(cfg *Config) error {
@@ -192,7 +219,7 @@ func (f *File) Apply(cfg *Config) error {
 		for i, t := range kn.RidTypesOfInterest {
 			cfg.KOI.RidTypesOfInterest[i] = string(t)
 		}
-	} else if f.has("koi_net.rid_types_of_interest") {
+	} else if f.allRidTypes {
 		cfg.KOI.AllRidTypes = true // given as null: every type
 	}
 	if kn.PollingInterval != 0 {

@@ -23,8 +23,9 @@ type KoiNetSection struct {
 	NodeRID NodeRID `yaml:"node_rid"`
 	// NodeProfile is the profile the node publishes about itself.
 	NodeProfile NodeProfile `yaml:"node_profile"`
-	// RidTypesOfInterest are the RID types the node follows; absent or
-	// null means all types, [] none.
+	// RidTypesOfInterest are the RID types the node follows: null means
+	// all types, [] none, absent the reference's default
+	// [orn:koi-net.node] (KOIConfig.RidTypesOfInterest).
 	RidTypesOfInterest []RIDType `yaml:"rid_types_of_interest"`
 	// CacheDirectoryPath is the Python node's RID cache folder.
 	CacheDirectoryPath string `yaml:"cache_directory_path"`

@@ -56,7 +56,7 @@ Exit codes: 0 success, 1 a runtime failure, 2 a usage or configuration mistake.`
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	root.AddCommand(newServeCmd(), newBrokerCmd(), newRebuildCmd(), newIdentityCmd(), newBenchCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newBrokerCmd(), newRebuildCmd(), newIdentityCmd(), newPeersCmd(), newBenchCmd(), newVersionCmd())
 	// cobra adds "completion" on Execute; add it now so it gets the fix
 	// below.
 	root.InitDefaultCompletionCmd()
