@@ -57,7 +57,7 @@ func (n *Node) serveHTTP(runCtx context.Context) error {
 	if n.httpLn, err = net.Listen("tcp", n.cfg.Listen); err != nil {
 		return fmt.Errorf("http listen on %s: %w", n.cfg.Listen, err)
 	}
-	api, err := n.koiServer()
+	api, err := n.koiServer(runCtx, mux)
 	if err != nil {
 		return err // Shutdown closes the listener
 	}
@@ -81,27 +81,27 @@ func (n *Node) serveHTTP(runCtx context.Context) error {
 // address) served beside the cache, and with the intake of the koi-net
 // source (/events/broadcast, see source_koinet.go) appending to the raw
 // topic through the same publisher as the other intakes.
-func (n *Node) koiServer() (*koiapi.Server, error) {
+func (n *Node) koiServer(runCtx context.Context, mux *http.ServeMux) (*koiapi.Server, error) {
 	n.profile = ProfileOf(n.cfg, n.id, n.Addr())
 	manifest, bundle, err := n.id.StableBundleOf(n.cfg.DataDir, n.profile, time.Now())
 	if err != nil {
 		return nil, err
 	}
 	n.profileManifest, n.profileBundle = manifest, bundle
-	return koiapi.NewServer(koiapi.Config{
-		Cache:  n.cache,
-		Logger: n.log,
-		Self: &koiapi.Self{
-			RID:       n.id.RID,
-			Key:       n.id.Key,
-			PublicKey: n.id.PublicKey,
-			Manifest:  manifest,
-			Bundle:    bundle,
-		},
+	self := &koiapi.Self{RID: n.id.RID, Key: n.id.Key, PublicKey: n.id.PublicKey, Manifest: manifest, Bundle: bundle}
+	cfg := koiapi.Config{
+		Cache:             n.cache,
+		Queues:            n.Queues(),
+		Logger:            n.log,
+		Self:              self,
 		RequireSignatures: n.cfg.RequireSignatures,
 		Publisher:         progressPublisher{Publisher: n.pub, p: n.ready.part("intake")},
 		RawTopic:          n.names.Raw,
-	})
+	}
+	if err := n.startNetwork(runCtx, mux, self, &cfg); err != nil {
+		return nil, err
+	}
+	return koiapi.NewServer(cfg)
 }
 
 // newHTTPServer returns the node's HTTP server for mux. Every error it

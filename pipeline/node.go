@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/koistream/koistream/pipeline/httpjson"
+	"github.com/koistream/koistream/pipeline/koinet"
 	"github.com/koistream/koistream/pipeline/telemetry"
 	"github.com/koistream/koistream/projections"
 	"github.com/koistream/koistream/stages"
@@ -41,6 +42,7 @@ type Node struct {
 	store    *projections.Store
 	cache    *projections.Cache
 	graph    *projections.Graph
+	network  *koinet.Network // the KOI-net control plane, from serveHTTP
 	pub      *topics.Publisher
 	segments []*segmentRunner
 	runner   *projections.Runner

@@ -175,6 +175,16 @@ func TestKoiNetBroadcastEndToEnd(t *testing.T) {
 	if dead := topicstest.ReadAll(t, n.KafkaAddrs()[0], n.Topics().Dead); len(dead) != 0 {
 		t.Errorf("%d dead records", len(dead))
 	}
+
+	// The peer restarts on another port and introduces itself again: the
+	// graph follows its new base_url, which is where its events go.
+	moved := string(pipeline.NodeProfileJSON("http://127.0.0.1:10/koi-net", nil, pub))
+	at = at.Add(time.Hour)
+	broadcast(`{"rid":"`+peer+`","event_type":"FORGET"}`, bundleEvent(koi.EventNew, peer, moved))
+	topicstest.WaitFor(t, 30*time.Second, "the peer's new base_url in the graph", func() bool {
+		node, ok, err := n.Graph().Node(peer)
+		return err == nil && ok && node.BaseURL == "http://127.0.0.1:10/koi-net"
+	})
 }
 
 // drained waits until the node has processed everything in its log.

@@ -305,12 +305,15 @@ func (q *Queues) selfEdges() (map[string]Edge, error) {
 // ErrBadEvent mean r is skipped.
 func (st *queueStaging) route(r Record) ([]string, error) {
 	var peer, explicit string
+	repeat := false
 	for _, h := range r.Headers {
 		switch h.Key {
 		case observed.HeaderPeer:
 			peer = string(h.Value)
 		case observed.HeaderTargets:
 			explicit = string(h.Value)
+		case eventstopic.HeaderRepeat:
+			repeat = string(h.Value) == "true"
 		}
 	}
 	if explicit == "" && !mayBeGraphRecord(r.Key) && !st.q.provides[ridTypeOfKey(r.Key)] {
@@ -357,7 +360,9 @@ func (st *queueStaging) route(r Record) ([]string, error) {
 	if explicit != "" {
 		targets = append(targets, strings.Split(explicit, ",")...)
 	}
-	if st.q.provides[typ] || involvesMe {
+	if (st.q.provides[typ] || involvesMe) && !repeat {
+		// A repeat goes to its explicit targets only: the subscribers
+		// had it when it was new.
 		for _, e := range st.edges {
 			if (e.Status == EdgeApproved || e.Status == EdgeProposed) && e.Carries(typ) {
 				targets = append(targets, e.Target)

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/koistream/koistream/projections"
+	eventstopic "github.com/koistream/koistream/topics/events"
 	"github.com/koistream/koistream/topics/observed"
 )
 
@@ -37,6 +38,7 @@ type qr struct {
 	ev      string
 	peer    string
 	targets []string
+	repeat  bool // marked as a repeat (events.HeaderRepeat)
 }
 
 // record returns r as the events record at offset off of partition p,
@@ -51,6 +53,9 @@ func (r qr) record(p int32, off int64) projections.Record {
 	}
 	if len(r.targets) > 0 {
 		hs = append(hs, kgo.RecordHeader{Key: observed.HeaderTargets, Value: []byte(strings.Join(r.targets, ","))})
+	}
+	if r.repeat {
+		hs = append(hs, kgo.RecordHeader{Key: eventstopic.HeaderRepeat, Value: []byte("true")})
 	}
 	return projections.Record{
 		Topic: "koistream.events", Partition: p, Offset: off, Key: []byte(rid), Value: []byte(r.ev),
@@ -204,6 +209,16 @@ func TestQueuesRouting(t *testing.T) {
 				{ev: issueEv(2), peer: qG},
 			},
 			want: map[string][]int{qC: {3}, qG: {2}},
+		},
+		{
+			name: "a repeat goes to its targets only",
+			recs: []qr{
+				{ev: edgeEv(qSelf, qC, "APPROVED", nodeT), peer: qC},
+				{ev: nodeEv(qSelf)}, // our profile, new: to node subscribers
+				{ev: nodeEv(qSelf), targets: []string{qG}, repeat: true}, // again for G alone
+				{ev: issueEv(1), targets: []string{qG}, repeat: true},    // not to C's issue edge either
+			},
+			want: map[string][]int{qC: {1}, qG: {2, 3}},
 		},
 		{
 			name: "explicit targets, less the peer and ourselves",

@@ -170,6 +170,11 @@ func (r *Ridify) Process(ctx context.Context, msg *message.Message) ([]*message.
 		switch {
 		case !known || prev.eventType == koi.EventForget:
 			next.eventType = koi.EventNew
+		case prev.hash == sum && len(o.Targets) > 0:
+			// Unchanged, but meant for particular nodes (our profile for
+			// a node that just introduced itself): announced again for
+			// them alone, as a repeat that changes no state.
+			return r.emitRepeat(o, prev)
 		case prev.hash == sum:
 			return nil, nil // unchanged re-observation
 		default:
@@ -184,6 +189,16 @@ func (r *Ridify) Process(ctx context.Context, msg *message.Message) ([]*message.
 		return nil, fmt.Errorf("ridify: write state for %q: %w", key, err)
 	}
 	return r.emit(o, next)
+}
+
+// emitRepeat is emit of an unchanged announcement, marked as a repeat.
+func (r *Ridify) emitRepeat(o observed.Observation, st ridState) ([]*message.Message, error) {
+	out, err := r.emit(o, st)
+	if err != nil {
+		return nil, err
+	}
+	events.MarkRepeat(out[0])
+	return out, nil
 }
 
 // canonBufs recycles canonical-JSON buffers: hashing is on every record's

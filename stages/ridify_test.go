@@ -223,3 +223,60 @@ func TestRidifyEventRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestRidifyRepeatsForTargets: an unchanged upsert that names targets (our
+// profile for a node that just introduced itself) is announced again, as
+// the same event marked a repeat, and changes nothing: the next unchanged
+// upsert without targets still emits nothing, and a change is an UPDATE.
+func TestRidifyRepeatsForTargets(t *testing.T) {
+	t.Parallel()
+	const rid = "orn:koi-net.node:sensor+" + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	st := newStage(t, stages.RidifyName, openState(t))
+	steps := []struct {
+		name, contents string
+		targets        string
+		want           string // event type, "" for nothing
+		repeat         bool
+	}{
+		{"first sight", `{"a":1}`, "", "NEW", false},
+		{"unchanged for a newcomer", `{"a":1}`, "orn:koi-net.node:newcomer+00", "NEW", true},
+		{"unchanged for nobody", `{"a":1}`, "", "", false},
+		{"changed", `{"a":2}`, "orn:koi-net.node:newcomer+00", "UPDATE", false},
+	}
+	var first koiEvent
+	for i, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			ctx, in := observation(rid, "upsert", s.contents, 0, int64(i), t0.Add(time.Duration(i)*time.Second))
+			if s.targets != "" {
+				in.Metadata[observed.HeaderTargets] = s.targets
+			}
+			out, err := st.Process(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs := decodeEvents(t, out)
+			if s.want == "" {
+				if len(evs) != 0 {
+					t.Fatalf("emitted %+v, want nothing", evs)
+				}
+				return
+			}
+			if len(evs) != 1 || evs[0].EventType != s.want {
+				t.Fatalf("emitted %+v, want one %s", evs, s.want)
+			}
+			if got := out[0].Metadata.Get(events.HeaderRepeat) == "true"; got != s.repeat {
+				t.Errorf("repeat header %v, want %v", got, s.repeat)
+			}
+			if got := out[0].Metadata.Get(observed.HeaderTargets); got != s.targets {
+				t.Errorf("targets header %q, want %q", got, s.targets)
+			}
+			if i == 0 {
+				first = evs[0]
+			}
+			if s.repeat && (evs[0].Manifest.Timestamp != first.Manifest.Timestamp || evs[0].Manifest.SHA256Hash != first.Manifest.SHA256Hash) {
+				t.Errorf("repeat manifest %+v, want the first announcement's %+v", evs[0].Manifest, first.Manifest)
+			}
+		})
+	}
+}

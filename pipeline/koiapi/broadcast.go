@@ -110,6 +110,11 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !signed {
+		// koi-net 1.0 says nowhere who sends a broadcast, but its
+		// handshake introduces the sender: FORGET X, NEW X's profile.
+		sender = v1HandshakeSender(events)
+	}
 	msg, err := koinet.NewMessage(koinet.Input{
 		Sender:      sender,
 		Receiver:    s.self.RID,
@@ -151,6 +156,30 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 	}
 	handshake, missing := s.summarize(sender, events)
 	s.onBroadcast(sender, handshake, missing)
+}
+
+// v1HandshakeSender returns the node a bare (koi-net 1.0) broadcast
+// introduces, X when the batch is exactly a handshake, [FORGET X, NEW X
+// with its profile] or [NEW X with its profile], X a node RID; "" for any
+// other batch. Naming the sender lets the node answer a 1.0 handshake as
+// it answers a signed one (our profile to the newcomer) and keeps what the
+// newcomer says from being echoed back to it. 1.0 authenticates nothing,
+// so this trusts the batch as far as 1.0 does.
+func v1HandshakeSender(events []koi.Event) string {
+	if len(events) == 2 && (events[0].EventType != koi.EventForget || events[0].RID != events[1].RID) {
+		return ""
+	}
+	if len(events) < 1 || len(events) > 2 {
+		return ""
+	}
+	ev := events[len(events)-1]
+	if ev.EventType != koi.EventNew || ev.Manifest == nil || !stageskoinet.HasContents(ev) {
+		return ""
+	}
+	if t, err := koi.RIDType(ev.RID); err != nil || t != koi.TypeKoiNetNode {
+		return ""
+	}
+	return ev.RID
 }
 
 // summarize returns what OnBroadcast is told about a batch.

@@ -47,7 +47,7 @@ func (s *Server) pollEvents(w http.ResponseWriter, r *http.Request) {
 	if !hasMember(env.Payload, "type") {
 		env.Payload = withType(env.Payload, koi.PayloadTypePollEvents)
 	}
-	if err := koi.ValidateEnvelope(env, s.self.RID, s.lookupKey); err != nil {
+	if err := s.validate(r.Context(), env); err != nil {
 		if ee, ok := errors.AsType[*koi.EnvelopeError](err); ok {
 			s.logger.Info("koi-net request refused", "source_node", env.SourceNode, "path", r.URL.Path, "err", err)
 			w.Header().Set("Content-Type", "application/json")

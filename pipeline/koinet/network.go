@@ -386,8 +386,11 @@ func (n *Network) firstContact() Peer {
 }
 
 // Push reports whether sub receives our events by webhook: it is a FULL
-// node with a base_url and some edge from us to it is WEBHOOK. Otherwise
-// its events wait for its polls.
+// node with a base_url and not only polling us (it has no edge from us, or
+// one of its edges from us is WEBHOOK). The reference decides the same way
+// by node type (PROTOCOL.md 7.1): a FULL newcomer is sent our profile
+// (the handshake's follow-up) before any edge exists. Otherwise its events
+// wait for its polls.
 func (n *Network) Push(sub string) bool {
 	node, ok, err := n.cfg.Graph.Node(sub)
 	if err != nil || !ok || node.NodeType != projections.NodeFull || node.BaseURL == "" {
@@ -397,9 +400,17 @@ func (n *Network) Push(sub string) bool {
 	if err != nil {
 		return false
 	}
-	return slices.ContainsFunc(edges, func(e projections.Edge) bool {
-		return e.Target == sub && e.EdgeType == projections.EdgeWebhook
-	})
+	polls := false
+	for _, e := range edges {
+		if e.Target != sub {
+			continue
+		}
+		if e.EdgeType == projections.EdgeWebhook {
+			return true
+		}
+		polls = true
+	}
+	return !polls
 }
 
 // knownKey is the client's lookup of answers' signers: ours, or a cached

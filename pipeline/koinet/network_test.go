@@ -58,8 +58,9 @@ func TestStartPublishesOurProfile(t *testing.T) {
 	}
 }
 
-// TestPushAndBroadcast: Push is true for FULL subscribers with a base_url
-// on a WEBHOOK edge from us; Broadcast reaches the subscriber at the
+// TestPushAndBroadcast: Push is true for FULL nodes with a base_url unless
+// their only edges from us are POLL (a newcomer without an edge is sent our
+// profile by webhook); Broadcast reaches the subscriber at the
 // base_url of its profile, signed so that it verifies there.
 func TestPushAndBroadcast(t *testing.T) {
 	sub := newPeer(t, "sub")
@@ -67,8 +68,9 @@ func TestPushAndBroadcast(t *testing.T) {
 	sub.world.addNode(self)
 	poller := newIdent(t, "poller", "http://127.0.0.1:10/koi-net")
 	partial := newIdent(t, "partial", "")
+	newcomer := newIdent(t, "newcomer", "http://127.0.0.1:11/koi-net")
 	w := newWorld(t)
-	for _, id := range []ident{self, sub.ident, poller, partial} {
+	for _, id := range []ident{self, sub.ident, poller, partial, newcomer} {
 		w.addNode(id)
 	}
 	w.addEdge(self.rid, sub.rid, projections.EdgeWebhook, projections.EdgeProposed, "orn:github.event")
@@ -78,7 +80,7 @@ func TestPushAndBroadcast(t *testing.T) {
 	for _, tt := range []struct {
 		rid  string
 		want bool
-	}{{sub.rid, true}, {poller.rid, false}, {partial.rid, false}, {"orn:koi-net.node:nobody+00", false}} {
+	}{{sub.rid, true}, {poller.rid, false}, {partial.rid, false}, {newcomer.rid, true}, {"orn:koi-net.node:nobody+00", false}} {
 		if got := n.Push(tt.rid); got != tt.want {
 			t.Errorf("Push(%s) = %v, want %v", tt.rid, got, tt.want)
 		}

@@ -19,7 +19,18 @@ const (
 	// HeaderRoutingKey is the GHTorrent-style routing key, the
 	// observation's routing stem and the operation; see RoutingKey.
 	HeaderRoutingKey = "koistream-routing-key"
+	// HeaderRepeat is "true" on a repeat: an event announced before,
+	// unchanged, announced again only for the nodes its observation
+	// targets (observed.HeaderTargets), such as our unchanged profile sent
+	// to a node that just introduced itself. Readers that keep state apply
+	// it as the no-op it is; the outbound queues send it to those targets
+	// only. Absent otherwise.
+	HeaderRepeat = "koistream-repeat"
 )
+
+// MarkRepeat marks msg, an events-topic message, as a repeat (see
+// HeaderRepeat).
+func MarkRepeat(msg *message.Message) { msg.Metadata.Set(HeaderRepeat, "true") }
 
 // ErrInvalid is wrapped by every error NewMessage, Parse and ParseValue
 // return.
