@@ -265,3 +265,90 @@ func peakHeap(stop <-chan struct{}) <-chan uint64 {
 	}()
 	return out
 }
+
+// koiPollPage is the page the poll benchmark asks for: the most a poll
+// returns (projections.MaxPollPage).
+const koiPollPage = 1000
+
+// BenchmarkKOIPollDrain: a subscriber on a POLL edge drains koiCached
+// queued events with signed /events/poll requests of koiPollPage events,
+// until its queue is empty; once, whatever b.N.
+// Reports events/s and the node's peak Go heap above what it held before
+// the drain, which the page bounds, not the queue.
+func BenchmarkKOIPollDrain(b *testing.B) {
+	kb := startKOIBench(b, b.TempDir())
+	defer kb.close(b)
+	me := kb.node.Identity().RID
+	p := kb.peers[0]
+	edge := koi.EdgeRID(me, p.rid)
+	contents := []byte(`{"@context":"orn:koi-net.context:koi-net.edge","source":"` + me + `","target":"` + p.rid +
+		`","edge_type":"POLL","status":"PROPOSED","rid_types":["orn:github.issue"]}`)
+	eb, err := koi.NewBundle(edge, contents, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := p.post(kb.base+"/events/broadcast", me, eventsPayload([][]byte{koi.NewBundleEvent(koi.EventNew, eb).AppendJSON(nil)})); err != nil {
+		b.Fatal(err)
+	}
+	waitFor(b, "the poll edge approved", func() bool {
+		e, ok, err := kb.node.Graph().Edge(edge)
+		return err == nil && ok && e.Status == "APPROVED"
+	})
+	// The issues come from the other peers: an event is not queued back
+	// to the peer it came from.
+	others := &koiBench{node: kb.node, base: kb.base, peers: kb.peers[1:]}
+	others.broadcastIssues(b, "bench/poll", koiCached, 100)
+	waitFor(b, "every issue queued", func() bool {
+		d, err := kb.node.Queues().Depth(p.rid)
+		return err == nil && d >= koiCached
+	})
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	stop := make(chan struct{})
+	peak := peakHeap(stop)
+	payload := []byte(`{"type":"poll_events","limit":` + strconv.Itoa(koiPollPage) + `}`)
+	b.ResetTimer()
+	start := time.Now()
+	got, polls := 0, 0
+	for {
+		body, err := p.post(kb.base+"/events/poll", me, payload)
+		if err != nil {
+			b.Fatal(err)
+		}
+		polls++
+		var ans struct {
+			Payload struct {
+				Events []json.RawMessage `json:"events"`
+			} `json:"payload"`
+		}
+		if err := json.Unmarshal(body, &ans); err != nil {
+			b.Fatal(err)
+		}
+		if len(ans.Payload.Events) == 0 {
+			break
+		}
+		got += len(ans.Payload.Events)
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	close(stop)
+	if got < koiCached {
+		b.Fatalf("drained %d events, want %d", got, koiCached)
+	}
+	b.ReportMetric(float64(got)/el.Seconds(), "events/s")
+	b.ReportMetric(float64(polls), "polls")
+	b.ReportMetric(float64(int64(<-peak)-int64(before.HeapInuse))/(1<<20), "peak-heap-MiB")
+}
+
+// waitFor polls cond every 10 ms for up to two minutes.
+func waitFor(b *testing.B, what string, cond func() bool) {
+	b.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

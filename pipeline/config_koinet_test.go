@@ -67,6 +67,8 @@ func TestKOIConfigFromFile(t *testing.T) {
 			})},
 		{"protocol 1.0 given", "koi_net:\n  protocol: '1.0'\n",
 			with(func(k *pipeline.KOIConfig) { k.Protocol = pipeline.ProtocolV1 })},
+		{"queue limit", "koi_net:\n  queue_limit: 500\n",
+			with(func(k *pipeline.KOIConfig) { k.QueueLimit = 500 })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -155,7 +155,7 @@ func (f *File) PrivKeyPasswordEnv() string {
 // usedKoiNetKeys are the koi_net keys koistream acts on.
 var usedKoiNetKeys = map[string]bool{
 	"node_name": true, "require_signatures": true, "node_profile": true, "first_contact": true,
-	"rid_types_of_interest": true, "polling_interval": true, "protocol": true,
+	"rid_types_of_interest": true, "polling_interval": true, "protocol": true, "queue_limit": true,
 }
 
 // NotYetUsed returns the keys the file gives that koistream reads and
@@ -227,6 +227,9 @@ func (f *File) Apply(cfg *Config) error {
 	}
 	if kn.Protocol != "" {
 		cfg.KOI.Protocol = kn.Protocol
+	}
+	if kn.QueueLimit != 0 {
+		cfg.KOI.QueueLimit = int(kn.QueueLimit)
 	}
 	k := f.Koistream
 	if k.DataDir != "" {

@@ -48,6 +48,9 @@ type KoiNetSection struct {
 	// Protocol is "1.0" to speak unsigned koi-net 1.0 (koistream's key;
 	// KOIConfig.Protocol); a bare-URL first_contact implies it.
 	Protocol string `yaml:"protocol"`
+	// QueueLimit bounds each subscriber's outbound queue, in events
+	// (koistream's key; KOIConfig.QueueLimit, default DefaultQueueLimit).
+	QueueLimit Count `yaml:"queue_limit"`
 }
 
 // hexHash matches a koi-net 1.1+ node RID hash: a hex sha256.
