@@ -53,11 +53,13 @@ const maxRequestBody = 8 << 20
 // re-print is neither listed nor served. A Server is safe for concurrent
 // use.
 type Server struct {
-	cache   *projections.Cache
-	queues  *projections.Queues // /events/poll (poll.go); nil: not mounted
-	logger  *slog.Logger
-	self    *Self
-	require bool
+	cache  *projections.Cache
+	queues *projections.Queues // /events/poll (poll.go); nil: not mounted
+	logger *slog.Logger
+	self   *Self
+	// selfHash is our profile manifest's sha256_hash (see cachedSelf).
+	selfHash string
+	require  bool
 
 	// The /events/broadcast intake (broadcast.go); publisher nil: not
 	// mounted.
@@ -171,8 +173,15 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	var selfHash string
+	if cfg.Self != nil {
+		var m koi.Manifest
+		if err := json.Unmarshal(cfg.Self.Manifest, &m); err == nil {
+			selfHash = m.SHA256Hash
+		}
+	}
 	return &Server{
-		cache: cfg.Cache, queues: cfg.Queues, logger: cfg.Logger, self: cfg.Self, require: cfg.RequireSignatures,
+		cache: cfg.Cache, queues: cfg.Queues, logger: cfg.Logger, self: cfg.Self, selfHash: selfHash, require: cfg.RequireSignatures,
 		publisher: cfg.Publisher, rawTopic: cfg.RawTopic, resolve: cfg.Resolve, onBroadcast: cfg.OnBroadcast,
 		maxBroadcast: cfg.MaxBroadcastBody, publishTimeout: cfg.PublishTimeout,
 	}, nil
@@ -490,6 +499,9 @@ func (s *Server) fetchBundles(payload []byte) ([]byte, error) {
 // advertisable RID.
 func (s *Server) manifest(rid string) ([]byte, bool, error) {
 	if s.self != nil && rid == s.self.RID {
+		if m, ok := s.cachedSelf(s.cache.Manifest); ok {
+			return m, true, nil
+		}
 		return s.self.Manifest, true, nil
 	}
 	if !advertisable(rid) {
@@ -498,10 +510,27 @@ func (s *Server) manifest(rid string) ([]byte, bool, error) {
 	return s.cache.Manifest(rid)
 }
 
+// cachedSelf returns our own profile's manifest or bundle (get) as the
+// cache holds it when that is the profile we run with (same hash): the
+// manifest our log announced to peers, whose timestamp is the stage's, not
+// the one we started with. Until the cache has it (the first start, a
+// changed profile) the profile is served from memory.
+func (s *Server) cachedSelf(get func(string) ([]byte, bool, error)) ([]byte, bool) {
+	m, found, err := s.cache.Manifest(s.self.RID)
+	if err != nil || !found || !bytes.Contains(m, []byte(`"sha256_hash":"`+s.selfHash+`"`)) {
+		return nil, false
+	}
+	b, found, err := get(s.self.RID)
+	return b, err == nil && found
+}
+
 // bundle returns the bundle of rid: ours, or the cache's for an
 // advertisable RID.
 func (s *Server) bundle(rid string) ([]byte, bool, error) {
 	if s.self != nil && rid == s.self.RID {
+		if b, ok := s.cachedSelf(s.cache.Bundle); ok {
+			return b, true, nil
+		}
 		return s.self.Bundle, true, nil
 	}
 	if !advertisable(rid) {
