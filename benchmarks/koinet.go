@@ -71,6 +71,24 @@ func (p *koiPeer) post(url, target string, payload []byte) ([]byte, error) {
 	return b, nil
 }
 
+// postBare POSTs a bare (koi-net 1.0) payload to url and returns the
+// answer's body, or an error for a transport failure or a non-200.
+func (p *koiPeer) postBare(url string, payload []byte) ([]byte, error) {
+	resp, err := p.client.Post(url, "application/json", bytes.NewReader(payload))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %d %s", url, resp.StatusCode, b)
+	}
+	return b, nil
+}
+
 // handshake introduces p to the node at base (its KOI-net base URL) as a
 // koi-net 2.1 node does: one broadcast with FORGET and NEW of its profile.
 func (p *koiPeer) handshake(base, target string) error {

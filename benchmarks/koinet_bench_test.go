@@ -132,6 +132,13 @@ func BenchmarkKOIBroadcast(b *testing.B) {
 // fetchLoop runs b.N requests spread over the peers, each made by mk, and
 // reports requests/s and latency quantiles.
 func (kb *koiBench) fetchLoop(b *testing.B, path string, mk func(r *rand.Rand) []byte) {
+	kb.fetchLoopWith(b, path, true, mk)
+}
+
+// fetchLoopWith is fetchLoop with signed (koi-net 2.x envelopes, sealed per
+// request) or bare (koi-net 1.0) requests: the bare run beside the signed
+// one is the baseline that prices signing and verifying.
+func (kb *koiBench) fetchLoopWith(b *testing.B, path string, signed bool, mk func(r *rand.Rand) []byte) {
 	b.Helper()
 	var lat latencies
 	var next atomic.Int64
@@ -148,7 +155,13 @@ func (kb *koiBench) fetchLoop(b *testing.B, path string, mk func(r *rand.Rand) [
 			for next.Add(1) <= int64(b.N) {
 				payload := mk(r)
 				t0 := time.Now()
-				if _, err := p.post(kb.base+path, target, payload); err != nil {
+				var err error
+				if signed {
+					_, err = p.post(kb.base+path, target, payload)
+				} else {
+					_, err = p.postBare(kb.base+path, payload)
+				}
+				if err != nil {
 					errc <- err
 					return
 				}
@@ -175,6 +188,17 @@ func BenchmarkKOIBundlesFetch(b *testing.B) {
 	defer kb.close(b)
 	kb.broadcastIssues(b, "bench/fetch", koiCached, 100)
 	kb.fetchLoop(b, "/bundles/fetch", func(r *rand.Rand) []byte {
+		return []byte(`{"type":"fetch_bundles","rids":["orn:github.issue:bench/fetch:` + strconv.Itoa(r.IntN(koiCached)) + `"]}`)
+	})
+}
+
+// BenchmarkKOIBundlesFetchUnsigned is BenchmarkKOIBundlesFetch with bare
+// koi-net 1.0 requests and answers: the baseline that prices the envelopes.
+func BenchmarkKOIBundlesFetchUnsigned(b *testing.B) {
+	kb := startKOIBench(b, b.TempDir())
+	defer kb.close(b)
+	kb.broadcastIssues(b, "bench/fetch", koiCached, 100)
+	kb.fetchLoopWith(b, "/bundles/fetch", false, func(r *rand.Rand) []byte {
 		return []byte(`{"type":"fetch_bundles","rids":["orn:github.issue:bench/fetch:` + strconv.Itoa(r.IntN(koiCached)) + `"]}`)
 	})
 }

@@ -87,6 +87,7 @@ func (n *Network) runFollowUps(ctx context.Context) {
 // events; until the graph shows it, it is not published again (for
 // inFlightRetry).
 func (n *Network) reconcile(ctx context.Context) {
+	n.ensureProfile()
 	if err := n.proposeEdges(ctx); err != nil {
 		n.log.Error("koi-net: propose edges", "err", err)
 	}

@@ -194,6 +194,8 @@ type Network struct {
 	decisions map[string]flight // proposals we answered, by RID, until the graph shows it
 	followUp  []followUp        // OnBroadcast work waiting for Run
 	unkept    map[string][]byte // poll answers not kept yet, by peer
+	// profileSent is when our profile was last published (ensureProfile).
+	profileSent time.Time
 
 	res *resolver
 }
@@ -267,26 +269,60 @@ func New(cfg Config) (*Network, error) {
 func (n *Network) Client() *Client { return n.client }
 
 // Start does what must happen before the node serves: it puts our own
-// profile bundle in our log unless the cache already holds it with the same
-// hash (so that the node's profile is in its cache, and peers subscribed to
-// node events learn of a changed profile). The handshake with the first
-// contact happens in Run, without holding up the start.
+// profile bundle into our log, so that the node's profile is in its cache
+// and peers subscribed to node events learn of a changed one. It always
+// publishes: the ridify stage, whose state is the authority on what was
+// announced, drops an unchanged profile; the cache is not, as it may lag
+// the log at start (a node killed right after announcing another profile
+// left the cache behind, and a start that compared with the cache skipped
+// its own announcement for good). The handshake with the first contact
+// happens in Run, without holding up the start.
 func (n *Network) Start(ctx context.Context) error {
-	m, ok, err := n.cfg.Cache.Manifest(n.cfg.Self.RID)
-	if err != nil {
-		return fmt.Errorf("koinet: read our profile from the cache: %w", err)
-	}
-	if ok {
-		var cached koi.Manifest
-		if json.Unmarshal(m, &cached) == nil && cached.SHA256Hash == n.profile.Manifest.SHA256Hash {
-			return nil
-		}
-	}
+	return n.publishProfile()
+}
+
+// publishProfile puts our profile bundle into our log.
+func (n *Network) publishProfile() error {
+	n.mu.Lock()
+	n.profileSent = n.cfg.Now()
+	n.mu.Unlock()
 	ev := koi.NewBundleEvent(koi.EventNew, n.profile)
 	if err := n.publishLocal([]koi.Event{ev}, nil); err != nil {
 		return fmt.Errorf("koinet: publish our profile: %w", err)
 	}
 	return nil
+}
+
+// ProfileRecheck is how long after publishing our profile the network
+// checks that the cache holds it, and publishes it again if not.
+const ProfileRecheck = 5 * time.Second
+
+// ensureProfile publishes our profile again when, ProfileRecheck after the
+// last time, the cache still holds another one. Local records are keyed by
+// a new UUID each, so the announcement of an earlier run that died before
+// its stages handled it can land on another partition and be handled after
+// ours, leaving its profile last (seen in kill -9 cycles); announcing ours
+// again puts it back on top.
+func (n *Network) ensureProfile() {
+	n.mu.Lock()
+	due := n.cfg.Now().Sub(n.profileSent) >= ProfileRecheck
+	n.mu.Unlock()
+	if !due {
+		return
+	}
+	m, ok, err := n.cfg.Cache.Manifest(n.cfg.Self.RID)
+	if err != nil {
+		return
+	}
+	if ok {
+		var cached koi.Manifest
+		if json.Unmarshal(m, &cached) == nil && cached.SHA256Hash == n.profile.Manifest.SHA256Hash {
+			return
+		}
+	}
+	if err := n.publishProfile(); err != nil {
+		n.log.Error("koi-net: publish our profile again", "err", err)
+	}
 }
 
 // Run runs the network until ctx ends: the handshake with the first

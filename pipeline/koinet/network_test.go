@@ -17,8 +17,8 @@ import (
 	"github.com/koistream/koistream/topics/koi"
 )
 
-// TestStartPublishesOurProfile: our profile is put in our log unless the
-// cache holds it with the same hash.
+// TestStartPublishesOurProfile: our profile is put in our log at every
+// start, whatever the cache holds (the stages drop an unchanged one).
 func TestStartPublishesOurProfile(t *testing.T) {
 	self := newIdent(t, "me", "http://127.0.0.1:9/koi-net", "orn:github.event")
 	old := profileContents("http://127.0.0.1:8/koi-net", self.pub, "orn:github.event")
@@ -29,7 +29,7 @@ func TestStartPublishesOurProfile(t *testing.T) {
 	}{
 		{"not cached", nil, true},
 		{"cached with another hash", old, true},
-		{"cached", self.contents, false},
+		{"cached: published all the same, the stages drop it", self.contents, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -215,6 +215,41 @@ func TestNewRefuses(t *testing.T) {
 			tt.mod(&c)
 			if _, err := New(c); err == nil {
 				t.Error("accepted")
+			}
+		})
+	}
+}
+
+// TestEnsureProfile: ProfileRecheck after publishing our profile, a cache
+// that holds another one (an earlier run's announcement handled after
+// ours) gets ours again; a cache that holds ours gets nothing.
+func TestEnsureProfile(t *testing.T) {
+	self := newIdent(t, "me", "http://127.0.0.1:9/koi-net", "orn:github.event")
+	old := profileContents("http://127.0.0.1:8/koi-net", self.pub, "orn:github.event")
+	for _, tc := range []struct {
+		name    string
+		cached  []byte
+		elapsed time.Duration
+		want    int
+	}{
+		{"another profile cached, recheck due", old, ProfileRecheck, 1},
+		{"another profile cached, too soon", old, ProfileRecheck - time.Second, 0},
+		{"ours cached", self.contents, ProfileRecheck, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.apply(newEvent(t, koi.EventNew, self.rid, tc.cached))
+			rec := &recorder{}
+			n := newNetwork(t, self, w, rec, KOIConfig{})
+			now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+			n.cfg.Now = func() time.Time { return now }
+			if err := n.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			now = now.Add(tc.elapsed)
+			n.ensureProfile()
+			if got := len(rec.inputs(t)) - 1; got != tc.want {
+				t.Errorf("published again %d times, want %d", got, tc.want)
 			}
 		})
 	}
