@@ -285,7 +285,12 @@ func (s *Server) endpoint(reqType string, answer answerFunc) http.HandlerFunc {
 			s.internal(w, err)
 			return
 		}
-		sealed, err := koi.Seal(s.self.Key, resp, s.self.RID, env.SourceNode)
+		seal := koi.Seal
+		if reqType == koi.PayloadTypeFetchRids || reqType == koi.PayloadTypeFetchManifests {
+			// Printed by our own pydantic-exact writers: signed as is.
+			seal = koi.SealPrinted
+		}
+		sealed, err := seal(s.self.Key, resp, s.self.RID, env.SourceNode)
 		if err != nil {
 			s.internal(w, fmt.Errorf("sign the answer to %s: %w", env.SourceNode, err))
 			return
@@ -440,7 +445,7 @@ func (s *Server) fetchRids(payload []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(koi.NewRidsPayload(rids))
+	return koi.NewRidsPayload(rids).AppendJSON(nil), nil
 }
 
 func (s *Server) fetchManifests(payload []byte) ([]byte, error) {

@@ -190,3 +190,13 @@ func appendStringList(dst []byte, ss []string) []byte {
 	}
 	return append(dst, ']')
 }
+
+// AppendJSON appends the rids payload as pydantic prints it:
+// {"type":"rids_payload","rids":[…]}, strings escaped as AppendString does.
+// It is what SealPrinted may sign without re-printing.
+func (p RidsPayload) AppendJSON(dst []byte) []byte {
+	dst = appendPayloadType(dst, PayloadTypeRidsPayload)
+	dst = append(dst, `,"rids":`...)
+	dst = appendStringList(dst, p.Rids)
+	return append(dst, '}')
+}

@@ -219,6 +219,23 @@ func Seal(priv *ecdsa.PrivateKey, payload []byte, source, target string) ([]byte
 	return env.AppendJSON(nil), nil
 }
 
+// SealPrinted is Seal for a payload already printed as pydantic prints it,
+// which it signs as it is: the payloads our own writers assemble from
+// strings and manifests (RidsPayload.AppendJSON,
+// RawManifestsPayload.AppendJSON over Manifest.AppendJSON), where
+// re-printing would only cost time. Re-printing a 10,000-RID answer took
+// most of a /rids/fetch request (benchmarks/RESULTS.md, "KOI-net node").
+// Anything holding JSON from elsewhere (bundles, events) must go through
+// Seal.
+func SealPrinted(priv *ecdsa.PrivateKey, payload []byte, source, target string) ([]byte, error) {
+	env := SignedEnvelope{Payload: payload, SourceNode: source, TargetNode: target}
+	var err error
+	if env.Signature, err = Sign(priv, env.Message()); err != nil {
+		return nil, err
+	}
+	return env.AppendJSON(nil), nil
+}
+
 // Verify checks e's signature with the public key string pub (a profile's
 // public_key) over the bytes received: the message built from the raw
 // payload (KOI-2.1.md 1d). If that fails and the payload holds whitespace
