@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/segmentio/encoding/json"
+
 	"github.com/koistream/koistream/pipeline/httpjson"
 	stageskoinet "github.com/koistream/koistream/stages/koinet"
 	"github.com/koistream/koistream/topics"
@@ -63,6 +65,7 @@ type ResolveFunc func(ctx context.Context, rid string) (publicKey string, ok boo
 // record key, which the dedupe stage drops, and an event already seen
 // (same RID and hash) makes nothing new in ridify.
 func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
+	began := time.Now()
 	body, ok := s.readBroadcast(w, r)
 	if !ok {
 		return
@@ -111,6 +114,10 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !signed {
+		if err := s.checkUnsigned(events); err != nil && s.signing() {
+			writeValidationError(w, err)
+			return
+		}
 		// koi-net 1.0 says nowhere who sends a broadcast, but its
 		// handshake introduces the sender: FORGET X, NEW X's profile.
 		sender = v1HandshakeSender(events)
@@ -133,7 +140,9 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 	}
 	// The append must not depend on the client staying connected (see
 	// pipeline/webhook): only PublishTimeout bounds it.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.publishTimeout)
+	// PublishTimeout counts from the request's start: resolving an unknown
+	// sender may already have taken part of the peer's 5 s.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), max(s.publishTimeout-time.Since(began), 100*time.Millisecond))
 	defer cancel()
 	msg.SetContext(ctx)
 	if err := s.publisher.Publish(s.rawTopic, msg); err != nil {
@@ -156,6 +165,61 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 	}
 	handshake, missing := s.summarize(sender, events)
 	s.onBroadcast(sender, handshake, missing)
+}
+
+// checkUnsigned refuses a bare (unauthenticated, koi-net 1.0) batch that
+// would change what a signing node says about itself: an event about a
+// 1.1+ node RID (its key names it; it signs), or about an edge between two
+// such nodes (read from the event's contents, or for a FORGET from the
+// cached edge). Without this anyone could cancel a signed subscriber's
+// edge or replace its profile with one bare POST. 1.0 nodes and their
+// edges stay as open as koi-net 1.0 is.
+func (s *Server) checkUnsigned(events []koi.Event) error {
+	signs := func(rid string) bool {
+		n, err := koi.ParseNodeRID(rid)
+		return err == nil && !n.Legacy()
+	}
+	for _, ev := range events {
+		t, err := koi.RIDType(ev.RID)
+		if err != nil {
+			continue // DecodePayload let it through; not a node's
+		}
+		switch t {
+		case koi.TypeKoiNetNode:
+			if signs(ev.RID) {
+				return fmt.Errorf("events: %s is a node that signs; an unsigned (koi-net 1.0) body cannot change it, send it in a signed envelope", ev.RID)
+			}
+		case koi.TypeKoiNetEdge:
+			contents := ev.Contents
+			if !stageskoinet.HasContents(ev) {
+				b, found, err := s.cache.Bundle(ev.RID)
+				if err != nil || !found {
+					continue
+				}
+				var bundle struct {
+					Contents json.RawMessage `json:"contents"`
+				}
+				if json.Unmarshal(b, &bundle) != nil {
+					continue
+				}
+				contents = bundle.Contents
+			}
+			var e struct{ Source, Target string }
+			if json.Unmarshal(contents, &e) == nil && signs(e.Source) && signs(e.Target) {
+				return fmt.Errorf("events: %s is an edge between nodes that sign; an unsigned (koi-net 1.0) body cannot change it, send it in a signed envelope", ev.RID)
+			}
+		}
+	}
+	return nil
+}
+
+// signing reports whether we are a 1.1+ node (our RID names our key): only
+// then does an unsigned body meet the limits of checkUnsigned. A node on a
+// 1.0 network takes bare bodies as 1.0 does, from 2.x nodes too (they speak
+// 1.0 to it).
+func (s *Server) signing() bool {
+	n, err := koi.ParseNodeRID(s.self.RID)
+	return err == nil && !n.Legacy()
 }
 
 // v1HandshakeSender returns the node a bare (koi-net 1.0) broadcast
@@ -208,8 +272,37 @@ func (s *Server) summarize(sender string, events []koi.Event) (handshake bool, m
 // and, only when neither knows the sender, from Config.Resolve: resolving
 // may ask another node, which a handshake must not wait for.
 func (s *Server) validate(ctx context.Context, env koi.SignedEnvelope) error {
-	err := koi.ValidateEnvelope(env, s.self.RID, s.lookupKey)
+	var lookupErr error
+	err := koi.ValidateEnvelope(env, s.self.RID, func(rid string) (string, bool) {
+		pub, found, err := s.lookupKeyErr(rid)
+		if err != nil {
+			lookupErr = err
+		}
+		return pub, found
+	})
+	if lookupErr != nil {
+		return lookupErr // a storage failure: ours to answer, not unknown_node
+	}
 	ee, ok := errors.AsType[*koi.EnvelopeError](err)
+	if ok && ee.Code == koi.ErrorInvalidKey && env.SourceNode != s.self.RID {
+		// The cached profile's key is not the RID's: a forgery cached by
+		// an earlier build, which must not lock the real node out. Its own
+		// handshake (or a resolution) decides; otherwise invalid_key
+		// stands, as the reference answers.
+		again := koi.ValidateEnvelope(env, s.self.RID, func(string) (string, bool) { return "", false })
+		if again == nil {
+			return nil
+		}
+		if ae, ok := errors.AsType[*koi.EnvelopeError](again); !ok || ae.Code != koi.ErrorUnknownNode || s.resolve == nil {
+			return err
+		}
+		if pub, found := s.resolve(ctx, env.SourceNode); found {
+			if koi.ValidateEnvelope(env, s.self.RID, func(rid string) (string, bool) { return pub, rid == env.SourceNode }) == nil {
+				return nil
+			}
+		}
+		return err
+	}
 	if !ok || ee.Code != koi.ErrorUnknownNode || s.resolve == nil {
 		return err
 	}

@@ -93,7 +93,10 @@ func (s *Server) pollBare(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	if s.self != nil {
-		if _, signs := s.lookupKey(req.Rid); signs {
+		// Only a koi-net 1.0 node (<name>+<uuid4>) polls bare: a 1.1+ RID
+		// names a key, so its owner signs; answering a bare poll for it
+		// would let anyone read and acknowledge that node's queue.
+		if n, err := koi.ParseNodeRID(req.Rid); err != nil || !n.Legacy() {
 			writeMissingEnvelope(w, body)
 			return
 		}

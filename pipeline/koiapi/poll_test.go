@@ -424,3 +424,24 @@ func TestWirePartialPolls(t *testing.T) {
 		}
 	}
 }
+
+// TestPollBareForASigningNode: a bare poll naming a 1.1+ node (whose RID
+// names its key) is refused whether or not its profile is cached, and its
+// queue is left as it was: otherwise anyone could read and acknowledge a
+// signing node's events once its profile was forgotten.
+func TestPollBareForASigningNode(t *testing.T) {
+	t.Parallel()
+	me, friend := newPeer(t, "github-sensor"), newPeer(t, "processor")
+	ps := newPollStore(t, me.rid)
+	ps.subscribe(me.rid, friend.rid) // subscribed, profile not cached
+	ps.add("", issue(t, 1))
+	srv := startPoll(t, koiapi.Config{Cache: ps.cache, Self: selfFor(t, me), Queues: ps.queues})
+	client := &http.Client{Timeout: 30 * time.Second}
+	r := do(t, client, http.MethodPost, srv.URL+"/koi-net/events/poll", []byte(`{"rid":"`+friend.rid+`","limit":0}`))
+	if r.status != http.StatusUnprocessableEntity {
+		t.Errorf("bare poll for %s: %d %s, want 422", friend.rid, r.status, r.body)
+	}
+	if d, err := ps.queues.Depth(friend.rid); err != nil || d != 1 {
+		t.Errorf("queue depth %d (%v), want 1: untouched", d, err)
+	}
+}

@@ -314,19 +314,25 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 // neither, by /bundles/fetch from a node-state provider (KOI-2.1.md 1a),
 // comes with first contact; until then such a sender gets unknown_node.
 func (s *Server) lookupKey(rid string) (string, bool) {
+	pub, found, _ := s.lookupKeyErr(rid)
+	return pub, found
+}
+
+// lookupKeyErr is lookupKey that also returns a failure to read the cache,
+// which is ours to answer (500), not the peer's (unknown_node).
+func (s *Server) lookupKeyErr(rid string) (string, bool, error) {
 	if rid == s.self.RID {
-		return s.self.PublicKey, true
+		return s.self.PublicKey, true, nil
 	}
 	if t, err := koi.RIDType(rid); err != nil || t != koi.TypeKoiNetNode {
-		return "", false
+		return "", false, nil
 	}
 	b, found, err := s.cache.Bundle(rid)
 	if err != nil {
-		s.logger.Error("koi-net key lookup failed", "rid", rid, "err", err)
-		return "", false
+		return "", false, fmt.Errorf("koi-net key lookup of %s: %w", rid, err)
 	}
 	if !found {
-		return "", false
+		return "", false, nil
 	}
 	var bundle struct {
 		Contents struct {
@@ -334,9 +340,9 @@ func (s *Server) lookupKey(rid string) (string, bool) {
 		} `json:"contents"`
 	}
 	if err := json.Unmarshal(b, &bundle); err != nil || bundle.Contents.PublicKey == "" {
-		return "", false
+		return "", false, nil
 	}
-	return bundle.Contents.PublicKey, true
+	return bundle.Contents.PublicKey, true, nil
 }
 
 // isEnvelope reports whether body is a JSON object with a top-level

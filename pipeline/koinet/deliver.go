@@ -284,7 +284,15 @@ func (d *Deliverer) serve(ctx context.Context, sub string) {
 				return
 			}
 			d.failed.Add(ctx, 1, attrs)
-			log.Warn("koi-net delivery failed; the batch is sent again", "events", len(events), "retry_in", backoff, "err", err)
+			if pe, ok := errors.AsType[*PeerError](err); ok && (pe.Status == 422 || pe.Code == "invalid_key" || pe.Code == "invalid_target") {
+				// A refusal that sending again will not change (the peer's
+				// key changed, or it cannot parse an event): its queue is
+				// stuck until an operator acts, so say so loudly.
+				log.Error("koi-net delivery refused by the subscriber; its queue waits until this is resolved (koistream peers shows its depth)",
+					"events", len(events), "retry_in", backoff, "err", err)
+			} else {
+				log.Warn("koi-net delivery failed; the batch is sent again", "events", len(events), "retry_in", backoff, "err", err)
+			}
 			if !sleep(ctx, backoff) {
 				return
 			}

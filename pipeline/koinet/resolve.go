@@ -125,6 +125,13 @@ func (r *resolver) resolve(ctx context.Context, rid string) (string, bool) {
 	}
 	res, waiting := r.pending[rid]
 	if !waiting {
+		if len(r.pending) >= maxPendingResolutions {
+			// Anyone can name an unknown RID (the sender is looked up
+			// before its signature is checked): a bounded number of
+			// lookups run at once, the rest are unknown_node.
+			r.mu.Unlock()
+			return "", false
+		}
 		res = &resolution{done: make(chan struct{})}
 		r.pending[rid] = res
 	}
@@ -142,6 +149,14 @@ func (r *resolver) resolve(ctx context.Context, rid string) (string, bool) {
 		return "", false
 	}
 }
+
+// Bounds of the resolver, against peers (or anyone) naming RIDs at random.
+const (
+	// maxPendingResolutions bounds the lookups running at once.
+	maxPendingResolutions = 8
+	// maxNegative bounds the failures remembered.
+	maxNegative = 10_000
+)
 
 // fetch resolves rid from the providers of node state and publishes the
 // outcome to res.
@@ -163,6 +178,11 @@ func (r *resolver) fetch(rid string, res *resolution) {
 	}
 	r.mu.Lock()
 	if !res.ok {
+		if len(r.negative) >= maxNegative {
+			// Bounded like the lookups: forgetting every failure at
+			// once only costs repeated lookups.
+			clear(r.negative)
+		}
 		r.negative[rid] = r.n.cfg.Now().Add(negativeTTL)
 	}
 	delete(r.pending, rid)

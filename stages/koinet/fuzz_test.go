@@ -113,6 +113,9 @@ func reference(body []byte, receiver string) (out []refObs, ok bool) {
 			continue
 		}
 		if co, isObj := c.(map[string]any); isObj && len(co) > 0 {
+			if !refTrustedProfile(rid, co) {
+				continue // a forged node profile (TrustedProfile)
+			}
 			out = append(out, refObs{rid: rid, op: observed.OpUpsert, contents: co})
 		}
 	}
@@ -218,4 +221,21 @@ func FuzzParse(f *testing.F) {
 func completed(o observed.Observation) observed.Observation {
 	o.Source, o.SourceKey, o.ReceivedAt = wire.SourceKind, "k", at
 	return o
+}
+
+// refTrustedProfile is TrustedProfile over the encoding/json model: node
+// RIDs of 1.1+ form need a public_key string whose hash is theirs.
+func refTrustedProfile(rid string, contents map[string]any) bool {
+	if t, err := koi.RIDType(rid); err != nil || t != koi.TypeKoiNetNode {
+		return true
+	}
+	n, err := koi.ParseNodeRID(rid)
+	if err != nil {
+		return false
+	}
+	if n.Legacy() {
+		return true
+	}
+	pub, _ := contents["public_key"].(string)
+	return koi.CheckNodeKey(rid, pub) == nil
 }

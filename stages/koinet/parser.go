@@ -231,10 +231,22 @@ func Parse(_ context.Context, rec raw.Record) ([]observed.Observation, error) {
 			continue
 		}
 		o := observed.Observation{RID: ev.RID, Peer: in.Sender, Targets: in.Targets}
+		if in.Via != koinet.ViaLocal && o.Peer == "" {
+			// Input from a 1.0 node that did not say who it is is still
+			// someone else's: never our own knowledge, to which the
+			// outbound queues give our edges' other ends and more.
+			o.Peer = AnonymousPeer
+		}
 		if ev.EventType == koi.EventForget {
 			o.Op = observed.OpForget
 		} else {
 			if !HasContents(ev) {
+				continue
+			}
+			if in.Via != koinet.ViaLocal && !TrustedProfile(ev.RID, ev.Contents) {
+				// The reference's SecureProfileHandler: a node profile
+				// whose key is not the one its RID names is a forgery
+				// (it would lock the node out and take its events).
 				continue
 			}
 			o.Op, o.Contents = observed.OpUpsert, ev.Contents
@@ -243,6 +255,36 @@ func Parse(_ context.Context, rec raw.Record) ([]observed.Observation, error) {
 		obs = append(obs, o)
 	}
 	return obs, nil
+}
+
+// AnonymousPeer is the Peer of observations from a koi-net 1.0 node that
+// did not name itself (a bare broadcast that is not a handshake, a poll of
+// a first contact known by URL only).
+const AnonymousPeer = "orn:koi-net.node:anonymous"
+
+// TrustedProfile reports whether contents may be taken as the bundle of
+// rid from a peer: any RID but a node RID; a koi-net 1.0 node RID
+// (<name>+<uuid4>, which no key names); or a 1.1+ node RID whose hash is
+// the sha256 of the profile's public_key, as the reference checks profiles
+// before caching them (PROTOCOL.md 7 step 4).
+func TrustedProfile(rid string, contents []byte) bool {
+	if t, err := koi.RIDType(rid); err != nil || t != koi.TypeKoiNetNode {
+		return true
+	}
+	n, err := koi.ParseNodeRID(rid)
+	if err != nil {
+		return false
+	}
+	if n.Legacy() {
+		return true
+	}
+	var p struct {
+		PublicKey string `json:"public_key"`
+	}
+	if segjson.Unmarshal(contents, &p) != nil {
+		return false
+	}
+	return koi.CheckNodeKey(rid, p.PublicKey) == nil
 }
 
 // HasContents reports whether a NEW or UPDATE event carries contents the

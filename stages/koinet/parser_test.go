@@ -215,8 +215,12 @@ func TestParse(t *testing.T) {
 				if !bytes.Equal(o.Contents, wantContents) {
 					t.Errorf("observation %d contents\n got %s\nwant %s", i, o.Contents, wantContents)
 				}
-				if o.Peer != tc.sender {
-					t.Errorf("observation %d peer %q, want %q", i, o.Peer, tc.sender)
+				wantPeer := tc.sender
+				if wantPeer == "" && tc.via != wire.ViaLocal {
+					wantPeer = koinet.AnonymousPeer // someone else's, not ours
+				}
+				if o.Peer != wantPeer {
+					t.Errorf("observation %d peer %q, want %q", i, o.Peer, wantPeer)
 				}
 				if !reflect.DeepEqual(o.Targets, tc.targets) {
 					t.Errorf("observation %d targets %q, want %q", i, o.Targets, tc.targets)
@@ -315,5 +319,56 @@ func TestHasContents(t *testing.T) {
 		if got := koinet.HasContents(koi.Event{RID: "orn:a.b:c", EventType: koi.EventNew, Contents: []byte(contents)}); got != want {
 			t.Errorf("HasContents(%q) = %v, want %v", contents, got, want)
 		}
+	}
+}
+
+// TestParseDropsForgedProfiles: a node profile from a peer whose
+// public_key is not the one its RID names is dropped (the reference's
+// SecureProfileHandler), while a matching one, a 1.0 profile and our own
+// local knowledge pass.
+func TestParseDropsForgedProfiles(t *testing.T) {
+	key, err := koi.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := koi.PublicKeyString(&key.PublicKey)
+	other, _ := koi.GenerateKey()
+	otherPub, _ := koi.PublicKeyString(&other.PublicKey)
+	rid, _ := koi.NodeRIDForKey("x", pub)
+	const legacy = "orn:koi-net.node:legacy+9f90e37e-bc8f-417a-872b-cd6e8a38d46f"
+	profile := func(pk string) string {
+		return `{"base_url":"http://evil.example/koi-net","node_type":"FULL","provides":{"event":[],"state":[]},"public_key":"` + pk + `"}`
+	}
+	newEv := func(r, contents string) string {
+		b, err := koi.NewBundle(r, []byte(contents), at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(koi.NewBundleEvent(koi.EventNew, b).AppendJSON(nil))
+	}
+	for _, tc := range []struct {
+		name, event, via string
+		want             int
+	}{
+		{"matching key", newEv(rid, profile(pub)), wire.ViaBroadcast, 1},
+		{"another key", newEv(rid, profile(otherPub)), wire.ViaBroadcast, 0},
+		{"no key", newEv(rid, `{"base_url":null,"node_type":"PARTIAL","provides":{"event":[],"state":[]}}`), wire.ViaPoll, 0},
+		{"a 1.0 node", newEv(legacy, `{"base_url":null,"node_type":"PARTIAL","provides":{"event":[],"state":[]}}`), wire.ViaBroadcast, 1},
+		{"local knowledge", newEv(rid, profile(otherPub)), wire.ViaLocal, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sender := gosim
+			if tc.via == wire.ViaLocal {
+				sender = ""
+			}
+			rec := record(t, wire.Input{Sender: sender, Receiver: local, Via: tc.via, Body: []byte(`{"type":"events_payload","events":[` + tc.event + `]}`)})
+			got, err := koinet.Parse(context.Background(), rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tc.want {
+				t.Errorf("%d observations, want %d", len(got), tc.want)
+			}
+		})
 	}
 }
