@@ -50,9 +50,12 @@ func newKOIPeer(name string) (*koiPeer, error) {
 }
 
 // post seals payload from p to node target and POSTs it to url; it returns
-// the answer's body, or an error for a transport failure or a non-200.
+// the answer's body, or an error for a transport failure or a non-200. The
+// benchmarks' payloads are compact JSON without floats, already as pydantic
+// prints them, so the peer signs them as they are (koi.SealPrinted): a
+// Python peer re-prints on its own machine, not on the two cores measured.
 func (p *koiPeer) post(url, target string, payload []byte) ([]byte, error) {
-	body, err := koi.Seal(p.key, payload, p.rid, target)
+	body, err := koi.SealPrinted(p.key, payload, p.rid, target)
 	if err != nil {
 		return nil, err
 	}
