@@ -32,8 +32,13 @@ const cacheName = "cache"
 // whole batches. A Cache is safe for concurrent use under the [Projection]
 // contract: Apply is called by one goroutine at a time, reads by any.
 type Cache struct {
-	db *pebble.DB
+	db    *pebble.DB
+	store *Store
 }
+
+// Version is the version of the store the cache lives in (Store.Version):
+// unchanged between two reads, the cache answered both from the same state.
+func (c *Cache) Version() uint64 { return c.store.Version() }
 
 // NewCache returns the cache projection kept in s; attach it with
 // [Store.Attach]. It deletes the type index a cache written by an older
@@ -42,7 +47,7 @@ func NewCache(s *Store) (*Cache, error) {
 	if err := dropLegacyTypeIndex(s.db); err != nil {
 		return nil, fmt.Errorf("cache projection in %s: %w", s.dir, err)
 	}
-	return &Cache{db: s.db}, nil
+	return &Cache{db: s.db, store: s}, nil
 }
 
 // dropLegacyTypeIndex deletes the type index a cache written by an older

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -54,7 +55,15 @@ type Store struct {
 	mu          sync.Mutex
 	projections []Projection
 	next        map[string]map[int32]int64 // topic → partition → next offset, as committed
+	// version counts the batches Apply committed (see Version).
+	version atomic.Uint64
 }
+
+// Version returns a number that changes whenever Apply commits a batch: two
+// reads of the store between which Version did not change saw the same
+// state, so an answer computed from the first may serve the second (the
+// KOI-net API's /rids/fetch does). Safe for concurrent use.
+func (s *Store) Version() uint64 { return s.version.Load() }
 
 // OpenStore opens (creating if needed) the projection store in dir with
 // [StoreOptions]. logger receives Pebble's messages; nil means
@@ -246,6 +255,7 @@ func (s *Store) Apply(recs []Record) (Applied, error) {
 			s.next[e.topic][e.part] = e.next
 		}
 	}
+	s.version.Add(1)
 	return res, nil
 }
 

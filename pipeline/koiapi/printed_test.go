@@ -64,3 +64,42 @@ func TestSignedBundlesArePrintedAsPydantic(t *testing.T) {
 		t.Errorf("bare answer %s does not carry the stored bundle %s", bare, stored)
 	}
 }
+
+// TestRidsAnswerFollowsTheCache: the remembered /rids/fetch answer is
+// served only while the cache is unchanged; a RID added since shows in the
+// next answer, and another question is not answered with the last one.
+func TestRidsAnswerFollowsTheCache(t *testing.T) {
+	t.Parallel()
+	cache := newTestCache(t)
+	cache.add(newEvent(t, "orn:github.issue:octo/hello:1", []byte(`{"n":1}`)))
+	srv := startSigned(t, koiapi.Config{Cache: cache.cache})
+	ask := func(types string) string {
+		t.Helper()
+		resp, err := http.Post(srv.URL+"/koi-net/rids/fetch", "application/json", bytes.NewReader([]byte(`{"type":"fetch_rids","rid_types":`+types+`}`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	one := `{"type":"rids_payload","rids":["orn:github.issue:octo/hello:1"]}`
+	for _, tc := range []struct {
+		name, types, want string
+		add               string
+	}{
+		{"first", `["orn:github.issue"]`, one, ""},
+		{"again, unchanged", `["orn:github.issue"]`, one, ""},
+		{"another question", `["orn:github.repo"]`, `{"type":"rids_payload","rids":[]}`, ""},
+		{"after an addition", `["orn:github.issue"]`, `{"type":"rids_payload","rids":["orn:github.issue:octo/hello:1","orn:github.issue:octo/hello:2"]}`, "orn:github.issue:octo/hello:2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.add != "" {
+				cache.add(newEvent(t, tc.add, []byte(`{"n":2}`)))
+			}
+			if got := ask(tc.types); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
