@@ -520,6 +520,14 @@ func (s *Server) fetchManifests(payload []byte) ([]byte, error) {
 }
 
 func (s *Server) fetchBundles(payload []byte) ([]byte, error) {
+	// Bundles are stored as served, so they go out byte for byte:
+	// re-marshalling would reformat contents whose exact bytes peers hash.
+	return s.answerBundles(payload, nil)
+}
+
+// answerBundles answers a fetch_bundles payload with each bundle found as
+// stored, or as print returns it when print is not nil.
+func (s *Server) answerBundles(payload []byte, print func([]byte) ([]byte, error)) ([]byte, error) {
 	req, err := koi.DecodeFetchBundles(payload)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadPayload, err)
@@ -535,10 +543,13 @@ func (s *Server) fetchBundles(payload []byte) ([]byte, error) {
 			notFound = append(notFound, rid)
 			continue
 		}
+		if print != nil {
+			if b, err = print(b); err != nil {
+				return nil, fmt.Errorf("print the bundle of %s: %w", rid, err)
+			}
+		}
 		bundles = append(bundles, b)
 	}
-	// Bundles are stored as served, so they go out byte for byte:
-	// re-marshalling would reformat contents whose exact bytes peers hash.
 	return koi.RawBundlesPayload{Bundles: bundles, NotFound: notFound}.AppendJSON(nil), nil
 }
 
@@ -547,28 +558,7 @@ func (s *Server) fetchBundles(payload []byte) ([]byte, error) {
 // bundle per request cost a signed /bundles/fetch a fifth of its CPU), in a
 // payload our writers print exactly, so that koi.SealPrinted signs it as is.
 func (s *Server) fetchBundlesPrinted(payload []byte) ([]byte, error) {
-	req, err := koi.DecodeFetchBundles(payload)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errBadPayload, err)
-	}
-	var bundles []json.RawMessage
-	var notFound []string
-	for _, rid := range req.Rids {
-		b, found, err := s.bundle(rid)
-		if err != nil {
-			return nil, err
-		}
-		if !found {
-			notFound = append(notFound, rid)
-			continue
-		}
-		p, err := s.printed.print(b)
-		if err != nil {
-			return nil, fmt.Errorf("print the bundle of %s: %w", rid, err)
-		}
-		bundles = append(bundles, p)
-	}
-	return koi.RawBundlesPayload{Bundles: bundles, NotFound: notFound}.AppendJSON(nil), nil
+	return s.answerBundles(payload, s.printed.print)
 }
 
 // manifest returns the manifest of rid: ours, or the cache's for an
