@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/koistream/koistream/projections"
 	"github.com/koistream/koistream/topics/koi"
@@ -58,6 +59,7 @@ func (s *Server) pollEvents(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, err)
 		return
 	}
+	defer s.lockPoller(env.SourceNode)()
 	page, err := s.queues.Poll(env.SourceNode, req.Limit)
 	if err != nil {
 		s.internal(w, err)
@@ -101,6 +103,7 @@ func (s *Server) pollBare(w http.ResponseWriter, r *http.Request, body []byte) {
 			return
 		}
 	}
+	defer s.lockPoller(req.Rid)()
 	page, err := s.queues.Poll(req.Rid, req.Limit)
 	if err != nil {
 		s.internal(w, err)
@@ -156,6 +159,19 @@ func (s *Server) deliverPage(w http.ResponseWriter, r *http.Request, poller stri
 	if err := http.NewResponseController(w).Flush(); err != nil {
 		s.release(poller, page)
 	}
+}
+
+// lockPoller serialises the polls of one node from taking a page to
+// having written it (or handed it back), and returns the unlock. A poll
+// acknowledges the page before it; without this, a poll made while the one
+// before it was still being written (a client that timed out and asked
+// again) acknowledged a page that was then found undelivered and handed
+// back too late.
+func (s *Server) lockPoller(poller string) func() {
+	m, _ := s.pollLocks.LoadOrStore(poller, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 // release hands page back to poller's queue (projections.Queues.Release).

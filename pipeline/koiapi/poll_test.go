@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -443,5 +444,64 @@ func TestPollBareForASigningNode(t *testing.T) {
 	}
 	if d, err := ps.queues.Depth(friend.rid); err != nil || d != 1 {
 		t.Errorf("queue depth %d (%v), want 1: untouched", d, err)
+	}
+}
+
+// blockingWriter is a ResponseWriter whose flush waits for release and
+// then fails, as a client that went away while its answer was written.
+type blockingWriter struct {
+	*httptest.ResponseRecorder
+	writing chan struct{} // closed when the answer is being flushed
+	release chan struct{}
+}
+
+func (b *blockingWriter) FlushError() error {
+	close(b.writing)
+	<-b.release
+	return errors.New("client gone")
+}
+
+// TestPollsOfOneNodeAreSerialised: a poll made while the node's previous
+// answer is still being written waits for it; when that answer turns out
+// undelivered, the waiting poll gets its page, not the page after it.
+func TestPollsOfOneNodeAreSerialised(t *testing.T) {
+	t.Parallel()
+	me := newPeer(t, "github-sensor")
+	const old = "orn:koi-net.node:old+8f1a0b52-1c1d-4b9e-8a53-0d6c3e0a9b11"
+	ps := newPollStore(t, me.rid)
+	ps.add(old, newEvent(t, old, []byte(`{"base_url":null,"node_type":"PARTIAL","provides":{"event":[],"state":[]}}`)))
+	ps.subscribe(me.rid, old)
+	ps.add("", issue(t, 1))
+	ps.add("", issue(t, 2))
+	s, err := koiapi.NewServer(koiapi.Config{Cache: ps.cache, Self: selfFor(t, me), Queues: ps.queues, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	s.Register(mux, "")
+	body := `{"rid":"` + old + `","limit":1}`
+	first := &blockingWriter{ResponseRecorder: httptest.NewRecorder(), writing: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		mux.ServeHTTP(first, httptest.NewRequest(http.MethodPost, "/koi-net/events/poll", strings.NewReader(body)))
+	}()
+	<-first.writing
+	second := make(chan string, 1)
+	go func() {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/koi-net/events/poll", strings.NewReader(body)))
+		second <- rec.Body.String()
+	}()
+	select {
+	case got := <-second:
+		t.Fatalf("second poll answered %s while the first answer was still being written", got)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(first.release) // the first answer is found undelivered
+	<-done
+	want := `{"type":"events_payload","events":[` + string(issue(t, 1)) + `]}`
+	if got := <-second; got != want {
+		t.Errorf("second poll\n got %s\nwant %s (the undelivered page)", got, want)
 	}
 }

@@ -66,6 +66,8 @@ type Server struct {
 		key     string
 		payload []byte
 	}
+	// pollLocks holds a *sync.Mutex per poller (see lockPoller).
+	pollLocks sync.Map
 	// printed memoizes stored bundles as pydantic prints them.
 	printed pydanticMemo
 	// selfHash is our profile manifest's sha256_hash (see cachedSelf).
