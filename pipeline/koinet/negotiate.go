@@ -88,6 +88,9 @@ func (n *Network) runFollowUps(ctx context.Context) {
 // inFlightRetry).
 func (n *Network) reconcile(ctx context.Context) {
 	n.ensureProfile()
+	if err := n.forgetOrphanEdges(); err != nil {
+		n.log.Error("koi-net: forget the edges of forgotten nodes", "err", err)
+	}
 	if err := n.proposeEdges(ctx); err != nil {
 		n.log.Error("koi-net: propose edges", "err", err)
 	}
@@ -370,4 +373,68 @@ func SetStatus(contents []byte, status projections.EdgeStatus) ([]byte, error) {
 		return nil, ErrNoStatus
 	}
 	return append(out, contents[last:]...), nil
+}
+
+// OrphanGrace is how long the other end of one of our edges must be absent
+// from the graph before the edge is forgotten. A handshake forgets the node
+// and introduces it again at once (FORGET, NEW); the grace keeps that gap,
+// and any lag of the projections, from costing the node its subscription.
+const OrphanGrace = time.Minute
+
+// forgetOrphanEdges forgets our edges whose other end the graph has not
+// known for OrphanGrace: the reference forgets a node's edges with the node
+// (its ForgetNodeHandler), and an edge to a node that is gone only fills its
+// queue. The FORGET goes to nobody: the node is gone.
+func (n *Network) forgetOrphanEdges() error {
+	from, err := n.cfg.Graph.EdgesFrom(n.cfg.Self.RID)
+	if err != nil {
+		return err
+	}
+	to, err := n.cfg.Graph.EdgesTo(n.cfg.Self.RID)
+	if err != nil {
+		return err
+	}
+	now := n.cfg.Now()
+	seen := map[string]bool{}
+	for _, e := range append(from, to...) {
+		other := e.Target
+		if other == n.cfg.Self.RID {
+			other = e.Source
+		}
+		seen[e.RID] = true
+		_, known, err := n.cfg.Graph.Node(other)
+		if err != nil {
+			return err
+		}
+		n.mu.Lock()
+		if n.orphans == nil {
+			n.orphans = map[string]time.Time{}
+		}
+		since, counted := n.orphans[e.RID]
+		switch {
+		case known:
+			delete(n.orphans, e.RID)
+		case !counted:
+			n.orphans[e.RID] = now
+		}
+		n.mu.Unlock()
+		if known || !counted || now.Sub(since) < OrphanGrace {
+			continue
+		}
+		n.log.Info("koi-net: forgetting an edge to a node that is gone", "edge", e.RID, "node", other)
+		if err := n.publishLocal([]koi.Event{koi.NewForgetEvent(e.RID)}, nil); err != nil {
+			return fmt.Errorf("forget the edge %s: %w", e.RID, err)
+		}
+		n.mu.Lock()
+		n.orphans[e.RID] = now // again after another grace if the FORGET is lost
+		n.mu.Unlock()
+	}
+	n.mu.Lock()
+	for rid := range n.orphans {
+		if !seen[rid] {
+			delete(n.orphans, rid)
+		}
+	}
+	n.mu.Unlock()
+	return nil
 }

@@ -411,3 +411,57 @@ func TestProposeEdgesRules(t *testing.T) {
 		})
 	}
 }
+
+// TestForgetOrphanEdges: an edge of ours whose other end has been missing
+// from the graph for OrphanGrace is forgotten, once; one whose node is back
+// within the grace (a handshake's FORGET and NEW) is kept.
+func TestForgetOrphanEdges(t *testing.T) {
+	self := newIdent(t, "me", "http://127.0.0.1:9/koi-net", "orn:github.event")
+	gone := newIdent(t, "gone", "http://127.0.0.1:10/koi-net")
+	back := newIdent(t, "back", "http://127.0.0.1:11/koi-net")
+	w := newWorld(t)
+	w.addNode(self)
+	w.addNode(back) // "gone" was never (or no longer) known
+	goneEdge, _ := w.addEdge(self.rid, gone.rid, projections.EdgeWebhook, projections.EdgeApproved, "orn:github.event")
+	backEdge, _ := w.addEdge(back.rid, self.rid, projections.EdgeWebhook, projections.EdgeApproved, "orn:koi-net.node")
+	w.apply([]byte(`{"rid":"` + back.rid + `","event_type":"FORGET"}`)) // a handshake's first half
+	rec := &recorder{}
+	n := newNetwork(t, self, w, rec, KOIConfig{})
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	n.cfg.Now = func() time.Time { return now }
+	forgotten := func() []string {
+		var out []string
+		for _, in := range rec.inputs(t) {
+			for _, ev := range localEvents(t, in) {
+				if ev.EventType == koi.EventForget {
+					out = append(out, ev.RID)
+				}
+			}
+		}
+		return out
+	}
+	for _, step := range []struct {
+		name    string
+		advance time.Duration
+		backNow bool
+		want    []string
+	}{
+		{"first sight starts the grace", 0, false, nil},
+		{"within the grace", OrphanGrace / 2, true, nil},
+		{"after the grace", OrphanGrace, false, []string{goneEdge}},
+		{"not again at once", time.Second, false, []string{goneEdge}},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			now = now.Add(step.advance)
+			if step.backNow {
+				w.addNode(back) // the handshake's second half
+			}
+			if err := n.forgetOrphanEdges(); err != nil {
+				t.Fatal(err)
+			}
+			if got := forgotten(); !slices.Equal(got, step.want) {
+				t.Errorf("forgotten %v, want %v (kept: %s)", got, step.want, backEdge)
+			}
+		})
+	}
+}

@@ -194,6 +194,9 @@ type Network struct {
 	decisions map[string]flight // proposals we answered, by RID, until the graph shows it
 	followUp  []followUp        // OnBroadcast work waiting for Run
 	unkept    map[string][]byte // poll answers not kept yet, by peer
+	// orphans holds, by edge RID, since when the other end of one of our
+	// edges has been missing from the graph (forgetOrphanEdges).
+	orphans map[string]time.Time
 	// profileSent is when our profile was last published (ensureProfile).
 	profileSent time.Time
 
