@@ -306,6 +306,14 @@ func cacheDisagreements(t *testing.T, addr string, final map[string]loggedEvent)
 	t.Helper()
 	ids := make([]string, 0, len(final))
 	for rid := range final {
+		if strings.HasPrefix(rid, "orn:koi-net.node:") {
+			// A node announces its own profile, again whenever its
+			// cache still shows another some seconds after a start
+			// (koinet.ProfileRecheck: an earlier run's announcement can be
+			// handled after the new one), so it may move after the log
+			// was read; TestEnsureProfile covers it.
+			continue
+		}
 		ids = append(ids, rid)
 	}
 	var p struct {
