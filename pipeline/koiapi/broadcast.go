@@ -102,14 +102,7 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 			env.Payload = withType(env.Payload, koi.PayloadTypeEventsPayload)
 		}
 		if err := s.validate(r.Context(), env); err != nil {
-			if ee, ok := errors.AsType[*koi.EnvelopeError](err); ok {
-				s.logger.Info("koi-net broadcast refused", "source_node", env.SourceNode, "err", err)
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusBadRequest)
-				_, _ = w.Write(ee.Body())
-				return
-			}
-			s.internal(w, err)
+			s.refuse(w, r, env, err)
 			return
 		}
 	}

@@ -296,14 +296,7 @@ func (s *Server) endpoint(reqType string, answer answerFunc, printed ...answerFu
 			env.Payload = withType(env.Payload, reqType)
 		}
 		if err := s.validate(r.Context(), env); err != nil {
-			if ee, ok := errors.AsType[*koi.EnvelopeError](err); ok {
-				s.logger.Info("koi-net request refused", "source_node", env.SourceNode, "path", r.URL.Path, "err", err)
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusBadRequest)
-				_, _ = w.Write(ee.Body())
-				return
-			}
-			s.internal(w, err)
+			s.refuse(w, r, env, err)
 			return
 		}
 		seal := koi.Seal
@@ -318,6 +311,20 @@ func (s *Server) endpoint(reqType string, answer answerFunc, printed ...answerFu
 		}
 		writeRaw(w, sealed)
 	}
+}
+
+// refuse answers a signed request validate refused: the reference's 400
+// error_response for an envelope error, 500 for a failure of ours.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, env koi.SignedEnvelope, err error) {
+	ee, ok := errors.AsType[*koi.EnvelopeError](err)
+	if !ok {
+		s.internal(w, err)
+		return
+	}
+	s.logger.Info("koi-net request refused", "source_node", env.SourceNode, "path", r.URL.Path, "err", err)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = w.Write(ee.Body())
 }
 
 // fail answers an answerFunc's error: 422 for the peer's payload, 500 for
@@ -388,33 +395,7 @@ func withType(payload []byte, typ string) []byte {
 // hasMember reports whether body is a JSON object with a top-level member
 // of one of the names.
 func hasMember(body []byte, names ...string) bool {
-	if !json.Valid(body) {
-		return false
-	}
-	i := jsonscan.SkipSpace(body, 0)
-	if body[i] != '{' {
-		return false
-	}
-	var key []byte
-	i = jsonscan.SkipSpace(body, i+1)
-	for body[i] != '}' {
-		end := jsonscan.StringEnd(body, i+1)
-		key = jsonscan.AppendUnescaped(key[:0], body[i+1:end-1])
-		if slices.Contains(names, string(key)) {
-			return true
-		}
-		i = jsonscan.SkipSpace(body, end)
-		i = jsonscan.SkipSpace(body, i+1) // past ':'
-		vend, err := jsonscan.ValueEnd(body, i, koi.MaxNestingDepth)
-		if err != nil {
-			return false
-		}
-		i = jsonscan.SkipSpace(body, vend)
-		if body[i] == ',' {
-			i = jsonscan.SkipSpace(body, i+1)
-		}
-	}
-	return false
+	return json.Valid(body) && jsonscan.HasMember(body, koi.MaxNestingDepth, names...)
 }
 
 // advertisable reports whether rid may leave the node: any RID but a

@@ -357,33 +357,7 @@ func sanitize(s string) string {
 // "payload" or "signature" member (see PayloadOf). Bodies that are not
 // valid JSON objects are not envelopes (the payload decoder refuses them).
 func isEnvelope(body []byte) bool {
-	if !segjson.Valid(body) {
-		return false
-	}
-	i := jsonscan.SkipSpace(body, 0)
-	if body[i] != '{' {
-		return false
-	}
-	var key []byte
-	i = jsonscan.SkipSpace(body, i+1)
-	for body[i] != '}' {
-		end := jsonscan.StringEnd(body, i+1)
-		key = jsonscan.AppendUnescaped(key[:0], body[i+1:end-1])
-		if string(key) == "payload" || string(key) == "signature" {
-			return true
-		}
-		i = jsonscan.SkipSpace(body, end)
-		i = jsonscan.SkipSpace(body, i+1) // past ':'
-		vend, err := jsonscan.ValueEnd(body, i, koi.MaxNestingDepth)
-		if err != nil {
-			return false
-		}
-		i = jsonscan.SkipSpace(body, vend)
-		if body[i] == ',' {
-			i = jsonscan.SkipSpace(body, i+1)
-		}
-	}
-	return false
+	return segjson.Valid(body) && jsonscan.HasMember(body, koi.MaxNestingDepth, "payload", "signature")
 }
 
 func firstByte(b []byte) byte {
