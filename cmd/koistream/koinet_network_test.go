@@ -59,9 +59,8 @@ func (k *koiNode) restart(t *testing.T, extra ...string) {
 	k.node = runKOINode(t, k.dir, k.config, extra...)
 }
 
-// selfRID asks a node for its own RID: the one orn:koi-net.node RID it
-// serves whose profile it signs with (the node lists itself first among
-// the nodes it knows only at the very start, so ask its identity).
+// selfRID returns a node's own RID as `koistream identity` prints it for
+// the node's config and data folder, as an operator would look it up.
 func selfRID(t *testing.T, k *koiNode) string {
 	t.Helper()
 	out, err := runBinary(t, "identity", "--config", k.config, "--data-dir", filepath.Join(k.dir, "data"), "--listen", k.http)
