@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/koistream/koistream/pipeline/koiapi"
 	"github.com/koistream/koistream/pipeline/koinet"
@@ -58,17 +59,23 @@ func (n *Node) startNetwork(runCtx context.Context, mux *http.ServeMux, self *ko
 	}
 	mux.Handle("GET "+koinet.PeersPath, nw.PeersHandler())
 	n.network = nw
-	n.background("koi-net", func() error {
-		if err := nw.Start(runCtx); err != nil {
-			// Not fatal: the profile is served from memory meanwhile, and
-			// the next start publishes it again.
-			n.log.Error("koi-net: publish our profile", "err", err)
-		}
-		return nw.Run(runCtx)
-	})
+	// Our profile is in the log before the node says it serves, so what
+	// the node appends of its own accord happens at start, not at some
+	// moment after (a client counting the raw topic's records saw it
+	// arrive mid-request). Not fatal: the profile is served from memory
+	// meanwhile, and the network announces it again when the cache lacks it.
+	startCtx, cancel := context.WithTimeout(runCtx, profilePublishTimeout)
+	if err := nw.Start(startCtx); err != nil {
+		n.log.Error("koi-net: publish our profile", "err", err)
+	}
+	cancel()
+	n.background("koi-net", func() error { return nw.Run(runCtx) })
 	n.background("koi-net delivery", func() error { return deliverer.Run(runCtx) })
 	return nil
 }
+
+// profilePublishTimeout bounds the publication of our profile at start.
+const profilePublishTimeout = 5 * time.Second
 
 // queueStats lists every outbound queue's depth and age for the peers
 // listing; a queue whose numbers cannot be read is listed without them.

@@ -281,16 +281,16 @@ func (n *Network) Client() *Client { return n.client }
 // its own announcement for good). The handshake with the first contact
 // happens in Run, without holding up the start.
 func (n *Network) Start(ctx context.Context) error {
-	return n.publishProfile()
+	return n.publishProfile(ctx)
 }
 
 // publishProfile puts our profile bundle into our log.
-func (n *Network) publishProfile() error {
+func (n *Network) publishProfile(ctx context.Context) error {
 	n.mu.Lock()
 	n.profileSent = n.cfg.Now()
 	n.mu.Unlock()
 	ev := koi.NewBundleEvent(koi.EventNew, n.profile)
-	if err := n.publishLocal([]koi.Event{ev}, nil); err != nil {
+	if err := n.publishLocalCtx(ctx, []koi.Event{ev}, nil); err != nil {
 		return fmt.Errorf("koinet: publish our profile: %w", err)
 	}
 	return nil
@@ -323,7 +323,7 @@ func (n *Network) ensureProfile() {
 			return
 		}
 	}
-	if err := n.publishProfile(); err != nil {
+	if err := n.publishProfile(context.Background()); err != nil {
 		n.log.Error("koi-net: publish our profile again", "err", err)
 	}
 }
@@ -464,10 +464,16 @@ func (n *Network) knownKey(rid string) (string, bool) {
 // publishLocal appends our own knowledge, events to reach targets (nil:
 // whoever the edges say).
 func (n *Network) publishLocal(events []koi.Event, targets []string) error {
+	return n.publishLocalCtx(context.Background(), events, targets)
+}
+
+// publishLocalCtx is publishLocal bounded by ctx.
+func (n *Network) publishLocalCtx(ctx context.Context, events []koi.Event, targets []string) error {
 	msg, err := rawkoi.LocalEvents(n.cfg.Self.RID, events, targets, n.cfg.Now())
 	if err != nil {
 		return err
 	}
+	msg.SetContext(ctx)
 	return n.cfg.Publisher.Publish(n.cfg.RawTopic, msg)
 }
 
