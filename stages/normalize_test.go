@@ -48,6 +48,7 @@ func TestNormalizeStage(t *testing.T) {
 		t.Fatalf("%d observations, want the event, the repository and the issue", len(out))
 	}
 	wantRouting := []string{"evt.issues", "ent.repo", "ent.issue"}
+	wantPath := []string{"/github/koi-garden/pond-sensor/issues/opened", "/github/koi-garden/pond-sensor/repo", "/github/koi-garden/pond-sensor/issue"}
 	for i, m := range out {
 		o, err := observed.Parse(m)
 		if err != nil {
@@ -56,7 +57,7 @@ func TestNormalizeStage(t *testing.T) {
 		want := observed.Observation{
 			RID: o.RID, Op: observed.OpUpsert, Contents: o.Contents, Routing: wantRouting[i], Immutable: i == 0,
 			Source: ghwire.SourceKind, SourceKey: "delivery-1", ReceivedAt: time.Date(2026, 11, 22, 1, 2, 3, 4, time.UTC),
-			RawPartition: 2, RawOffset: 41,
+			RawPartition: 2, RawOffset: 41, Path: wantPath[i],
 		}
 		if !reflect.DeepEqual(o, want) {
 			t.Errorf("observation %d\n got %+v\nwant %+v", i, o, want)

@@ -129,7 +129,7 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 	opts := append(ProducerOpts(),
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // the default; idempotency requires it
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.RecordPartitioner(newKeyPartitioner()),
 		kgo.ProducerLinger(publisherLinger),
 		kgo.WithLogger(kgoLogger{logger}),
 	)

@@ -242,7 +242,7 @@ func (c *TxnConsumer) Run(ctx context.Context, h TxnHandler) error {
 		kgo.TransactionalID(c.cfg.TransactionalID),
 		kgo.TransactionTimeout(c.cfg.TransactionTimeout),
 		kgo.SessionTimeout(c.cfg.SessionTimeout),
-		kgo.RecordPartitioner(manualOr{manual: c.cfg.ManualPartitions, keyed: kgo.StickyKeyPartitioner(nil)}),
+		kgo.RecordPartitioner(manualOr{manual: c.cfg.ManualPartitions, keyed: newKeyPartitioner()}),
 		kgo.OnPartitionsAssigned(assigned),
 		kgo.OnPartitionsRevoked(revoked),
 		kgo.OnPartitionsLost(revoked),

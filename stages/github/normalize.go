@@ -61,8 +61,8 @@ const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 // in payload order: the repository, then the push's commits, the issue or
 // the pull request. Every error wraps ErrBadPayload and is permanent.
 //
-// Normalize sets each observation's RID, Op, Contents, Routing and
-// Immutable; where it came from (source, source key, receive time, raw
+// Normalize sets each observation's RID, Op, Contents, Routing, Immutable
+// and Path (see path.go); where it came from (source, source key, receive time, raw
 // position) is the caller's to fill in (see ParseWebhook). The Contents of
 // the entity observations of one call may share one backing array, each
 // capped at its own length so that appending to one cannot overwrite
@@ -323,6 +323,7 @@ func (n *normalizer) begin(env *envelope, more int) error {
 		Contents:  n.eventContents(env),
 		Routing:   eventRouting(n.in.Event),
 		Immutable: true,
+		Path:      eventPath(ownerRepo, n.in.Event, n.action),
 	}
 	if !hasRepo {
 		return nil
@@ -725,7 +726,7 @@ func (n *normalizer) finish() ([]observed.Observation, error) {
 	}
 	b := n.w.b
 	for _, e := range n.ents {
-		o := observed.Observation{RID: e.rid, Op: e.op, Routing: e.routing}
+		o := observed.Observation{RID: e.rid, Op: e.op, Routing: e.routing, Path: entityPath(n.fullName, e.routing)}
 		if e.op == observed.OpUpsert {
 			o.Contents = b[e.start:e.end:e.end]
 		}

@@ -18,7 +18,9 @@
 //     [HeaderSource], [HeaderSourceKey], [HeaderReceivedAt],
 //     [HeaderRawPartition] and [HeaderRawOffset]; for KOI-net, the node it
 //     came from ([HeaderPeer]) and the nodes it must reach whatever the
-//     edges say ([HeaderTargets]), both absent when empty; and the trace
+//     edges say ([HeaderTargets]), both absent when empty; the stream path
+//     ([HeaderPath]) and partition key ([HeaderPartitionKey]) when the
+//     source chose them; and the trace
 //     context the publisher adds (traceparent).
 //
 // Records written before the routing and immutable headers existed, all

@@ -13,6 +13,7 @@ import (
 	"github.com/koistream/koistream/topics"
 	"github.com/koistream/koistream/topics/koi"
 	"github.com/koistream/koistream/topics/raw"
+	"github.com/koistream/koistream/topics/streams"
 )
 
 // Headers of an observed record. See the package documentation.
@@ -46,6 +47,14 @@ const (
 	// must reach whatever the edges say (a handshake's answer, an edge
 	// proposal to its other end); absent when none.
 	HeaderTargets = "koistream-koi-targets"
+	// HeaderPath is the stream path the event shows under
+	// (topics/streams), "/github/octo/hello/push"; absent when the source
+	// chose none, and readers then derive one from the RID (package
+	// replay).
+	HeaderPath = "koistream-path"
+	// HeaderPartitionKey is topics.HeaderPartitionKey, carried along so
+	// that the events of an observation land where it did.
+	HeaderPartitionKey = topics.HeaderPartitionKey
 	// HeaderRawPartition is the partition of the raw record the
 	// observation came from, in decimal.
 	HeaderRawPartition = "koistream-raw-partition"
@@ -109,6 +118,16 @@ type Observation struct {
 	// whatever the edges say; nil when none. Each must parse as an RID
 	// and hold no comma.
 	Targets []string
+	// Path is the stream path the resulting event shows under
+	// (topics/streams grammar, starting with '/'); empty lets readers
+	// derive one from the RID.
+	Path string
+	// PartitionKey, when set, places the observation and its event by this
+	// key instead of the RID (topics.HeaderPartitionKey), so the records
+	// of one ordering group stay in order on one partition: the messages
+	// published to one path. It must be a function of the RID, so that all
+	// records of one RID still share a partition. Empty means the RID.
+	PartitionKey string
 }
 
 // NewMessage returns the observed-topic message of o, keyed by its RID, with
@@ -204,6 +223,16 @@ func (o Observation) writeHeaders(md message.Metadata, t *headerText) {
 	} else {
 		delete(md, HeaderTargets)
 	}
+	if o.Path != "" {
+		md[HeaderPath] = o.Path
+	} else {
+		delete(md, HeaderPath)
+	}
+	if o.PartitionKey != "" {
+		md[HeaderPartitionKey] = o.PartitionKey
+	} else {
+		delete(md, HeaderPartitionKey)
+	}
 }
 
 // Validate reports whether o follows the rules of the Observation fields,
@@ -243,6 +272,14 @@ func (o Observation) validateHeaders() error {
 	for _, t := range o.Targets {
 		if _, err := koi.ParseRID(t); err != nil || strings.Contains(t, ",") {
 			return fmt.Errorf("%w %.80q: target %.80q is not an RID without commas", ErrInvalid, o.RID, t)
+		}
+	}
+	if o.Path != "" {
+		if o.Path[0] != '/' {
+			return fmt.Errorf("%w %.80q: path %.80q does not start with /", ErrInvalid, o.RID, o.Path)
+		}
+		if err := streams.CheckPath(o.Path); err != nil {
+			return fmt.Errorf("%w %.80q: %w", ErrInvalid, o.RID, err)
 		}
 	}
 	return nil
@@ -314,6 +351,9 @@ func ParseHeaders(md message.Metadata) (Observation, error) {
 		Source:    md.Get(HeaderSource),
 		SourceKey: md.Get(HeaderSourceKey),
 		Peer:      md.Get(HeaderPeer),
+		Path:      md.Get(HeaderPath),
+
+		PartitionKey: md.Get(HeaderPartitionKey),
 	}
 	if t := md.Get(HeaderTargets); t != "" {
 		o.Targets = strings.Split(t, ",")
