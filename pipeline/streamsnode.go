@@ -19,9 +19,8 @@ type streamsPart struct {
 
 // startStreams starts the replay hub on the events topic and the stream
 // listener on cfg.Streams.Listen, serving until Shutdown. Publishes go
-// through the same publisher as the other intakes. A hub that does not
-// start leaves the listener up, answering GETs 503 and taking publishes,
-// so that the KOI-net and webhook sides are not held up by it.
+// through the same publisher as the other intakes. Either failing to start
+// stops the node from starting.
 func (n *Node) startStreams(ctx context.Context) error {
 	sc := n.cfg.Streams
 	hub, err := replay.StartHub(ctx, replay.HubConfig{
@@ -30,8 +29,7 @@ func (n *Node) startStreams(ctx context.Context) error {
 		Logger: n.log.With("component", "replay"),
 	})
 	if err != nil {
-		n.log.Error("stream hub not running; stream GETs answer 503", "err", err)
-		hub = nil
+		return fmt.Errorf("stream hub: %w", err)
 	}
 	n.streams.hub = hub
 	n.streams.srv, err = streams.New(streams.Config{
