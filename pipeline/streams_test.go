@@ -490,3 +490,103 @@ func TestStreamHead(t *testing.T) {
 		t.Fatalf("stats %q: want uptime, 1 subscriber, 2 connections, bytes both ways", rc.head)
 	}
 }
+
+// TestStreamReplay: X-Fetch-Since replays by time, X-Fetch-Since-Cursor
+// (any letter case) and SSE's Last-Event-ID resume right after a cursor,
+// until ends the stream with the last chunk, and bad values are JSON 400s
+// before any streaming.
+func TestStreamReplay(t *testing.T) {
+	n := startStreamsNode(t, nil)
+	const path = "/replay/one"
+	since := time.Now().Add(-time.Second)
+	live := get(t, n.PubsubAddr(), path, "Accept: application/x-gitpubsub")
+	if _, _, err := live.chunk(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if st, b, _ := publishTo(t, n.PubsubAddr(), path, fmt.Sprintf(`{"seq": %d}`, i)); st != http.StatusAccepted {
+			t.Fatalf("publish %d: %d %s", i, st, b)
+		}
+	}
+	seqRE := regexp.MustCompile(`"seq":([0-9]+)`)
+	// read returns the seq numbers and cursors of the objects shown at
+	// path, until want of them or the end of the stream.
+	read := func(s *rawConn, want int, sse bool) (seqs []int, cursors []string, ended bool) {
+		t.Helper()
+		for len(seqs) < want {
+			_, p, err := s.chunk(30 * time.Second)
+			if err == io.EOF {
+				return seqs, cursors, true
+			}
+			if err != nil {
+				t.Fatalf("after %v: %v", seqs, err)
+			}
+			obj := bytes.TrimRight(p, "\r\n")
+			if sse {
+				_, data, ok := bytes.Cut(p, []byte("\ndata: "))
+				if !ok {
+					continue // a ping
+				}
+				obj = bytes.TrimRight(data, "\n")
+			}
+			if !bytes.Contains(obj, []byte(`"pubsub_path":"`+path+`"`)) {
+				continue
+			}
+			m := seqRE.FindSubmatch(obj)
+			if m == nil {
+				t.Fatalf("object %s without seq", obj)
+			}
+			v, _ := strconv.Atoi(string(m[1]))
+			seqs = append(seqs, v)
+			cursors = append(cursors, pubsubObject(t, obj, path))
+		}
+		return seqs, cursors, false
+	}
+	seqs, cursors, _ := read(live, 3, false)
+	if fmt.Sprint(seqs) != "[0 1 2]" {
+		t.Fatalf("live: %v", seqs)
+	}
+	epoch := strconv.FormatFloat(float64(since.UnixMicro())/1e6, 'f', 3, 64)
+
+	t.Run("X-Fetch-Since", func(t *testing.T) {
+		s := get(t, n.PubsubAddr(), path, "X-Fetch-Since: "+epoch)
+		if got, _, _ := read(s, 3, false); fmt.Sprint(got) != "[0 1 2]" {
+			t.Fatalf("replayed %v, want [0 1 2]", got)
+		}
+	})
+	t.Run("X-Fetch-Since-Cursor lower case", func(t *testing.T) {
+		s := get(t, n.PubsubAddr(), path, "x-fetch-since-cursor: "+cursors[0])
+		if got, _, _ := read(s, 2, false); fmt.Sprint(got) != "[1 2]" {
+			t.Fatalf("resumed %v, want [1 2]", got)
+		}
+	})
+	t.Run("SSE Last-Event-ID", func(t *testing.T) {
+		s := get(t, n.PubsubAddr(), path, "Accept: text/event-stream", "Last-Event-ID: "+cursors[1])
+		if got, _, _ := read(s, 1, true); fmt.Sprint(got) != "[2]" {
+			t.Fatalf("resumed %v, want [2]", got)
+		}
+	})
+	t.Run("until ends the stream", func(t *testing.T) {
+		until := time.Now().UTC().Format(time.RFC3339Nano)
+		s := get(t, n.PubsubAddr(), path+"?until="+until, "X-Fetch-Since: "+epoch)
+		got, _, ended := read(s, 4, false)
+		if fmt.Sprint(got) != "[0 1 2]" || !ended {
+			t.Fatalf("got %v, ended %v; want [0 1 2] then the last chunk", got, ended)
+		}
+	})
+	for _, tt := range []struct{ name, header, code string }{
+		{"bad cursor", "X-Fetch-Since-Cursor: 795ce89e-4d51-4730-b098-ab4d0b0263df", "bad_cursor"},
+		{"bad since", "X-Fetch-Since: yesterday", "bad_since"},
+		{"negative since", "X-Fetch-Since: -5", "bad_since"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := get(t, n.PubsubAddr(), path, tt.header)
+			if s.status() != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400 (%q)", s.status(), s.head)
+			}
+			if code, _ := s.errorBody(); code != tt.code {
+				t.Fatalf("error %q, want %q", code, tt.code)
+			}
+		})
+	}
+}
