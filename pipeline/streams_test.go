@@ -590,3 +590,81 @@ func TestStreamReplay(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamHTTP10: an HTTP/1.0 subscriber gets the stream unchunked, the
+// connection marked to close, one object per line.
+func TestStreamHTTP10(t *testing.T) {
+	n := startStreamsNode(t, nil)
+	s := rawRequest(t, n.PubsubAddr(), "GET /old HTTP/1.0\r\n", "")
+	if s.status() != 200 || s.header("Transfer-Encoding") != "" || s.header("Connection") != "close" {
+		t.Fatalf("head %q, want 200, not chunked, Connection: close", s.head)
+	}
+	line, err := s.r.ReadString('\n')
+	if err != nil || !stillaliveRE.MatchString(strings.TrimSuffix(line, "\n")) {
+		t.Fatalf("first line %q: %v", line, err)
+	}
+}
+
+// TestStreamCutOff: a subscriber that stops reading while the ring moves
+// on past it is cut off: once it reads again it gets what was written
+// before, then a final {"error":"fell behind",...,"pubsub_cursor"} object,
+// then the end of the stream; resuming with that cursor works.
+func TestStreamCutOff(t *testing.T) {
+	n := startStreamsNode(t, func(c *pipeline.Config) {
+		c.Streams.RingItems = 2
+	})
+	const path = "/cut/off"
+	s := get(t, n.PubsubAddr(), path, "Accept: application/x-gitpubsub")
+	if _, _, err := s.chunk(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Objects large enough that a few fill the socket buffers between the
+	// listener and the subscriber, which does not read: the listener's
+	// write blocks and the ring evicts what it has not shown yet.
+	pad := strings.Repeat("x", 400<<10)
+	for i := range 40 {
+		if st, b, _ := publishTo(t, n.PubsubAddr(), path, fmt.Sprintf(`{"seq": %d, "pad": "%s"}`, i, pad)); st != http.StatusAccepted {
+			t.Fatalf("publish %d: %d %s", i, st, b)
+		}
+	}
+	// Wait until every object is in the events topic, so the ring has
+	// moved past the blocked subscriber.
+	topicstest.WaitFor(t, 120*time.Second, "40 events", func() bool {
+		c := 0
+		for _, r := range topicstest.ReadAll(t, n.KafkaAddrs()[0], n.Topics().Events) {
+			if bytes.Contains(r.Value, []byte(`"seq":`)) {
+				c++
+			}
+		}
+		return c >= 40
+	})
+	var last []byte
+	shown := 0
+	for {
+		_, p, err := s.chunk(60 * time.Second)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d objects: %v", shown, err)
+		}
+		if bytes.Contains(p, []byte(`"pubsub_path":"`+path+`"`)) {
+			shown++
+		}
+		last = p
+	}
+	var e struct {
+		Error, Detail string
+		Cursor        string `json:"pubsub_cursor"`
+	}
+	if err := json.Unmarshal(last, &e); err != nil || e.Error != "fell behind" || e.Detail == "" || e.Cursor == "" {
+		t.Fatalf("last object %.200q (%v), want the fell-behind object", last, err)
+	}
+	if shown >= 40 {
+		t.Fatalf("%d objects shown before the cut-off, want fewer than 40", shown)
+	}
+	r := get(t, n.PubsubAddr(), path, "X-Fetch-Since-Cursor: "+e.Cursor)
+	if r.status() != 200 {
+		t.Fatalf("resuming with the cut-off cursor: %q", r.head)
+	}
+}

@@ -150,6 +150,9 @@ func startNodeWith(t *testing.T, args, env []string) *node {
 	case rec := <-ready:
 		n.http = rec["http"].(string)
 		n.pubsub, _ = rec["pubsub"].(string)
+		if n.pubsub == "" || strings.HasSuffix(n.pubsub, ":2069") {
+			t.Fatalf("serving log line names stream listener %q, want the free port it bound: %v", n.pubsub, rec)
+		}
 		kafka := rec["kafka"].([]any)
 		n.kafka = kafka[0].(string)
 		n.serving = rec

@@ -145,9 +145,12 @@ type Server struct {
 	start time.Time
 	http  *http.Server
 
-	closing   chan struct{} // closed by Shutdown: streams end
-	closeOnce sync.Once
-	streams   sync.WaitGroup
+	// mu orders streams.Add against Shutdown's close of closing and
+	// streams.Wait: no stream starts once Shutdown waits.
+	mu      sync.Mutex
+	closing chan struct{} // closed by Shutdown: streams end
+	closed  bool
+	streams sync.WaitGroup
 
 	subscribers, conns atomic.Int64
 	received, sent     atomic.Int64
@@ -208,7 +211,12 @@ func (s *Server) Serve(ln net.Listener) error {
 // accepting and waits, until ctx ends, for publishes in flight and the
 // streams' handlers.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.closeOnce.Do(func() { close(s.closing) })
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.closing)
+	}
+	s.mu.Unlock()
 	err := s.http.Shutdown(ctx)
 	done := make(chan struct{})
 	go func() { s.streams.Wait(); close(done) }()
@@ -220,6 +228,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// startStream registers a stream unless the server is shutting down.
+func (s *Server) startStream() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.streams.Add(1)
+	return true
 }
 
 // Stats are the listener's counters, as HEAD reports them.

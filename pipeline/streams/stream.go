@@ -178,13 +178,10 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusServiceUnavailable, "streams_unavailable", "the replay hub is not running on this node")
 		return
 	}
-	select {
-	case <-s.closing:
+	if !s.startStream() {
 		httpjson.Error(w, http.StatusServiceUnavailable, "shutting_down", "the node is shutting down")
 		return
-	default:
 	}
-	s.streams.Add(1)
 	defer s.streams.Done()
 	sub, err := s.cfg.Hub.Subscribe(r.Context(), opts)
 	switch {
