@@ -427,7 +427,8 @@ func (n *Node) Wait(ctx context.Context) error {
 	}
 }
 
-// Shutdown stops the node gracefully: the HTTP listener stops accepting and
+// Shutdown stops the node gracefully: every stream ends (with its last
+// chunk) and the replay hub stops, the HTTP listener stops accepting and
 // drains in-flight requests, each segment finishes its current poll
 // (publishing, syncing and committing it), the projection runner stops after
 // its current batch, and the broker flushes and
