@@ -148,7 +148,13 @@ func NewItem(rec *kgo.Record) (*Item, error) {
 		}
 	}
 	if !done {
-		h, done = appendOpen(h[:0], r.Value)
+		// One bracket-counting pass, far cheaper than validating, so that
+		// a truncated or concatenated value is refused rather than shown.
+		i := jsonscan.SkipSpace(r.Value, 0)
+		e, err := jsonscan.ValueEnd(r.Value, i, koi.MaxNestingDepth)
+		if err == nil && jsonscan.SkipSpace(r.Value, e) == len(r.Value) {
+			h, done = appendOpen(h[:0], r.Value)
+		}
 		if !done {
 			return nil, fmt.Errorf("%w %.80q: value is not a JSON object", ErrNotAnEvent, o.RID)
 		}
