@@ -15,8 +15,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	ghstage "github.com/koistream/koistream/stages/github"
 	"github.com/koistream/koistream/replay"
+	ghstage "github.com/koistream/koistream/stages/github"
 	"github.com/koistream/koistream/topics"
 	"github.com/koistream/koistream/topics/events"
 	"github.com/koistream/koistream/topics/koi"
