@@ -267,24 +267,26 @@ func words(key string) []string {
 	return strings.Split(key, ".")
 }
 
-// matchKeyReference is the textbook recursive definition of AMQP topic
-// matching, against which the table and the fuzzer check Match.
+// matchKeyReference is the textbook definition of AMQP topic matching,
+// against which the table and the fuzzer check Match, by dynamic
+// programming: m[i][j] says whether pat[i:] matches key[j:].
 func matchKeyReference(pat, key []string) bool {
-	if len(pat) == 0 {
-		return len(key) == 0
+	m := make([][]bool, len(pat)+1)
+	for i := range m {
+		m[i] = make([]bool, len(key)+1)
 	}
-	switch pat[0] {
-	case "#":
-		for i := 0; i <= len(key); i++ {
-			if matchKeyReference(pat[1:], key[i:]) {
-				return true
+	m[len(pat)][len(key)] = true
+	for i := len(pat) - 1; i >= 0; i-- {
+		for j := len(key); j >= 0; j-- {
+			switch {
+			case pat[i] == "#":
+				m[i][j] = m[i+1][j] || j < len(key) && m[i][j+1]
+			case j < len(key) && (pat[i] == "*" || pat[i] == key[j]):
+				m[i][j] = m[i+1][j+1]
 			}
 		}
-		return false
-	case "*":
-		return len(key) > 0 && matchKeyReference(pat[1:], key[1:])
 	}
-	return len(key) > 0 && key[0] == pat[0] && matchKeyReference(pat[1:], key[1:])
+	return m[0][0]
 }
 
 // BenchmarkMatch is the fan-out the hub does: 100 subscribers' filters

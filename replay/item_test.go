@@ -322,6 +322,30 @@ func TestNewItem(t *testing.T) {
 			wantKey: "evt.issues.insert", check: asStored,
 		},
 		{
+			name: "commit with escapes and nulls", rec: eventRecord(t, observed.Observation{
+				RID: "orn:github.commit:o/r:\u00e9", Op: observed.OpUpsert, Routing: "ent.commit", Path: "/git/o/r/commit",
+				Contents: []byte("{\"sha\":\"\\u00e9abcdef0\",\"message\":\"Sub\\\"j\\r\\n \\t\\n\\nBody \\ud83d\\ude00\\u0001\",\"author\":{\"name\":\"A\\u0000B\"},\"committer\":null,\"timestamp\":null,\"html_url\":null}"),
+			}, koi.EventNew),
+			wantRID: "orn:github.commit:o/r:\u00e9", wantType: koi.EventNew,
+			wantPath: "/git/o/r/commit", wantTopics: []string{"git", "o", "r", "commit"},
+			wantKey: "ent.commits.insert",
+			check: func(t *testing.T, obj map[string]any, _, _ []byte) {
+				want := map[string]any{
+					"commit": map[string]any{
+						"repository": "git", "project": "o/r", "hash": "\u00e9abcde", "sha": "\u00e9abcdef0",
+						"date": nil, "authored": nil, "commited": nil,
+						"author": "A\x00B", "email": nil, "committer": nil,
+						"subject": "Sub\"j", "log": "Sub\"j\r\n \t\n\nBody \U0001F600\x01", "body": "Body \U0001F600\x01",
+						"files": []any{}, "html_url": nil,
+					},
+					"rid": "orn:github.commit:o/r:\u00e9", "event_type": "NEW",
+				}
+				if !reflect.DeepEqual(obj, want) {
+					t.Errorf("object\n got %q\nwant %q", obj, want)
+				}
+			},
+		},
+		{
 			name: "commit contents of another shape shown as stored", rec: eventRecord(t, observed.Observation{
 				RID: "orn:github.commit:o/r:abc", Op: observed.OpUpsert, Routing: "ent.commit",
 				Contents: []byte(`{"sha":7,"message":"m"}`),
