@@ -94,7 +94,9 @@ const (
 //   - a published payload (RID type TypePublished, NEW or UPDATE): the
 //     JSON object the publisher sent, the event's contents, as PyPubSub
 //     shows it (PUBSUB.md 2.2).
-//   - any other event: the KOI event JSON as stored, byte for byte.
+//   - any other event: the KOI event JSON as stored, byte for byte but
+//     for line breaks between tokens, which become spaces so that every
+//     object is one line (the same holds for published payloads).
 //
 // Each ends with the members "pubsub_path" (the observed.HeaderPath header
 // when present and valid, else PathOf the RID and routing stem),
@@ -182,11 +184,32 @@ func appendOpen(dst, obj []byte) ([]byte, bool) {
 		return dst, false
 	}
 	inner := obj[i : e-1]
+	start := len(dst)
 	dst = append(dst, inner...)
+	oneLine(dst[start:])
 	if jsonscan.SkipSpace(inner, 1) < len(inner) {
 		dst = append(dst, ',')
 	}
 	return dst, true
+}
+
+// oneLine replaces the line breaks in the JSON text b by spaces. In valid
+// JSON a raw CR or LF byte can only be whitespace between tokens (inside
+// strings they must be escaped), so the text keeps its meaning while the
+// object stays on one line: GitPubSub's and PyPubSub's clients (asfpy)
+// read an event up to the line break that ends it (PUBSUB.md 2.6), and
+// webhook payloads and published bodies may be pretty-printed.
+func oneLine(b []byte) {
+	for _, c := range [2]byte{'\n', '\r'} {
+		for i := bytes.IndexByte(b, c); i >= 0; {
+			b[i] = ' '
+			j := bytes.IndexByte(b[i+1:], c)
+			if j < 0 {
+				break
+			}
+			i += 1 + j
+		}
+	}
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
