@@ -116,8 +116,13 @@ func contains(set []string, s string) bool {
 
 // Match reports whether the filter selects it: one of the path's
 // alternatives is a subset of it.Topics and the key pattern matches
-// it.Key. It allocates nothing.
+// it.Key. A nil *Filter selects every item (no filter); the zero Filter,
+// which only a caller bypassing NewFilter can have, selects none. It
+// allocates nothing.
 func (f *Filter) Match(it *Item) bool {
+	if f == nil {
+		return true
+	}
 	if !f.all && !f.matchTopics(it.Topics) {
 		return false
 	}

@@ -218,6 +218,15 @@ func TestFilterBoth(t *testing.T) {
 	}
 }
 
+// TestFilterNil checks a nil filter selects everything.
+func TestFilterNil(t *testing.T) {
+	t.Parallel()
+	var f *replay.Filter
+	if !f.Match(item(t, "/a", "b")) {
+		t.Error("nil filter does not match")
+	}
+}
+
 // TestFilterRefusesKey checks the key-pattern limits.
 func TestFilterRefusesKey(t *testing.T) {
 	t.Parallel()
