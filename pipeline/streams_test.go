@@ -192,6 +192,11 @@ func pubsubObject(t *testing.T, obj []byte, path string) string {
 	if err := json.Unmarshal(obj, &o); err != nil {
 		t.Fatalf("object %q: %v", obj, err)
 	}
+	for _, m := range []string{"pubsub_path", "pubsub_topics", "pubsub_timestamp", "pubsub_cursor"} {
+		if c := bytes.Count(obj, []byte(`"`+m+`"`)); c != 1 {
+			t.Fatalf("object %s has %s %d times, want once", obj, m, c)
+		}
+	}
 	want := strings.Split(strings.Trim(path, "/"), "/")
 	if o.Path != path || strings.Join(o.Topics, "/") != strings.Join(want, "/") || o.Timestamp == nil || o.Cursor == "" {
 		t.Fatalf("object %s: pubsub members %+v, want path %s, topics %v, a timestamp and a cursor", obj, o, path, want)
@@ -272,6 +277,9 @@ func TestStreamFramings(t *testing.T) {
 					continue
 				}
 				pubsubObject(t, obj, path)
+				if want := `{"marker":"` + marker + `","pubsub_path":"` + path + `",`; !bytes.HasPrefix(obj, []byte(want)) {
+					t.Fatalf("object %s, want the object as published (its pubsub_path dropped), then the pubsub members: %s...", obj, want)
+				}
 				break
 			}
 			for {
