@@ -57,7 +57,10 @@ func newHookRepo(t *testing.T) *hookRepo {
 }
 
 // git runs git in the work clone.
-func (h *hookRepo) git(args ...string) string { h.t.Helper(); return gitRun(h.t, h.env, h.work, args...) }
+func (h *hookRepo) git(args ...string) string {
+	h.t.Helper()
+	return gitRun(h.t, h.env, h.work, args...)
+}
 
 // commit writes files (name, content pairs) and commits them with msg;
 // it returns the new commit's name.

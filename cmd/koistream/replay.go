@@ -196,15 +196,15 @@ func runReplay(ctx context.Context, p replayPlan, out io.Writer, progress *repla
 			}
 			continue
 		}
-		if isRefused(err) || ctx.Err() != nil {
+		if isFinal(err) || ctx.Err() != nil {
 			return err
 		}
 		// A connection lost mid-replay: try again from where it got.
-		failures++
 		if failures >= len(reconnectBackoff) {
 			return err
 		}
-		if werr := backoffWait(ctx, failures); werr != nil {
+		failures++
+		if werr := backoffWait(ctx, failures-1); werr != nil {
 			return err
 		}
 	}

@@ -245,7 +245,7 @@ func (c *streamClient) stream(ctx context.Context, q streamQuery, connected func
 			idle.Reset(idleTimeout)
 			ev, perr := parseStreamLine(line)
 			if perr != nil {
-				return perr
+				return &protocolError{perr}
 			}
 			switch {
 			case ev.Stillalive != nil:
@@ -359,8 +359,19 @@ func backoffWait(ctx context.Context, n int) error {
 	}
 }
 
-// isRefused reports whether err is a 4xx answer (not worth retrying).
-func isRefused(err error) bool {
-	_, ok := errors.AsType[*refusedError](err)
+// protocolError is a stream that does not follow the protocol: the peer
+// is not a koistream node, asking again will not help.
+type protocolError struct{ err error }
+
+func (e *protocolError) Error() string { return e.err.Error() }
+func (e *protocolError) Unwrap() error { return e.err }
+
+// isFinal reports whether err is a 4xx answer or a stream that breaks the
+// protocol: not worth retrying.
+func isFinal(err error) bool {
+	if _, ok := errors.AsType[*refusedError](err); ok {
+		return true
+	}
+	_, ok := errors.AsType[*protocolError](err)
 	return ok
 }

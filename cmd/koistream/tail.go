@@ -83,7 +83,7 @@ func runTail(ctx context.Context, c *streamClient, q streamQuery, out, errOut io
 		if outErr != nil {
 			return outErr
 		}
-		if isRefused(err) {
+		if isFinal(err) {
 			return err
 		}
 		if co, ok := errors.AsType[*cutOffError](err); ok {
