@@ -115,13 +115,39 @@ type streamQuery struct {
 }
 
 // streamEvent is what the client reads of one object of the stream; the
-// object itself is passed on as received.
+// object itself is passed on as received. Only the members the node sets
+// are typed: "error", "detail" and "stillalive" may also be members of a
+// published event, whatever their type.
 type streamEvent struct {
+	Path       jsontext.Value `json:"pubsub_path"`
 	Stillalive jsontext.Value `json:"stillalive"`
-	Error      *string        `json:"error"`
+	Error      jsontext.Value `json:"error"`
 	Detail     jsontext.Value `json:"detail"`
 	Cursor     string         `json:"pubsub_cursor"`
 	Timestamp  float64        `json:"pubsub_timestamp"`
+}
+
+// isPing reports whether the object is a stillalive ping. Events carry a
+// pubsub_path; an event that happens to have a stillalive member is an
+// event.
+func (e streamEvent) isPing() bool { return e.Path == nil && e.Stillalive != nil }
+
+// cutOff returns the node's reason when the object ends the stream: an
+// "error" member and no pubsub_path (which every event carries).
+func (e streamEvent) cutOff() (*cutOffError, bool) {
+	if e.Path != nil || e.Error == nil {
+		return nil, false
+	}
+	return &cutOffError{Reason: jsonText(e.Error), Detail: jsonText(e.Detail), Cursor: e.Cursor}, true
+}
+
+// jsonText is a JSON string's value, or any other value's JSON text.
+func jsonText(v jsontext.Value) string {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	return string(v)
 }
 
 // streamLineOptions read what peers publish as it is: names may repeat and
@@ -247,15 +273,10 @@ func (c *streamClient) stream(ctx context.Context, q streamQuery, connected func
 			if perr != nil {
 				return &protocolError{perr}
 			}
-			switch {
-			case ev.Stillalive != nil:
-			case ev.Error != nil:
-				var detail string
-				if json.Unmarshal(ev.Detail, &detail) != nil {
-					detail = string(ev.Detail)
-				}
-				return &cutOffError{Reason: *ev.Error, Detail: detail, Cursor: ev.Cursor}
-			default:
+			if co, ok := ev.cutOff(); ok {
+				return co
+			}
+			if !ev.isPing() {
 				if err := onEvent(line, ev); err != nil {
 					return err
 				}

@@ -163,6 +163,10 @@ func ev(n int, ts float64) string {
 
 const ping = `{"stillalive": 1795368274.011798}`
 
+// lookalike is an event whose own members look like a ping and a cut-off:
+// it carries a pubsub_path, so it is printed like any other.
+const lookalike = `{"error": {"code": 1}, "stillalive": true, "detail": 2, "pubsub_path": "/x", "pubsub_topics": ["x"], "pubsub_timestamp": 1795368273.5, "pubsub_cursor": "c25"}`
+
 // TestReplayArguments: the forms of --since and --until, and every usage
 // mistake, which exits 2 with the usage line and sends nothing.
 func TestReplayArguments(t *testing.T) {
@@ -267,7 +271,7 @@ func TestReplayDefaultUntilIsNow(t *testing.T) {
 func TestReplayPrintsEventsAndResumes(t *testing.T) {
 	t.Parallel()
 	srv := newStandIn(t,
-		cannedReply{lines: []string{ping, ev(1, 1795368272.5), ping, ev(2, 1795368273), `{"error": "fell behind", "detail": "the reader was too slow", "pubsub_cursor": "c2"}`}},
+		cannedReply{lines: []string{ping, ev(1, 1795368272.5), ping, ev(2, 1795368273), lookalike, `{"error": "fell behind", "detail": "the reader was too slow", "pubsub_cursor": "c25"}`}},
 		cannedReply{lines: []string{ev(3, 1795368274)}, cut: true},
 		cannedReply{lines: []string{ev(4, 1795368275), ping}},
 	)
@@ -275,7 +279,7 @@ func TestReplayPrintsEventsAndResumes(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	want := ev(1, 1795368272.5) + "\n" + ev(2, 1795368273) + "\n" + ev(3, 1795368274) + "\n" + ev(4, 1795368275) + "\n"
+	want := ev(1, 1795368272.5) + "\n" + ev(2, 1795368273) + "\n" + lookalike + "\n" + ev(3, 1795368274) + "\n" + ev(4, 1795368275) + "\n"
 	if out != want {
 		t.Errorf("stdout\n%s\nwant\n%s", out, want)
 	}
@@ -283,7 +287,7 @@ func TestReplayPrintsEventsAndResumes(t *testing.T) {
 	if len(reqs) != 3 {
 		t.Fatalf("%d requests, want 3", len(reqs))
 	}
-	for i, w := range []struct{ since, cursor string }{{"1795368272", ""}, {"", "c2"}, {"", "c3"}} {
+	for i, w := range []struct{ since, cursor string }{{"1795368272", ""}, {"", "c25"}, {"", "c3"}} {
 		r := reqs[i]
 		if r.Path != "/git/demo" || r.Header.Get("X-Fetch-Since") != w.since || r.Header.Get("X-Fetch-Since-Cursor") != w.cursor {
 			t.Errorf("request %d: %s since %q cursor %q, want /git/demo since %q cursor %q", i, r.Path, r.Header.Get("X-Fetch-Since"), r.Header.Get("X-Fetch-Since-Cursor"), w.since, w.cursor)
