@@ -47,24 +47,21 @@ nothing is missed or printed twice. A refused request (a bad --path or --key) en
 // runTail follows q until ctx is done (then it returns nil), writing each
 // event's line to out as it arrives and reconnecting with asfpy's backoff
 // from the last cursor seen; the backoff starts over once a connection is
-// answered. Until the first event, reconnections ask for the history since
-// runTail started, so nothing published meanwhile is lost. Reconnections are told on errOut. It returns an error only
+// answered. Until the first event, connections ask for the history since
+// runTail started, so nothing published after that is lost. Reconnections are told on errOut. It returns an error only
 // when the node refuses the request (4xx) or out fails.
 func runTail(ctx context.Context, c *streamClient, q streamQuery, out, errOut io.Writer) error {
 	w := bufio.NewWriter(out)
-	// Until an event gives a cursor, a reconnection asks for everything
-	// since tail started, so a drop before the first event loses nothing.
+	// Until an event gives a cursor, every connection, the first one too,
+	// asks for everything since tail started: nothing published after that
+	// is lost, neither in the moment the node takes to register a new
+	// subscriber (GitPubSub's race, PUBSUB.md 1.8) nor to a drop before the
+	// first event.
 	q.since = epochString(time.Now())
-	first := true
 	attempt := 0
 	var outErr error
 	for {
-		sent := q
-		if first {
-			sent.since = ""
-		}
-		first = false
-		err := c.stream(ctx, sent, func() { attempt = 0 }, func(line []byte, ev streamEvent) error {
+		err := c.stream(ctx, q, func() { attempt = 0 }, func(line []byte, ev streamEvent) error {
 			if ev.Cursor != "" {
 				q.cursor = ev.Cursor
 			}
