@@ -475,3 +475,43 @@ func TestPublish(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayProgress: the bar spans since..until in milliseconds (or the
+// first event..until with --cursor), follows each event's timestamp,
+// counts events in its description, and stays within its span.
+func TestReplayProgress(t *testing.T) {
+	t.Parallel()
+	until := time.Unix(1795368300, 0)
+	cases := []struct {
+		name    string
+		since   time.Time
+		stamps  []float64
+		max     int64
+		current int64
+	}{
+		{"since", time.Unix(1795368200, 0), []float64{1795368210, 1795368250.5}, 100_000, 50_500},
+		{"cursor starts at the first event", time.Time{}, []float64{1795368280, 1795368290}, 20_000, 10_000},
+		{"stamps outside the span", time.Unix(1795368200, 0), []float64{1795368100, 1795368400}, 100_000, 100_000},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var buf lockedBuffer
+			p := newReplayProgress(&buf, c.since, until)
+			for _, ts := range c.stamps {
+				p.event(ts)
+			}
+			st := p.bar.State()
+			if st.Max != c.max || st.CurrentNum != c.current {
+				t.Errorf("bar at %d of %d, want %d of %d", st.CurrentNum, st.Max, c.current, c.max)
+			}
+			if want := fmt.Sprintf("%d events", len(c.stamps)); st.Description != want {
+				t.Errorf("description %q, want %q", st.Description, want)
+			}
+			p.finish(true)
+		})
+	}
+	var nilBar *replayProgress
+	nilBar.event(1) // a replay without a terminal has no bar
+	nilBar.finish(false)
+}
