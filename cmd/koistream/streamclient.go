@@ -216,9 +216,10 @@ func errorBodyText(body []byte) string {
 // the node ended the stream cleanly (a replay reached its until), a
 // *cutOffError when the node ended it with an error object, a
 // *refusedError on a 4xx, the error of onEvent, or the transport error
-// (ctx done, connection lost, idleTimeout of silence). connected, when not
-// nil, is called once the node answered 200.
-func (c *streamClient) stream(ctx context.Context, q streamQuery, connected func(), onEvent func(line []byte, ev streamEvent) error) error {
+// (ctx done, connection lost, idleTimeout of silence). alive, when not
+// nil, is called on the first object of the stream (the node pings on
+// connect): the connection works, not merely opened.
+func (c *streamClient) stream(ctx context.Context, q streamQuery, alive func(), onEvent func(line []byte, ev streamEvent) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	u := c.pathURL(q.path)
@@ -261,9 +262,6 @@ func (c *streamClient) stream(ctx context.Context, q streamQuery, connected func
 		}
 		return fmt.Errorf("%s answered %s: %s", u, resp.Status, errorBodyText(body))
 	}
-	if connected != nil {
-		connected()
-	}
 	r := bufio.NewReaderSize(resp.Body, 64<<10)
 	for {
 		line, err := readLine(r)
@@ -272,6 +270,10 @@ func (c *streamClient) stream(ctx context.Context, q streamQuery, connected func
 			ev, perr := parseStreamLine(line)
 			if perr != nil {
 				return &protocolError{perr}
+			}
+			if alive != nil {
+				alive()
+				alive = nil
 			}
 			if co, ok := ev.cutOff(); ok {
 				return co

@@ -46,8 +46,9 @@ nothing is missed or printed twice. A refused request (a bad --path or --key) en
 
 // runTail follows q until ctx is done (then it returns nil), writing each
 // event's line to out as it arrives and reconnecting with asfpy's backoff
-// from the last cursor seen; the backoff starts over once a connection is
-// answered. Until the first event, connections ask for the history since
+// from the last cursor seen; the backoff starts over once a connection
+// brings something (a node that answers and closes at once is not asked
+// again and again without a pause). Until the first event, connections ask for the history since
 // runTail started, so nothing published after that is lost. Reconnections are told on errOut. It returns an error only
 // when the node refuses the request (4xx) or out fails.
 func runTail(ctx context.Context, c *streamClient, q streamQuery, out, errOut io.Writer) error {
