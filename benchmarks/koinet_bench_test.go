@@ -239,7 +239,8 @@ func BenchmarkKOIRestartServing(b *testing.B) {
 		start := time.Now()
 		node, err := pipeline.Start(context.Background(), pipeline.Config{
 			DataDir: dir, Listen: "127.0.0.1:0", KafkaListen: "127.0.0.1:0",
-			Logger: slog.New(slog.DiscardHandler),
+			Streams: pipeline.StreamsConfig{Listen: "127.0.0.1:0"},
+			Logger:  slog.New(slog.DiscardHandler),
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -132,7 +132,7 @@ func TestE2EMaterializesEveryEvent(t *testing.T) {
 		t.Fatalf("materialized %d of %d, %d dead letters", res.materialized, events, res.deadLetters)
 	}
 	node, err := pipeline.Start(context.Background(), pipeline.Config{DataDir: dir, Listen: "127.0.0.1:0",
-		KafkaListen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+		KafkaListen: "127.0.0.1:0", Streams: pipeline.StreamsConfig{Listen: "127.0.0.1:0"}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

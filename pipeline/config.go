@@ -79,6 +79,9 @@ type Config struct {
 	// RequireSignatures refuses unsigned koi-net 1.0 requests
 	// (koi_net.require_signatures) instead of answering them unsigned.
 	RequireSignatures bool
+	// Streams configures the stream listener (GitPubSub/PyPubSub streams,
+	// the publish intake) and its replay hub.
+	Streams StreamsConfig
 	// KOI holds the node's part in a KOI-net network: its node type, first
 	// contact, interests and outbound queues.
 	KOI KOIConfig
@@ -158,6 +161,7 @@ func (c *Config) SetDefaults() {
 		c.Logger = slog.Default()
 	}
 	c.KOI.setDefaults()
+	c.Streams.setDefaults()
 }
 
 // Validate reports the first problem that would stop a node from starting.
@@ -202,6 +206,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: http body idle timeout must not be negative, got %s", c.HTTPBodyIdleTimeout)
 	}
 	if err := c.KOI.Validate(); err != nil {
+		return err
+	}
+	if err := c.Streams.Validate(); err != nil {
 		return err
 	}
 	if len(c.Segments) == 0 {

@@ -70,6 +70,8 @@ type KoistreamSection struct {
 	// [] an ingest-only node. Each stage entry is a name or a one-key
 	// mapping of the name to the stage's own block.
 	Segments []stages.Segment `yaml:"segments"`
+	// Streams is the stream listener's block (StreamsConfig).
+	Streams StreamsSection `yaml:"streams"`
 }
 
 // DefaultWebhookSecretEnv is the variable the webhook secret list is read
@@ -253,5 +255,5 @@ func (f *File) Apply(cfg *Config) error {
 	if k.Segments != nil { // `segments: []` means no stages
 		cfg.Segments = k.Segments
 	}
-	return nil
+	return k.Streams.apply(&cfg.Streams)
 }

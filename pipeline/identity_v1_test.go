@@ -80,6 +80,7 @@ func TestNodeOnA10Network(t *testing.T) {
 	dir := t.TempDir()
 	cfg := pipeline.Config{
 		DataDir: dir, Listen: "127.0.0.1:0", KafkaListen: "127.0.0.1:0", Partitions: 1,
+		Streams:  pipeline.StreamsConfig{Listen: "127.0.0.1:0"},
 		NodeName: "sensor-v1", Logger: slog.New(slog.DiscardHandler),
 		KOI: pipeline.KOIConfig{FirstContactURL: "http://127.0.0.1:9/koi-net"}, // a bare URL: 1.0
 	}

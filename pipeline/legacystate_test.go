@@ -59,7 +59,8 @@ func TestLegacyStateMovesIntoChangelogs(t *testing.T) {
 	}
 
 	n, err := Start(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0", KafkaListen: "127.0.0.1:0",
-		Logger: slog.New(slog.DiscardHandler)})
+		Streams: StreamsConfig{Listen: "127.0.0.1:0"},
+		Logger:  slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,7 +108,8 @@ func TestStartLocksDataFolder(t *testing.T) {
 	dir := t.TempDir()
 	cfg := pipeline.Config{
 		DataDir: dir, Listen: "127.0.0.1:0", KafkaListen: "127.0.0.1:0", Partitions: 1,
-		Logger: slog.New(slog.DiscardHandler),
+		Streams: pipeline.StreamsConfig{Listen: "127.0.0.1:0"},
+		Logger:  slog.New(slog.DiscardHandler),
 	}
 	n, err := pipeline.Start(context.Background(), cfg)
 	if err != nil {

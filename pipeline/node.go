@@ -48,6 +48,7 @@ type Node struct {
 	runner   *projections.Runner
 	httpSrv  *http.Server
 	httpLn   net.Listener
+	streams  streamsPart // the stream listener and its replay hub
 
 	// lock owns the data folder for the node's lifetime; ready is the
 	// progress of every part /readyz reports on.
@@ -71,8 +72,8 @@ type Node struct {
 }
 
 // Start brings a node up: stage state and stages, log, topics, projections,
-// the segment runners and the projection runner, then the sources and the
-// HTTP listener, in that order. It returns once the HTTP listener accepts
+// the segment runners and the projection runner, the replay hub and the
+// stream listener, then the sources and the HTTP listener, in that order. It returns once the HTTP listener accepts
 // connections; /healthz turns 200 once every segment's consumer and the
 // projection runner consume. On error everything already started is stopped again; a mistake in
 // a stage's configuration block is returned as the stage reported it (a
@@ -193,6 +194,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	})
 	n.background("data folder watchdog", func() error { return n.lock.Watch(runCtx, WatchdogInterval) })
 
+	if err = n.startStreams(ctx); err != nil {
+		return n, err
+	}
 	if err = n.serveHTTP(runCtx); err != nil {
 		return n, err
 	}
@@ -201,7 +205,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		segs = append(segs, seg.name)
 	}
 	n.log.Info("koistream serving",
-		"http", n.Addr(), "kafka", n.KafkaAddrs(), "data_dir", cfg.DataDir,
+		"http", n.Addr(), "pubsub", n.PubsubAddr(), "kafka", n.KafkaAddrs(), "data_dir", cfg.DataDir,
 		"webhook", cfg.WebhookPath, "koi_net", cfg.KOIPath, "embedded_broker", n.broker != nil,
 		"segments", segs)
 	return n, nil
@@ -423,7 +427,8 @@ func (n *Node) Wait(ctx context.Context) error {
 	}
 }
 
-// Shutdown stops the node gracefully: the HTTP listener stops accepting and
+// Shutdown stops the node gracefully: every stream ends (with its last
+// chunk) and the replay hub stops, the HTTP listener stops accepting and
 // drains in-flight requests, each segment finishes its current poll
 // (publishing, syncing and committing it), the projection runner stops after
 // its current batch, and the broker flushes and
@@ -445,6 +450,9 @@ func (n *Node) shutdown(ctx context.Context) error {
 	if lost != nil {
 		n.log.Error("storage lost; stopping without closing it", "data_dir", n.cfg.DataDir, "err", lost)
 		errs = append(errs, lost)
+	}
+	if err := n.stopStreams(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if n.httpSrv != nil {
 		if err := n.httpSrv.Shutdown(ctx); err != nil {

@@ -21,6 +21,7 @@ func TestNodeIdentityProfile(t *testing.T) {
 	dir := t.TempDir()
 	cfg := pipeline.Config{
 		DataDir: dir, Listen: "127.0.0.1:0", KafkaListen: "127.0.0.1:0", Partitions: 1,
+		Streams:  pipeline.StreamsConfig{Listen: "127.0.0.1:0"},
 		NodeName: "sensor-a", PrivKeyPassword: []byte("pw"),
 		Logger: slog.New(slog.DiscardHandler),
 	}

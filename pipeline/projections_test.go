@@ -42,7 +42,8 @@ func TestProjectionStoreOfAnotherSetIsRebuilt(t *testing.T) {
 
 	n, err := pipeline.Start(context.Background(), pipeline.Config{
 		DataDir: dir, Listen: "127.0.0.1:0", KafkaListen: "127.0.0.1:0", Partitions: 1,
-		Logger: slog.New(slog.DiscardHandler),
+		Streams: pipeline.StreamsConfig{Listen: "127.0.0.1:0"},
+		Logger:  slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatalf("start over a cache-only store: %v", err)

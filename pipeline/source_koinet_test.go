@@ -25,6 +25,7 @@ import (
 func TestKoiNetBroadcastEndToEnd(t *testing.T) {
 	cfg := pipeline.Config{
 		DataDir: t.TempDir(), Listen: "127.0.0.1:0", KafkaListen: "127.0.0.1:0", Partitions: 1,
+		Streams:  pipeline.StreamsConfig{Listen: "127.0.0.1:0"},
 		NodeName: "sensor", Logger: slog.New(slog.DiscardHandler),
 	}
 	n, err := pipeline.Start(context.Background(), cfg)

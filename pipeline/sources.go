@@ -60,5 +60,6 @@ func builtinSources() []Source {
 	return []Source{
 		githubWebhookSource(),
 		koiNetSource(),
+		publishSource(),
 	}
 }

@@ -8,9 +8,11 @@ import (
 
 	"github.com/koistream/koistream/stages/github"
 	"github.com/koistream/koistream/stages/koinet"
+	"github.com/koistream/koistream/stages/publish"
 	ghwire "github.com/koistream/koistream/topics/github"
 	koinetwire "github.com/koistream/koistream/topics/koinet"
 	"github.com/koistream/koistream/topics/observed"
+	publishwire "github.com/koistream/koistream/topics/publish"
 	"github.com/koistream/koistream/topics/raw"
 )
 
@@ -50,13 +52,15 @@ func NewParsers() *Parsers {
 
 // BuiltinParsers returns the parsers of every source koistream ships:
 // "github-webhook" (the webhook source, pipeline/webhook) parsed by
-// stages/github, and "koi-net" (KOI-net input: pipeline/koiapi's
+// stages/github, "koi-net" (KOI-net input: pipeline/koiapi's
 // /events/broadcast, polls, fetches, the node's own knowledge) parsed by
-// stages/koinet.
+// stages/koinet, and "publish" (objects published to the stream listener,
+// pipeline/streams) parsed by stages/publish.
 func BuiltinParsers() *Parsers {
 	p := NewParsers()
 	p.mustRegister(ghwire.SourceKind, ParserFunc(github.ParseWebhook))
 	p.mustRegister(koinetwire.SourceKind, ParserFunc(koinet.Parse))
+	p.mustRegister(publishwire.SourceKind, ParserFunc(publish.Parse))
 	return p
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,6 +63,7 @@ type node struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	http    string // host:port
+	pubsub  string // host:port of the stream listener
 	kafka   string // host:port of the embedded broker
 	logs    *syncBuffer
 	exited  chan struct{}
@@ -91,14 +93,18 @@ func (s *syncBuffer) String() string {
 func startNode(t *testing.T, dataDir string, extra ...string) *node {
 	t.Helper()
 	args := append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0",
-		"--kafka-listen", "127.0.0.1:0", "--log-format", "json", "--partitions", "4"}, extra...)
+		"--kafka-listen", "127.0.0.1:0", "--pubsub-listen", "127.0.0.1:0", "--log-format", "json", "--partitions", "4"}, extra...)
 	return startNodeWith(t, args, []string{"GITHUB_WEBHOOK_SECRET=old-secret, " + testSecret})
 }
 
-// startNodeWith runs the binary with exactly args and the extra
-// environment variables env.
+// startNodeWith runs the binary with args and the extra environment
+// variables env. A serve without --pubsub-listen gets a free port for the
+// stream listener, so that parallel nodes never collide on its default.
 func startNodeWith(t *testing.T, args, env []string) *node {
 	t.Helper()
+	if len(args) > 0 && args[0] == "serve" && !slices.Contains(args, "--pubsub-listen") {
+		args = append(slices.Clip(args), "--pubsub-listen", "127.0.0.1:0")
+	}
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
@@ -143,6 +149,10 @@ func startNodeWith(t *testing.T, args, env []string) *node {
 	select {
 	case rec := <-ready:
 		n.http = rec["http"].(string)
+		n.pubsub, _ = rec["pubsub"].(string)
+		if n.pubsub == "" || strings.HasSuffix(n.pubsub, ":2069") {
+			t.Fatalf("serving log line names stream listener %q, want the free port it bound: %v", n.pubsub, rec)
+		}
 		kafka := rec["kafka"].([]any)
 		n.kafka = kafka[0].(string)
 		n.serving = rec

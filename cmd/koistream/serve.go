@@ -21,6 +21,7 @@ type serveFlags struct {
 	config      string
 	dataDir     string
 	listen      string
+	pubsub      string
 	brokers     string
 	kafkaListen string
 	partitions  int
@@ -48,6 +49,7 @@ comma-separated list to rotate them. OTEL_EXPORTER_OTLP_ENDPOINT turns on trace 
 	fl.StringVar(&f.config, "config", "", "YAML configuration file; the GitHub sensor's config.yaml works, koistream's own keys go under koistream:")
 	fl.StringVar(&f.dataDir, "data-dir", pipeline.DefaultDataDir, "folder for the broker log, stage state and projections")
 	fl.StringVar(&f.listen, "listen", pipeline.DefaultListen, "HTTP host:port for webhooks, KOI-net, /healthz and /metrics")
+	fl.StringVar(&f.pubsub, "pubsub-listen", pipeline.DefaultStreamsListen, "host:port of the stream listener: GitPubSub/PyPubSub streams (GET), publishes (PUT, POST), statistics (HEAD)")
 	fl.StringVar(&f.brokers, "brokers", "", "comma-separated Kafka/Redpanda seed brokers; empty runs the embedded broker")
 	fl.StringVar(&f.kafkaListen, "kafka-listen", topics.DefaultKafkaListen, "host:port of the embedded broker")
 	fl.IntVar(&f.partitions, "partitions", topics.DefaultPartitions, "partition count of the topics koistream creates")
@@ -67,6 +69,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	var cfg pipeline.Config
 	secretEnv := pipeline.DefaultWebhookSecretEnv
 	passwordEnv := pipeline.PrivKeyPasswordEnv
+	tokenEnv := pipeline.DefaultPublishTokenEnv
 	var notYetUsed []string
 	file, err := applyConfigFile(f.config, &cfg)
 	if err != nil {
@@ -75,6 +78,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if file != nil {
 		secretEnv = file.WebhookSecretEnv()
 		passwordEnv = file.PrivKeyPasswordEnv()
+		tokenEnv = file.PublishTokenEnv()
 		notYetUsed = file.NotYetUsed()
 	}
 	// Only the flags given on the command line override the file; the
@@ -85,6 +89,9 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	}
 	if set("listen") {
 		cfg.Listen = f.listen
+	}
+	if set("pubsub-listen") {
+		cfg.Streams.Listen = f.pubsub
 	}
 	if set("brokers") {
 		cfg.Brokers = topics.ParseBrokers(f.brokers)
@@ -100,6 +107,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	}
 	cfg.WebhookSecrets = webhook.ParseSecrets(os.Getenv(secretEnv))
 	cfg.PrivKeyPassword = []byte(os.Getenv(passwordEnv))
+	cfg.Streams.PublishToken = []byte(os.Getenv(tokenEnv))
 	cfg.Logger = logger
 	cfg.OTLP = telemetry.OTLPFromEnv()
 	// Check before anything starts, so a mistake is one line and exit 2.
