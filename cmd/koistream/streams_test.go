@@ -277,7 +277,6 @@ func TestStreamsReplayAcrossRestart(t *testing.T) {
 	})
 }
 
-
 // TestStreamsSwitchOverWhilePublishing: a subscriber that starts from the
 // beginning while four publishers keep publishing reads history and then
 // live, every message exactly once and each publisher's in the order it
