@@ -26,6 +26,7 @@ func startNodeWith(ctx context.Context, dir string, segments []stages.Segment) (
 		DataDir:        dir,
 		Listen:         "127.0.0.1:0",
 		KafkaListen:    "127.0.0.1:0",
+		Streams:        pipeline.StreamsConfig{Listen: "127.0.0.1:0"},
 		WebhookSecrets: [][]byte{[]byte(BenchSecret)},
 		Segments:       segments,
 		Logger:         slog.New(slog.DiscardHandler),

@@ -207,7 +207,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
-// Shutdown ends every stream (each gets its chunked terminator), stops
+// Shutdown ends every stream (each gets a final {"error":"shutting
+// down",...,"pubsub_cursor":...} object, so that a client resumes rather
+// than take it for the end it asked for, then its chunked terminator), stops
 // accepting and waits, until ctx ends, for publishes in flight and the
 // streams' handlers.
 func (s *Server) Shutdown(ctx context.Context) error {

@@ -345,8 +345,11 @@ func (st *stream) item(it *replay.Item, sub *replay.Subscription) {
 	st.sent++
 }
 
-// cutOff appends the final object of a subscriber that fell behind.
-func (st *stream) cutOff(err error, sub *replay.Subscription) {
+// endWith appends the final object of a stream the server ends before the
+// subscriber asked it to: why ("fell behind", "shutting down", "stream
+// failed"), the detail, and the cursor to resume from, so that a client can
+// tell it from the clean end of an until and carry on where it stopped.
+func (st *stream) endWith(reason string, err error, sub *replay.Subscription) {
 	detail, _ := json.Marshal(err.Error())
 	start := st.begin()
 	if st.f == frameSSE {
@@ -354,7 +357,9 @@ func (st *stream) cutOff(err error, sub *replay.Subscription) {
 		st.buf = sub.AppendCursor(st.buf)
 		st.buf = append(st.buf, "\ndata: "...)
 	}
-	st.buf = append(st.buf, `{"error":"fell behind","detail":`...)
+	st.buf = append(st.buf, `{"error":"`...)
+	st.buf = append(st.buf, reason...)
+	st.buf = append(st.buf, `","detail":`...)
 	st.buf = append(st.buf, detail...)
 	st.buf = append(st.buf, `,"pubsub_cursor":"`...)
 	st.buf = sub.AppendCursor(st.buf)
@@ -362,6 +367,10 @@ func (st *stream) cutOff(err error, sub *replay.Subscription) {
 	st.terminate()
 	st.end(start)
 }
+
+// errShuttingDown is the detail of the object a stream ends with when the
+// node shuts down.
+var errShuttingDown = errors.New("the node is shutting down; resume with the cursor")
 
 // finish appends the last chunk of a chunked stream.
 func (st *stream) finish() {
@@ -396,6 +405,7 @@ func (st *stream) run(r *http.Request, sub *replay.Subscription) {
 	for {
 		select {
 		case <-st.s.closing:
+			st.endWith("shutting down", errShuttingDown, sub)
 			st.finish()
 			_ = st.flush()
 			return
@@ -413,10 +423,13 @@ func (st *stream) run(r *http.Request, sub *replay.Subscription) {
 					case errors.Is(err, replay.ErrFellBehind):
 						st.s.mCutOffs.Add(r.Context(), 1)
 						log.Info("stream subscriber cut off", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
-						st.cutOff(err, sub)
-					case errors.Is(err, io.EOF), errors.Is(err, replay.ErrClosed):
+						st.endWith("fell behind", err, sub)
+					case errors.Is(err, io.EOF):
+					case errors.Is(err, replay.ErrClosed):
+						st.endWith("shutting down", errShuttingDown, sub)
 					default:
 						log.Warn("stream ended", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+						st.endWith("stream failed", err, sub)
 					}
 					st.finish()
 					_ = st.flush()
