@@ -187,6 +187,7 @@ func BenchmarkStreamsReplay(b *testing.B) {
 			b.Fatal(err)
 		}
 		var first time.Duration
+		var last []byte
 		n := 0
 		for {
 			obj, err := s.next()
@@ -199,15 +200,19 @@ func BenchmarkStreamsReplay(b *testing.B) {
 			if isPing(obj) {
 				continue
 			}
+			if bytes.HasPrefix(obj, []byte(`{"error"`)) {
+				b.Fatalf("after %d events the stream ended with %s", n, obj)
+			}
 			if n == 0 {
 				first = time.Since(start)
 			}
 			n++
+			last = append(last[:0], obj...)
 		}
 		elapsed := time.Since(start)
 		s.close()
 		if n != replayEvents {
-			b.Fatalf("replayed %d events, want %d", n, replayEvents)
+			b.Fatalf("replayed %d events, want %d; the last: %s", n, replayEvents, last)
 		}
 		rates = append(rates, float64(n)/elapsed.Seconds())
 		firsts = append(firsts, float64(first)/float64(time.Millisecond))

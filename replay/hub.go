@@ -116,6 +116,11 @@ type Hub struct {
 	changed  chan struct{}
 	closed   bool
 
+	// ends are the last stable offsets listed at endsAt (see caughtUp).
+	endsMu sync.Mutex
+	ends   []int64
+	endsAt time.Time
+
 	catchUps chan struct{} // semaphore of MaxCatchUps slots
 
 	subscribers atomic.Int64
@@ -200,10 +205,12 @@ func listOffsets(ctx context.Context, list func(context.Context, ...string) (kad
 }
 
 // run is the hub's reader: one poll at a time, rendered outside the lock,
-// appended under it.
+// appended under it. Transaction markers move next without an entry, so
+// next is the hub's true position in each partition (see caughtUp).
 func (h *Hub) run(ctx context.Context) {
 	defer close(h.done)
 	batch := make([]*Item, 0, 1024)
+	seen := make([]int64, h.parts) // per partition: the offset after the last record polled
 	for {
 		fetches := h.client.PollRecords(ctx, 4096)
 		if ctx.Err() != nil {
@@ -213,7 +220,11 @@ func (h *Hub) run(ctx context.Context) {
 			h.log.Warn("stream hub fetch", "topic", t, "partition", p, "err", err)
 		})
 		batch = batch[:0]
+		clear(seen)
 		fetches.EachRecord(func(r *kgo.Record) {
+			if int(r.Partition) < len(seen) {
+				seen[r.Partition] = max(seen[r.Partition], r.Offset+1)
+			}
 			if r.Attrs.IsControl() {
 				return
 			}
@@ -225,15 +236,13 @@ func (h *Hub) run(ctx context.Context) {
 			}
 			batch = append(batch, it)
 		})
-		if len(batch) > 0 {
-			h.append(batch)
-		}
+		h.append(batch, seen)
 	}
 }
 
 // append adds items to the ring, evicting the oldest beyond the bounds,
-// and wakes every waiting subscription.
-func (h *Hub) append(items []*Item) {
+// moves next to seen, and wakes every waiting subscription.
+func (h *Hub) append(items []*Item, seen []int64) {
 	h.mu.Lock()
 	n := uint64(len(h.ring))
 	for _, it := range items {
@@ -244,14 +253,57 @@ func (h *Hub) append(items []*Item) {
 		h.ring[h.endSeq%n] = entry{item: it, size: sz}
 		h.endSeq++
 		h.bytes += int64(sz)
-		if int(it.Partition) < len(h.next) && it.Offset+1 > h.next[it.Partition] {
-			h.next[it.Partition] = it.Offset + 1
+	}
+	moved := len(items) > 0
+	for p, o := range seen {
+		if o > h.next[p] {
+			h.next[p], moved = o, true
 		}
 	}
-	close(h.changed)
-	h.changed = make(chan struct{})
+	if moved { // markers too: a subscription may wait for the hub to reach an offset
+		close(h.changed)
+		h.changed = make(chan struct{})
+	}
 	h.mu.Unlock()
 	h.items.Add(uint64(len(items)))
+}
+
+// caughtUp reports whether the hub has read every record the log held at
+// some moment after t, so that a subscription at the ring's end with an
+// Until before t has seen everything stamped up to it. It lists the last
+// stable offsets once t has passed (one listing serves every subscription
+// asking after it) and then compares the hub's position with them; a
+// subscription asking before t, or while the hub is behind, waits for the
+// hub to move.
+func (h *Hub) caughtUp(ctx context.Context, t time.Time) bool {
+	now := time.Now()
+	if now.Before(t) {
+		return false
+	}
+	h.endsMu.Lock()
+	defer h.endsMu.Unlock()
+	if h.endsAt.Before(t) {
+		ends, err := listOffsets(ctx, h.adm.ListCommittedOffsets, h.cfg.Topic)
+		if err != nil {
+			h.log.Warn("stream hub: last stable offsets", "err", err)
+			return false
+		}
+		h.ends, h.endsAt = ends, now
+	}
+	return h.nextReaches(h.ends)
+}
+
+// nextReaches reports whether the hub has read up to ends in every
+// partition.
+func (h *Hub) nextReaches(ends []int64) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for p, e := range ends {
+		if p < len(h.next) && h.next[p] < e {
+			return false
+		}
+	}
+	return true
 }
 
 func (h *Hub) evictLocked() {

@@ -169,8 +169,19 @@ func sorted(ps []pos) []pos {
 // partition's in offset order.
 func checkExactlyOnce(t *testing.T, got, want []pos) {
 	t.Helper()
-	if !slices.Equal(sorted(got), sorted(want)) {
-		t.Fatalf("got %d items, want %d: got %v\nwant %v", len(got), len(want), sorted(got), sorted(want))
+	if g, w := sorted(got), sorted(want); !slices.Equal(g, w) {
+		i := 0
+		for i < len(g) && i < len(w) && g[i] == w[i] {
+			i++
+		}
+		var gi, wi any = "none", "none"
+		if i < len(g) {
+			gi = g[i]
+		}
+		if i < len(w) {
+			wi = w[i]
+		}
+		t.Fatalf("got %d items, want %d; in (partition, offset) order the first difference is at %d: got %v, want %v", len(g), len(w), i, gi, wi)
 	}
 	last := map[int32]int64{}
 	for _, g := range got {
@@ -467,4 +478,62 @@ func TestHubTransactions(t *testing.T) {
 	if it, err := hist.TryNext(); it != nil || err != nil {
 		t.Fatalf("after everything: %v, %v", it, err)
 	}
+}
+
+// TestHubUntilWaitsForTheHub: a replay with an Until long past, started
+// while the hub is still reading a burst, ends only after everything
+// stamped before Until, not at the end of what the hub has read so far.
+// The ring holds the whole burst, so the replay joins it at once and
+// reaches its end while the hub is still reading (the benchmark of a
+// million events found it ending there, with half of them).
+func TestHubUntilWaitsForTheHub(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 8)
+	// Small batches fetched one at a time keep the hub reading for a while
+	// after the producer is done.
+	small, err := kgo.NewClient(kgo.SeedBrokers(w.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchMaxBytes(2048), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	h := startHub(t, w, func(c *replay.HubConfig) {
+		c.KgoOpts = []kgo.Opt{kgo.FetchMaxPartitionBytes(1), kgo.FetchMaxBytes(1)}
+	})
+	t0 := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	const n = 20_000
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = w.record(int32(i%8), t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	if err := small.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	all := positions(nil)
+	for _, r := range recs {
+		all = append(all, pos{r.Partition, r.Offset})
+	}
+	t.Logf("the hub had read %d of %d when the replay began", h.Stats().Items, n)
+	s, err := h.Subscribe(context.Background(), replay.SubscribeOptions{Since: t0, Until: t0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var got []*replay.Item
+	deadline := time.After(120 * time.Second)
+	for err == nil {
+		select {
+		case <-s.Ready():
+		case <-deadline:
+			t.Fatalf("no end after %d items in 60 s", len(got))
+		}
+		var it *replay.Item
+		for it, err = s.TryNext(); it != nil; it, err = s.TryNext() {
+			got = append(got, it)
+		}
+	}
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("ended with %v, want io.EOF", err)
+	}
+	checkExactlyOnce(t, positions(got), all)
 }

@@ -183,6 +183,12 @@ func (s *Subscription) Ready() <-chan struct{} {
 	if s.until.IsZero() {
 		return changed
 	}
+	if deadline := s.until.Add(untilGrace); !time.Now().Before(deadline) {
+		if h.caughtUp(context.Background(), deadline) {
+			return closedChan // TryNext ends it
+		}
+		return changed // the hub is still reading what came before
+	}
 	// Wake at the deadline too: one goroutine per ring generation, gone
 	// at the next item or the deadline, whichever comes first.
 	if s.untilFor != changed {
@@ -310,7 +316,10 @@ func (s *Subscription) nextLive() (*Item, error) {
 		}
 		if s.seq == h.endSeq {
 			h.mu.RUnlock()
-			if !s.until.IsZero() && time.Now().After(s.until.Add(untilGrace)) {
+			// Past Until, the end of the ring is the end only once the hub
+			// has read the whole log as it stood after Until: right after
+			// a burst it may still be reading what was stamped before.
+			if !s.until.IsZero() && h.caughtUp(context.Background(), s.until.Add(untilGrace)) {
 				s.err = io.EOF
 				return nil, s.err
 			}
