@@ -43,15 +43,21 @@ func (s StreamsSection) Validate() error {
 // its own /32 or /128.
 type CIDR string
 
-// Prefix returns the prefix c names.
+// Prefix returns the prefix c names. An IPv4-mapped IPv6 prefix
+// (::ffff:10.0.0.0/104) is returned as the IPv4 prefix it maps, since the
+// listener compares clients by their unmapped address.
 func (c CIDR) Prefix() (netip.Prefix, error) {
 	if p, err := netip.ParsePrefix(string(c)); err == nil {
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			return netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked(), nil
+		}
 		return p.Masked(), nil
 	}
 	a, err := netip.ParseAddr(string(c))
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("must be a CIDR such as 10.0.0.0/8 or an address, got %q", string(c))
 	}
+	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 

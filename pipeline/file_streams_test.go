@@ -87,3 +87,28 @@ func TestStreamsConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestCIDRPrefix: addresses and prefixes written in IPv4-mapped IPv6 form
+// mean their IPv4 ones, as the listener compares unmapped client addresses
+// (found in review: they never matched).
+func TestCIDRPrefix(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"10.0.0.0/8", "10.0.0.0/8"},
+		{"10.1.2.3", "10.1.2.3/32"},
+		{"::1", "::1/128"},
+		{"::ffff:10.0.0.0/104", "10.0.0.0/8"},
+		{"::ffff:10.1.2.3", "10.1.2.3/32"},
+		{"10.1.2.3/8", "10.0.0.0/8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			p, err := pipeline.CIDR(tt.in).Prefix()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.String() != tt.want {
+				t.Fatalf("%s: %s, want %s", tt.in, p, tt.want)
+			}
+		})
+	}
+}

@@ -53,6 +53,9 @@ type catchUp struct {
 	err      error
 }
 
+// startCatchUp starts reading from the cursor with a slot the caller took:
+// the catch-up owns it from then on (it gives it back when its reader ends,
+// also when it fails to start).
 func startCatchUp(h *Hub, from Cursor) (*catchUp, error) {
 	starts := make(map[int32]kgo.Offset, h.parts)
 	for p := 0; p < h.parts; p++ {
@@ -66,8 +69,10 @@ func startCatchUp(h *Hub, from Cursor) (*catchUp, error) {
 	)
 	client, err := kgo.NewClient(append(opts, h.cfg.KgoOpts...)...)
 	if err != nil {
+		h.releaseSlot()
 		return nil, fmt.Errorf("replay: catch-up client: %w", err)
 	}
+	h.catchingUp.Add(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	cu := &catchUp{h: h, client: client, cancel: cancel, done: make(chan struct{}), space: make(chan struct{}, 1)}
 	go cu.run(ctx, from)
@@ -114,9 +119,23 @@ func (cu *catchUp) pop() (p pending, ok, finished bool, err error) {
 	return pending{}, false, cu.finished, cu.err
 }
 
+// catchUpYield is how long a catch-up waits for its subscriber to take
+// records before it gives its slot up: a subscriber that reads slowly (or
+// not at all) must not hold one of the few catch-up slots, and with them
+// every other replay, for as long as it likes. It resumes from its cursor
+// once it has read what it holds and a slot is free.
+const catchUpYield = 2 * time.Second
+
 // push hands merged records to the subscriber, waiting while it holds
-// catchUpOut of them. It returns false when ctx ended.
+// catchUpOut of them. It returns false, without handing them, when ctx
+// ended or the subscriber took nothing for catchUpYield.
 func (cu *catchUp) push(ctx context.Context, ps []pending) bool {
+	var yield *time.Timer
+	defer func() {
+		if yield != nil {
+			yield.Stop()
+		}
+	}()
 	for {
 		cu.mu.Lock()
 		if len(cu.out)-cu.outHead < catchUpOut {
@@ -129,8 +148,13 @@ func (cu *catchUp) push(ctx context.Context, ps []pending) bool {
 			return true
 		}
 		cu.mu.Unlock()
+		if yield == nil {
+			yield = time.NewTimer(catchUpYield)
+		}
 		select {
 		case <-cu.space:
+		case <-yield.C:
+			return false
 		case <-ctx.Done():
 			return false
 		}
@@ -155,7 +179,11 @@ func (cu *catchUp) end(err error) {
 // run reads and merges until every partition is read up to the ring's base.
 func (cu *catchUp) run(ctx context.Context, from Cursor) {
 	defer close(cu.done)
-	defer cu.client.Close()
+	defer func() {
+		cu.client.Close()
+		cu.h.catchingUp.Add(-1)
+		cu.h.releaseSlot()
+	}()
 	h := cu.h
 	queues := make([][]pending, h.parts)
 	heads := make([]int, h.parts)
@@ -202,6 +230,8 @@ func (cu *catchUp) run(ctx context.Context, from Cursor) {
 			}
 		}
 		if len(merged) > 0 && !cu.push(ctx, merged) {
+			// Cancelled, or the subscriber is not reading: what was not
+			// handed over is read again from its cursor next time.
 			cu.end(ctx.Err())
 			return
 		}

@@ -122,6 +122,10 @@ type Hub struct {
 	endsAt time.Time
 
 	catchUps chan struct{} // semaphore of MaxCatchUps slots
+	// slotFreed is closed (and replaced) whenever a slot is given back,
+	// waking the subscriptions waiting for one.
+	slotMu    sync.Mutex
+	slotFreed chan struct{}
 
 	subscribers atomic.Int64
 	catchingUp  atomic.Int64
@@ -171,7 +175,8 @@ func StartHub(ctx context.Context, cfg HubConfig) (*Hub, error) {
 		base:     slices.Clone(stable),
 		next:     slices.Clone(stable),
 		changed:  make(chan struct{}),
-		catchUps: make(chan struct{}, cfg.MaxCatchUps),
+		catchUps:  make(chan struct{}, cfg.MaxCatchUps),
+		slotFreed: make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -317,6 +322,36 @@ func (h *Hub) evictLocked() {
 	h.startSeq++
 }
 
+// takeSlot takes a catch-up slot if one is free.
+func (h *Hub) takeSlot() bool {
+	select {
+	case h.catchUps <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// releaseSlot gives a slot back and wakes the subscriptions waiting.
+func (h *Hub) releaseSlot() {
+	<-h.catchUps
+	h.slotMu.Lock()
+	close(h.slotFreed)
+	h.slotFreed = make(chan struct{})
+	h.slotMu.Unlock()
+}
+
+// slotReady returns a channel that is closed when a slot may be free.
+func (h *Hub) slotReady() <-chan struct{} {
+	h.slotMu.Lock()
+	ch := h.slotFreed
+	h.slotMu.Unlock()
+	if len(h.catchUps) < cap(h.catchUps) {
+		return closedChan
+	}
+	return ch
+}
+
 // joinable reports whether a subscription at c can walk the ring without a
 // gap. Call with h.mu held.
 func (h *Hub) joinableLocked(c Cursor) bool {
@@ -326,6 +361,13 @@ func (h *Hub) joinableLocked(c Cursor) bool {
 		}
 	}
 	return true
+}
+
+// isClosed reports whether Close was called.
+func (h *Hub) isClosed() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.closed
 }
 
 // Partitions returns the events topic's partition count as the hub found it

@@ -537,3 +537,82 @@ func TestHubUntilWaitsForTheHub(t *testing.T) {
 	}
 	checkExactlyOnce(t, positions(got), all)
 }
+
+// TestHubUntilPerPartition: Until stops each partition at its first item
+// stamped after it; an earlier-stamped item of another partition that the
+// hub read later is still shown (found in review: the ring is in read
+// order, not time order).
+func TestHubUntilPerPartition(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 2)
+	h := startHub(t, w, nil)
+	until := time.Now().Add(2 * time.Second).Truncate(time.Millisecond)
+	s, err := h.Subscribe(context.Background(), replay.SubscribeOptions{Until: until})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w.produceRecords([]*kgo.Record{w.record(0, until.Add(100*time.Millisecond))})
+	topicstest.WaitFor(t, 10*time.Second, "the hub read partition 0", func() bool { return h.Stats().Items == 1 })
+	early := w.produceRecords([]*kgo.Record{w.record(1, until.Add(-100*time.Millisecond))})
+	got, err := read(t, s, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnce(t, positions(got), early)
+	if c := s.Cursor(); c.Next(0) != 0 {
+		t.Fatalf("the cursor passed partition 0's item stamped after Until: %d", c.Next(0))
+	}
+	select {
+	case <-s.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready to end 10 s after Until")
+	}
+	if it, err := s.TryNext(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after Until: %v, %v; want io.EOF", it, err)
+	}
+}
+
+// TestHubSlots: TryNext never blocks waiting for a catch-up slot (found in
+// review), and a catch-up whose subscriber stops reading gives its slot up,
+// so another replay proceeds.
+func TestHubSlots(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 2)
+	want := w.produce(5000, 2)
+	h := startHub(t, w, func(c *replay.HubConfig) { c.RingItems = 16; c.MaxCatchUps = 1 })
+	zero := replay.NewCursor(nil)
+	stalled, err := h.Subscribe(context.Background(), replay.SubscribeOptions{Cursor: &zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	if _, err := read(t, stalled, 1); err != nil { // then it reads no more
+		t.Fatal(err)
+	}
+	other, err := h.Subscribe(context.Background(), replay.SubscribeOptions{Cursor: &zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	start := time.Now()
+	if it, err := other.TryNext(); it != nil || err != nil {
+		t.Fatalf("while the only slot is taken: %v, %v; want nothing yet", it, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("TryNext waited %v for a slot", d)
+	}
+	got, err := read(t, other, len(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnce(t, positions(got), want)
+	// The stalled one resumes where it was once it reads again.
+	rest, err := read(t, stalled, len(want)-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rest) != len(want)-1 {
+		t.Fatalf("the stalled subscriber got %d more, want %d", len(rest), len(want)-1)
+	}
+}

@@ -40,11 +40,19 @@ type Subscription struct {
 	filter *Filter
 	until  time.Time
 
-	cursor Cursor
-	live   bool   // reading the ring
-	seq    uint64 // live: the ring sequence number to read next
-	cu     *catchUp
-	err    error // sticky: the subscription has ended
+	cursor   Cursor
+	live     bool   // reading the ring
+	seq      uint64 // live: the ring sequence number to read next
+	cu       *catchUp
+	wantSlot bool  // a catch-up is due and waits for a free slot
+	err      error // sticky: the subscription has ended
+
+	// stopped marks the partitions that showed an item stamped after
+	// Until: nothing more of them is shown and the cursor stays before
+	// it. The subscription ends when all are stopped, or when it has read
+	// everything the log held after Until (Hub.caughtUp).
+	stopped  []bool
+	nStopped int
 
 	// untilWake and untilFor: see Ready.
 	untilWake chan struct{}
@@ -56,10 +64,12 @@ type Subscription struct {
 
 // Subscribe starts a subscription. It fails when a cursor names more
 // partitions than the topic has or lies past the end of the log
-// (ErrCursorBeyondEnd), when the timestamp lookup fails, or when ctx ends
-// before a catch-up slot is free.
+// (ErrCursorBeyondEnd), or when the timestamp lookup fails (ctx bounds
+// it). It never waits for a catch-up slot: a subscription that needs one
+// while all are taken shows nothing until one frees (its Ready says when),
+// so its writer can send pings meanwhile.
 func (h *Hub) Subscribe(ctx context.Context, opts SubscribeOptions) (*Subscription, error) {
-	s := &Subscription{h: h, filter: opts.Filter, until: opts.Until, closed: make(chan struct{})}
+	s := &Subscription{h: h, filter: opts.Filter, until: opts.Until, closed: make(chan struct{}), stopped: make([]bool, h.parts)}
 	var start Cursor
 	switch {
 	case opts.Cursor != nil:
@@ -84,18 +94,10 @@ func (h *Hub) Subscribe(ctx context.Context, opts SubscribeOptions) (*Subscripti
 	if !s.live {
 		s.cursor = start
 		if !s.tryJoin() {
-			select {
-			case h.catchUps <- struct{}{}:
-			case <-ctx.Done():
-				return nil, fmt.Errorf("replay: waiting for a catch-up slot: %w", ctx.Err())
-			}
-			cu, err := startCatchUp(h, s.cursor)
-			if err != nil {
-				<-h.catchUps
+			s.wantSlot = true
+			if err := s.tryCatchUp(); err != nil {
 				return nil, err
 			}
-			s.cu = cu
-			h.catchingUp.Add(1)
 		}
 	}
 	h.subscribers.Add(1)
@@ -150,6 +152,20 @@ func (h *Hub) offsetsAt(ctx context.Context, t time.Time) (Cursor, error) {
 	return NewCursor(at), nil
 }
 
+// tryCatchUp starts the catch-up from the cursor when a slot is free;
+// otherwise wantSlot stays set.
+func (s *Subscription) tryCatchUp() error {
+	if !s.h.takeSlot() {
+		return nil
+	}
+	cu, err := startCatchUp(s.h, s.cursor) // it owns the slot from here
+	if err != nil {
+		return err
+	}
+	s.cu, s.wantSlot = cu, false
+	return nil
+}
+
 // tryJoin moves the subscription onto the ring when its cursor allows.
 func (s *Subscription) tryJoin() bool {
 	h := s.h
@@ -168,6 +184,9 @@ func (s *Subscription) tryJoin() bool {
 func (s *Subscription) Ready() <-chan struct{} {
 	if s.err != nil {
 		return closedChan
+	}
+	if s.wantSlot {
+		return s.h.slotReady()
 	}
 	if s.cu != nil {
 		return s.cu.ready()
@@ -220,6 +239,20 @@ func (s *Subscription) TryNext() (*Item, error) {
 			return nil, s.err
 		default:
 		}
+		if s.h.isClosed() {
+			s.endCatchUp()
+			s.err = ErrClosed
+			return nil, s.err
+		}
+		if s.wantSlot {
+			if err := s.tryCatchUp(); err != nil {
+				s.err = err
+				return nil, err
+			}
+			if s.wantSlot {
+				return nil, nil
+			}
+		}
 		if s.cu != nil {
 			it, more, err := s.nextCatchUp()
 			if err != nil || it != nil || !more {
@@ -230,6 +263,25 @@ func (s *Subscription) TryNext() (*Item, error) {
 		return s.nextLive()
 	}
 	return nil, s.err
+}
+
+// pastUntil applies Until to an item of partition p stamped ts: it stops
+// the partition at the first item stamped after Until and reports whether
+// the item is not to be shown (nor its offset passed). end says that every
+// partition has stopped.
+func (s *Subscription) pastUntil(p int32, ts time.Time) (skip, end bool) {
+	if s.until.IsZero() || int(p) >= len(s.stopped) {
+		return false, false
+	}
+	if s.stopped[p] {
+		return true, false
+	}
+	if !ts.After(s.until) {
+		return false, false
+	}
+	s.stopped[p] = true
+	s.nStopped++
+	return true, s.nStopped == len(s.stopped)
 }
 
 // nextCatchUp returns the next item of the catch-up. more says to call
@@ -246,36 +298,30 @@ func (s *Subscription) nextCatchUp() (it *Item, more bool, err error) {
 			if !finished {
 				return nil, false, nil
 			}
-			// Everything below the ring's base is shown: join it, or,
-			// when the ring moved on meanwhile, read on from here.
+			// Everything below the ring's base is shown (or the catch-up
+			// gave its slot up for a subscriber that does not read): join
+			// the ring, or read on from here once a slot is free.
 			s.endCatchUp()
-			if s.tryJoin() {
-				return nil, true, nil
+			if !s.tryJoin() {
+				s.wantSlot = true
 			}
-			select {
-			case s.h.catchUps <- struct{}{}:
-			case <-s.closed:
-				s.err = ErrClosed
-				return nil, false, s.err
-			}
-			cu, err := startCatchUp(s.h, s.cursor)
-			if err != nil {
-				<-s.h.catchUps
-				s.err = err
-				return nil, false, err
-			}
-			s.cu = cu
-			s.h.catchingUp.Add(1)
-			continue
+			return nil, true, nil
 		}
 		if p.item == nil {
+			if !s.until.IsZero() && int(p.part) < len(s.stopped) && s.stopped[p.part] {
+				continue
+			}
 			s.cursor.Advance(p.part, p.off)
 			continue
 		}
-		if !s.until.IsZero() && p.item.Timestamp.After(s.until) {
+		skip, end := s.pastUntil(p.part, p.item.Timestamp)
+		if end {
 			s.endCatchUp()
 			s.err = io.EOF
 			return nil, false, io.EOF
+		}
+		if skip {
+			continue
 		}
 		s.cursor.Advance(p.part, p.off)
 		if s.filter == nil || s.filter.Match(p.item) {
@@ -288,10 +334,8 @@ func (s *Subscription) endCatchUp() {
 	if s.cu == nil {
 		return
 	}
-	s.cu.stop()
+	s.cu.stop() // its reader gives the slot back as it ends
 	s.cu = nil
-	<-s.h.catchUps
-	s.h.catchingUp.Add(-1)
 }
 
 // ringScan bounds the entries one TryNext reads under the hub's read lock,
@@ -333,12 +377,14 @@ func (s *Subscription) nextLive() (*Item, error) {
 				s.seq++
 				continue // shown by the catch-up already
 			}
-			if !s.until.IsZero() && it.Timestamp.After(s.until) {
+			s.seq++
+			if skip, end := s.pastUntil(it.Partition, it.Timestamp); end {
 				h.mu.RUnlock()
 				s.err = io.EOF
 				return nil, s.err
+			} else if skip {
+				continue
 			}
-			s.seq++
 			s.cursor.Advance(it.Partition, it.Offset)
 			if s.filter == nil || s.filter.Match(it) {
 				found = it

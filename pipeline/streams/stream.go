@@ -188,12 +188,15 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 	case r.Context().Err() != nil:
 		return // the client went away while waiting
-	case opts.Cursor != nil && !errors.Is(err, replay.ErrClosed):
-		// The hub refuses a cursor that names partitions the topic
-		// does not have: it is from another topic or server.
+	case errors.Is(err, replay.ErrBadCursor), errors.Is(err, replay.ErrCursorBeyondEnd):
+		// A cursor naming partitions the topic does not have, or
+		// offsets past its end: it is from another topic or server.
 		httpjson.Error(w, http.StatusBadRequest, "bad_cursor", err.Error())
 		return
 	default:
+		// The log did not answer (a time or end-offset lookup): worth
+		// retrying, unlike a bad cursor.
+		w.Header().Set("Retry-After", "1")
 		httpjson.Error(w, http.StatusServiceUnavailable, "subscribe_failed", err.Error())
 		return
 	}
@@ -442,6 +445,14 @@ func (st *stream) run(r *http.Request, sub *replay.Subscription) {
 				if len(st.buf) >= flushAt {
 					if st.flush() != nil {
 						return
+					}
+					select { // a long replay must not hold a shutdown up
+					case <-st.s.closing:
+						st.endWith("shutting down", errShuttingDown, sub)
+						st.finish()
+						_ = st.flush()
+						return
+					default:
 					}
 				}
 			}
