@@ -171,13 +171,13 @@ func StartHub(ctx context.Context, cfg HubConfig) (*Hub, error) {
 	}
 	h := &Hub{
 		cfg: cfg, log: cfg.Logger, client: client, adm: adm, parts: len(stable),
-		ring:     make([]entry, cfg.RingItems),
-		base:     slices.Clone(stable),
-		next:     slices.Clone(stable),
-		changed:  make(chan struct{}),
+		ring:      make([]entry, cfg.RingItems),
+		base:      slices.Clone(stable),
+		next:      slices.Clone(stable),
+		changed:   make(chan struct{}),
 		catchUps:  make(chan struct{}, cfg.MaxCatchUps),
 		slotFreed: make(chan struct{}),
-		done:     make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
