@@ -103,20 +103,25 @@ func isPing(obj []byte) bool { return bytes.HasPrefix(obj, []byte(`{"stillalive"
 func (s *streamConn) close() { s.conn.Close() }
 
 // benchEventRecord returns an events record as ridify writes it for a
-// message published to path with contents, stamped ts: what the replay
+// message published to path with contents, stamped ts (zero: when it is
+// produced): what the replay
 // benchmark stores a million of without running them through the stages
 // (the replay reads the events topic; how the records got there does not
 // change what it costs).
 func benchEventRecord(topic string, n int, path string, contents []byte, ts time.Time) (*kgo.Record, error) {
 	id := fmt.Sprintf("%026d", n)
 	rid := "orn:pubsub.message:" + id + path
-	man, err := koi.NewManifest(rid, contents, ts)
+	stamp := ts
+	if stamp.IsZero() {
+		stamp = time.Now()
+	}
+	man, err := koi.NewManifest(rid, contents, stamp)
 	if err != nil {
 		return nil, err
 	}
 	msg, err := events.NewMessage(koi.Event{RID: rid, EventType: koi.EventNew, Manifest: &man, Contents: contents}, observed.Observation{
 		RID: rid, Op: observed.OpUpsert, Contents: contents, Routing: "evt.publish", Immutable: true,
-		Source: "publish", SourceKey: id, ReceivedAt: ts, Path: path, PartitionKey: path,
+		Source: "publish", SourceKey: id, ReceivedAt: stamp, Path: path, PartitionKey: path,
 	})
 	if err != nil {
 		return nil, err
@@ -133,8 +138,8 @@ func benchEventRecord(topic string, n int, path string, contents []byte, ts time
 }
 
 // storeEvents produces n events records into topic on brokers, spread over
-// 64 paths, stamped from start on at 1 ms apart.
-func storeEvents(ctx context.Context, brokers []string, topic string, n int, start time.Time) error {
+// 64 paths, stamped by the producer as it sends them (as ridify's are).
+func storeEvents(ctx context.Context, brokers []string, topic string, n int) error {
 	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond),
 		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100_000))
 	if err != nil {
@@ -147,7 +152,7 @@ func storeEvents(ctx context.Context, brokers []string, topic string, n int, sta
 	for i := range n {
 		path := fmt.Sprintf("/bench/replay/p%d", i%64)
 		contents := []byte(fmt.Sprintf(`{"n":%d,"note":"%s"}`, i, filler))
-		r, err := benchEventRecord(topic, i, path, contents, start.Add(time.Duration(i)*time.Millisecond))
+		r, err := benchEventRecord(topic, i, path, contents, time.Time{})
 		if err != nil {
 			return err
 		}

@@ -162,8 +162,8 @@ func median(xs []float64) float64 {
 
 // BenchmarkStreamsReplay stores replayEvents events (about 420 bytes of
 // value each) in the node's events topic, then each iteration replays all
-// of them to one client by time (X-Fetch-Since: the first one's second),
-// up to the last (until). events/s is the replay's; first_ms the time
+// of them to one client by time (X-Fetch-Since: the second storing began,
+// path /bench/replay) up to the second after the last (until). events/s is the replay's; first_ms the time
 // from sending the request to reading the first event.
 func BenchmarkStreamsReplay(b *testing.B) {
 	node, err := startNode(context.Background(), b.TempDir())
@@ -171,18 +171,17 @@ func BenchmarkStreamsReplay(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer node.Shutdown(context.Background())
-	t0 := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
-	stored := time.Now()
-	if err := storeEvents(context.Background(), node.KafkaAddrs(), node.Topics().Events, replayEvents, t0); err != nil {
+	t0 := time.Now()
+	if err := storeEvents(context.Background(), node.KafkaAddrs(), node.Topics().Events, replayEvents); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("stored %d events in %v", replayEvents, time.Since(stored).Round(time.Millisecond))
-	until := t0.Add(time.Duration(replayEvents) * time.Millisecond)
+	b.Logf("stored %d events in %v", replayEvents, time.Since(t0).Round(time.Millisecond))
+	since := strconv.FormatInt(t0.Unix(), 10) // the second storing began: all of them, maybe the node's own events before
+	until := strconv.FormatInt(time.Now().Unix()+1, 10)
 	var rates, firsts []float64
 	for b.Loop() {
 		start := time.Now()
-		s, err := openStream(node.PubsubAddr(), "/?until="+strconv.FormatInt(until.Unix()+1, 10),
-			"X-Fetch-Since: "+strconv.FormatInt(t0.Unix(), 10))
+		s, err := openStream(node.PubsubAddr(), "/bench/replay?until="+until, "X-Fetch-Since: "+since)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -354,9 +354,11 @@ func (h *Hub) slotReady() <-chan struct{} {
 
 // joinable reports whether a subscription at c can walk the ring without a
 // gap. Call with h.mu held.
-func (h *Hub) joinableLocked(c Cursor) bool {
+// Partitions marked in done (stopped by Until) need not be: nothing more
+// of them is shown.
+func (h *Hub) joinableLocked(c Cursor, done []bool) bool {
 	for p, b := range h.base {
-		if c.Next(int32(p)) < b {
+		if c.Next(int32(p)) < b && (p >= len(done) || !done[p]) {
 			return false
 		}
 	}

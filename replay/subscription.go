@@ -171,7 +171,7 @@ func (s *Subscription) tryJoin() bool {
 	h := s.h
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	if !h.joinableLocked(s.cursor) {
+	if !h.joinableLocked(s.cursor, s.stopped) {
 		return false
 	}
 	s.seq, s.live = h.startSeq, true
