@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -233,51 +234,117 @@ func BenchmarkStreamsIdleSubscribers(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer node.Shutdown(context.Background())
+	// The baseline, side by side: the least a Go server can hold an idle
+	// stream with, one goroutine per connection that read the request
+	// and sent one chunk, with no HTTP server, no subscription and no
+	// timer.
+	minimal, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer minimal.Close()
+	go serveMinimalStreams(minimal)
 	for b.Loop() {
-		heap0, rss0 := goMemory(), rssBytes()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHoldStreams$", "-test.v")
-		cmd.Env = append(os.Environ(), "KOISTREAM_HOLD_ADDR="+node.PubsubAddr(), "KOISTREAM_HOLD_N="+strconv.Itoa(idleSubscribers))
-		stdin, _ := cmd.StdinPipe()
-		stdout, _ := cmd.StdoutPipe()
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		held := make(chan error, 1)
-		go func() {
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				if strings.HasPrefix(sc.Text(), "held ") {
-					held <- nil
-				}
-				if strings.HasPrefix(sc.Text(), "hold failed") {
-					held <- fmt.Errorf("%s", sc.Text())
-				}
+		ours := holdIdle(b, node.PubsubAddr(), func() int {
+			resp, err := http.Head("http://" + node.PubsubAddr() + "/")
+			if err != nil {
+				b.Fatal(err)
 			}
-			held <- fmt.Errorf("helper exited before holding its subscriptions")
-		}()
-		start := time.Now()
-		if err := <-held; err != nil {
-			b.Fatal(err)
+			resp.Body.Close()
+			n, _ := strconv.Atoi(resp.Header.Get("X-Subscribers"))
+			return n
+		})
+		base := holdIdle(b, minimal.Addr().String(), nil)
+		b.ReportMetric(float64(ours.counted), "subscribers")
+		b.ReportMetric(ours.goPer, "go_bytes/subscriber")
+		b.ReportMetric(ours.rssPer, "rss_bytes/subscriber")
+		b.ReportMetric(base.goPer, "baseline_go_bytes/conn")
+		b.ReportMetric(base.rssPer, "baseline_rss_bytes/conn")
+		if base.goPer > 0 {
+			b.ReportMetric(ours.goPer/base.goPer, "go_ratio")
 		}
-		took := time.Since(start)
-		resp, err := http.Head("http://" + node.PubsubAddr() + "/")
-		if err != nil {
-			b.Fatal(err)
+		if ours.counted < idleSubscribers {
+			b.Fatalf("HEAD counts %d subscribers, want at least %d", ours.counted, idleSubscribers)
 		}
-		resp.Body.Close()
-		subs, _ := strconv.Atoi(resp.Header.Get("X-Subscribers"))
-		heap1, rss1 := goMemory(), rssBytes()
-		b.ReportMetric(float64(subs), "subscribers")
-		b.ReportMetric(float64(heap1-heap0)/float64(idleSubscribers), "go_bytes/subscriber")
-		b.ReportMetric(float64(rss1-rss0)/float64(idleSubscribers), "rss_bytes/subscriber")
-		b.Logf("%d subscribers held (%d counted by HEAD) in %v; Go heap+stacks %+d MiB, RSS %+d MiB",
-			idleSubscribers, subs, took.Round(time.Millisecond), (heap1-heap0)>>20, (rss1-rss0)>>20)
+	}
+}
+
+// idleFigures are one holdIdle's measurements, per connection.
+type idleFigures struct {
+	goPer, rssPer float64
+	counted       int
+}
+
+// holdIdle has a child process hold idleSubscribers streams open on addr
+// and measures this process's memory before and while they are held;
+// count, when set, is asked how many the server counts meanwhile.
+func holdIdle(b *testing.B, addr string, count func() int) idleFigures {
+	heap0, rss0 := goMemory(), rssBytes()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHoldStreams$", "-test.v")
+	cmd.Env = append(os.Environ(), "KOISTREAM_HOLD_ADDR="+addr, "KOISTREAM_HOLD_N="+strconv.Itoa(idleSubscribers))
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
 		stdin.Close()
 		cmd.Wait()
-		if subs < idleSubscribers {
-			b.Fatalf("HEAD counts %d subscribers, want at least %d", subs, idleSubscribers)
+	}()
+	held := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "held ") {
+				held <- nil
+			}
+			if strings.HasPrefix(sc.Text(), "hold failed") {
+				held <- fmt.Errorf("%s", sc.Text())
+			}
 		}
+		held <- fmt.Errorf("helper exited before holding its subscriptions")
+	}()
+	start := time.Now()
+	if err := <-held; err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
+	var f idleFigures
+	if count != nil {
+		f.counted = count()
+	}
+	heap1, rss1 := goMemory(), rssBytes()
+	f.goPer = float64(heap1-heap0) / float64(idleSubscribers)
+	f.rssPer = float64(rss1-rss0) / float64(idleSubscribers)
+	b.Logf("%s: %d streams held in %v; Go heap+stacks %+d MiB, RSS %+d MiB", addr, idleSubscribers, took.Round(time.Millisecond), (heap1-heap0)>>20, (rss1-rss0)>>20)
+	return f
+}
+
+// serveMinimalStreams is the idle benchmark's baseline server.
+func serveMinimalStreams(ln net.Listener) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer conn.Close()
+			br := bufio.NewReader(conn)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if line == "\r\n" {
+					break
+				}
+			}
+			ping := `{"stillalive": 1795368274.011798}` + "\n"
+			fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(ping), ping)
+			var one [1]byte
+			conn.Read(one[:]) // until the client goes
+		}()
 	}
 }
 
