@@ -5,6 +5,11 @@
 //	koistream broker [flags]      run only the embedded broker, for serve --brokers nodes to share
 //	koistream rebuild [flags]     drop the projections so the next serve rebuilds them from the log
 //	koistream bench [flags]       measure throughput end to end and the ceilings of its parts
+//	koistream identity [flags]    print the node's KOI-net RID and profile
+//	koistream peers [flags]       list the KOI-net nodes and edges a running node knows
+//	koistream replay [flags]      print the stream's history from a time or cursor as JSON lines
+//	koistream tail [flags]        follow the stream live
+//	koistream publish [flags]     publish a JSON object, or every new commit as a git hook
 //	koistream version             print the version and VCS revision of this build
 //	koistream completion SHELL    print a completion script for bash, zsh, fish or powershell
 //
