@@ -126,14 +126,8 @@ func benchEventRecord(topic string, n int, path string, contents []byte, ts time
 	if err != nil {
 		return nil, err
 	}
-	r := &kgo.Record{Topic: topic, Value: msg.Payload, Timestamp: ts}
-	for k, v := range msg.Metadata {
-		if k == topics.RecordKey {
-			r.Key = []byte(v)
-			continue
-		}
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
-	}
+	r := topics.RecordFromMessage(topic, msg)
+	r.Timestamp = ts
 	return r, nil
 }
 

@@ -372,10 +372,6 @@ func (h *Hub) isClosed() bool {
 	return h.closed
 }
 
-// Partitions returns the events topic's partition count as the hub found it
-// at start.
-func (h *Hub) Partitions() int { return h.parts }
-
 // Close stops reading and ends every subscription (their TryNext returns
 // ErrClosed). It waits for the hub's reader.
 func (h *Hub) Close() {

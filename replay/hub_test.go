@@ -67,14 +67,8 @@ func (w *world) record(p int32, ts time.Time) *kgo.Record {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	r := &kgo.Record{Topic: eventsTopic, Partition: p, Value: msg.Payload, Timestamp: ts}
-	for k, v := range msg.Metadata {
-		if k == topics.RecordKey {
-			r.Key = []byte(v)
-			continue
-		}
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
-	}
+	r := topics.RecordFromMessage(eventsTopic, msg)
+	r.Partition, r.Timestamp = p, ts
 	return r
 }
 

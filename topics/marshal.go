@@ -93,6 +93,14 @@ func messageFromRecord(rec *kgo.Record) *message.Message {
 // rec.Value.
 func MessageFromRecord(rec *kgo.Record) *message.Message { return messageFromRecord(rec) }
 
+// RecordFromMessage is the record the Publisher produces for msg on topic
+// (key from RecordKey, UUIDHeader, the other metadata as headers sorted by
+// name), without trace context: for tools and tests that produce with
+// franz-go directly, choosing the partition or the timestamp themselves.
+func RecordFromMessage(topic string, msg *message.Message) *kgo.Record {
+	return recordFromMessage(topic, msg, nil)
+}
+
 // RecordContext derives a context for handling rec from parent: it carries
 // rec's Position and the trace context prop extracts from rec's headers, so
 // spans started from it continue the producer's trace. Consumers that read

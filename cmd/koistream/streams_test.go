@@ -239,7 +239,6 @@ func TestStreamsReplayAcrossRestart(t *testing.T) {
 	})
 	t.Run("SSE Last-Event-ID", func(t *testing.T) {
 		s := openRawStream(t, n.pubsub, "/replay"+untilNow(), "Accept: text/event-stream", "Last-Event-ID: "+first[19].Cursor)
-		var ids []string
 		var got []int
 		var data bytes.Buffer
 		for b := s.next(); b != nil; b = s.next() {
@@ -268,7 +267,6 @@ func TestStreamsReplayAcrossRestart(t *testing.T) {
 			if id != o.Cursor {
 				t.Fatalf("SSE id %q, object cursor %q", id, o.Cursor)
 			}
-			ids = append(ids, id)
 			got = append(got, o.I)
 		}
 		if !slices.Equal(got, intRange(20, 40)) {
