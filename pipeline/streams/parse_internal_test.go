@@ -39,6 +39,18 @@ func TestParseEpoch(t *testing.T) {
 		{"1795368274", time.Unix(1795368274, 0), true},
 		{"1795368274.5", time.Unix(1795368274, 5e8), true},
 		{" 12 ", time.Unix(12, 0), true},
+		// Exact to the millisecond the broker indexes by: through a
+		// float64 this was .773999999 and a replay from item 15's own
+		// timestamp began at item 14.
+		{"1795911262.774", time.Unix(1795911262, 774e6), true},
+		{"1795911262.774000", time.Unix(1795911262, 774e6), true},
+		{"1795911262.1234567891", time.Unix(1795911262, 123456789), true},
+		{"0001.5", time.Unix(1, 5e8), true},
+		{"1.", time.Unix(1, 0), true},
+		{"1.7e9", time.Unix(17e8, 0), true},
+		{"100000000000", time.Unix(1e11, 0), true},
+		{"100000000000.5", time.Time{}, false},
+		{".5", time.Unix(0, 5e8), true},
 		{"-1", time.Time{}, false},
 		{"NaN", time.Time{}, false},
 		{"Inf", time.Time{}, false},

@@ -94,14 +94,43 @@ func CheckSubscription(path string) error {
 }
 
 // ParseEpoch reads seconds since the epoch, integer or fractional, not
-// negative.
+// negative. A plain decimal is read digit by digit, exactly to the
+// nanosecond: through a float64, 1795911262.774 became .773999999 s, so a
+// replay from an item's own timestamp began at the item before it (the
+// broker's timestamp index is in milliseconds and the time was truncated).
+// Other float spellings (1.7e9) are rounded to the nearest microsecond.
 func ParseEpoch(s string) (time.Time, error) {
-	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e11 {
-		return time.Time{}, fmt.Errorf("%.40q is not seconds since the epoch", s)
+	s = strings.TrimSpace(s)
+	bad := fmt.Errorf("%.40q is not seconds since the epoch", s)
+	if whole, frac, ok := decimal(s); ok {
+		whole = strings.TrimLeft(whole, "0")
+		if len(whole) > 12 {
+			return time.Time{}, bad
+		}
+		sec, _ := strconv.ParseInt("0"+whole, 10, 64)
+		frac = (frac + "000000000")[:9] // digits beyond the nanosecond are dropped
+		ns, _ := strconv.ParseInt(frac, 10, 64)
+		if sec > 1e11 || sec == 1e11 && ns > 0 {
+			return time.Time{}, bad
+		}
+		return time.Unix(sec, ns), nil
 	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)), nil
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e11 {
+		return time.Time{}, bad
+	}
+	sec, fr := math.Modf(f)
+	return time.Unix(int64(sec), int64(math.Round(fr*1e6))*1e3), nil
+}
+
+// decimal splits s of the form digits[.digits] into its whole and
+// fractional digits.
+func decimal(s string) (whole, frac string, ok bool) {
+	whole, frac, _ = strings.Cut(s, ".")
+	if whole == "" || strings.Trim(whole, "0123456789") != "" || strings.Trim(frac, "0123456789") != "" {
+		return "", "", false
+	}
+	return whole, frac, true
 }
 
 // parseUntil reads until: RFC 3339 or seconds since the epoch.
