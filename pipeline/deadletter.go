@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -51,3 +53,11 @@ func (d *deadLetterPublisher) Publish(topic string, msgs ...*message.Message) er
 
 // Close does nothing: the wrapped publisher is shared and closed by the node.
 func (d *deadLetterPublisher) Close() error { return nil }
+
+// deadLetterable reports whether a stage's error may send its input to the
+// dead topic. An ended context says the node is stopping or the poll ran
+// out of time, nothing about the record: the error aborts the poll instead,
+// and the record is handled again, here or by the partition's next owner.
+func deadLetterable(err error) bool {
+	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}

@@ -314,7 +314,7 @@ func (n *Node) buildSegments(wmLog watermill.LoggerAdapter, chains []*stages.Cha
 			runner.state, runner.spaces = st.store, st.spaces
 		}
 		dead := &deadLetterPublisher{next: txnPublisher{runner}, segment: id, dead: deadCount}
-		poison, err := middleware.PoisonQueue(dead, n.names.Dead)
+		poison, err := middleware.PoisonQueueWithFilter(dead, n.names.Dead, deadLetterable)
 		if err != nil {
 			return fmt.Errorf("segment %s: poison queue: %w", id, err)
 		}

@@ -89,6 +89,23 @@ func (tagStage) Process(_ context.Context, m *message.Message) ([]*message.Messa
 	return []*message.Message{out}, nil
 }
 
+// holdName is the test stage that passes payloads on as tagStage does,
+// but holds the payload "hold" until the test releases it: a poll caught
+// mid-way by whatever the test does meanwhile.
+const holdName = "hold"
+
+type holdStage struct{ holding, release chan struct{} }
+
+func (holdStage) Name() string { return holdName }
+
+func (h holdStage) Process(ctx context.Context, m *message.Message) ([]*message.Message, error) {
+	if string(m.Payload) == "hold" {
+		close(h.holding)
+		<-h.release
+	}
+	return tagStage{}.Process(ctx, m)
+}
+
 // testSegment is a node reduced to one segment, raw → observed through
 // the given test stage, under its own topic prefix.
 type testSegment struct {
@@ -96,6 +113,7 @@ type testSegment struct {
 	names topics.Names
 	group string
 	db    *pebble.DB
+	hold  holdStage // the hold stage's channels, when it is placed
 	*segmentRunner
 	closed func() // tells the cleanup the database is closed
 }
@@ -119,6 +137,10 @@ func newTestSegment(t *testing.T, addr, prefix, dataDir string, stage ...string)
 	t.Helper()
 	reg := stages.NewRegistry()
 	if err := reg.Register(tagName, func(stages.Deps, stages.Config) (stages.Stage, error) { return tagStage{}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	hold := holdStage{holding: make(chan struct{}), release: make(chan struct{})}
+	if err := reg.Register(holdName, func(stages.Deps, stages.Config) (stages.Stage, error) { return hold, nil }); err != nil {
 		t.Fatal(err)
 	}
 	if err := reg.Register(countName, func(d stages.Deps, _ stages.Config) (stages.Stage, error) {
@@ -172,7 +194,7 @@ func newTestSegment(t *testing.T, addr, prefix, dataDir string, stage ...string)
 	if err := n.buildSegments(watermill.NopLogger{}, chains, states); err != nil {
 		t.Fatal(err)
 	}
-	return &testSegment{addr: addr, names: n.names, group: n.groupOf("test"), db: n.state, segmentRunner: n.segments[0],
+	return &testSegment{addr: addr, names: n.names, group: n.groupOf("test"), db: n.state, hold: hold, segmentRunner: n.segments[0],
 		closed: func() { closed = true }}
 }
 
@@ -515,6 +537,74 @@ func TestSegmentSendsStageErrorsToDeadAndGoesOn(t *testing.T) {
 			}
 			if !slices.ContainsFunc(d.Headers, func(h kgo.RecordHeader) bool { return h.Key == dead.HeaderReason }) {
 				t.Errorf("dead record lacks the %s header", dead.HeaderReason)
+			}
+		})
+	}
+}
+
+// TestSegmentShutdownMidPollLosesNothing stops a segment while a poll is
+// being handled. The poll must end as a whole, committed or aborted: the
+// messages after the one being processed when the node was told to stop
+// went to the dead topic as "context canceled" and their poll committed
+// (watermill's Retry middleware fails a message whose context is done
+// without calling the handler), so acknowledged deliveries vanished from
+// the events topic whenever an instance stopped under load.
+func TestSegmentShutdownMidPollLosesNothing(t *testing.T) {
+	t.Parallel()
+	_, addr := topicstest.StartBroker(t)
+	dir := t.TempDir()
+	s := newTestSegment(t, addr, "shut.", dir, holdName)
+	s.input(t, 0, "a", "hold", "b", "c")
+	stop := s.run(t, s.segmentRunner, false)
+	select {
+	case <-s.hold.holding:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the poll did not reach the held message in 30s")
+	}
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	time.Sleep(200 * time.Millisecond) // the stop reaches the consumer and its contexts
+	close(s.hold.release)
+	<-stopped
+	s.closeState(t)
+
+	// Whatever the stopped run left is finished by the next run.
+	again := newTestSegment(t, addr, "shut.", dir, holdName)
+	close(again.hold.release)
+	again.run(t, again.segmentRunner, false)
+	again.waitCommitted(t)
+	if recs := topicstest.ReadAll(t, addr, s.names.Dead); len(recs) != 0 {
+		reason := ""
+		for _, h := range recs[0].Headers {
+			if h.Key == dead.HeaderReason {
+				reason = string(h.Value)
+			}
+		}
+		t.Errorf("dead topic holds %d records (first %q: %s), want none: nothing was wrong with them", len(recs), recs[0].Value, reason)
+	}
+	want := map[string]int{"out:a": 1, "out:hold": 1, "out:b": 1, "out:c": 1}
+	if got := again.outputs(t); !maps.Equal(got, want) {
+		t.Errorf("outputs %v, want %v", got, want)
+	}
+}
+
+// TestDeadLetterable: only errors that say something about the record send
+// it to the dead topic; an ended context aborts the poll instead.
+func TestDeadLetterable(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"stage error", errors.New("tag: refuses it"), true},
+		{"permanent stage error", stages.Permanent(errors.New("bad")), true},
+		{"shutdown", context.Canceled, false},
+		{"shutdown, wrapped", fmt.Errorf("dedupe: %w", context.Canceled), false},
+		{"poll out of time", fmt.Errorf("x: %w", context.DeadlineExceeded), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := deadLetterable(tt.err); got != tt.want {
+				t.Errorf("deadLetterable(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
 	}

@@ -47,7 +47,9 @@ const endTimeout = 30 * time.Second
 // for the current transaction), never concurrently with each other.
 type TxnHandler interface {
 	// Handle adds everything the poll's records cause to txn: outputs and
-	// state changes alike. A nil return asks for the transaction to be
+	// state changes alike. ctx ends when the consumer is told to stop; the
+	// batches' messages carry a context that does not, so that a poll
+	// under way finishes as a whole. A nil return asks for the transaction to be
 	// committed; an error aborts it, and the same records are polled again
 	// after a backoff. Handle must tolerate seeing records again after an
 	// abort, but the effects of an aborted transaction are never visible
@@ -321,7 +323,11 @@ func (c *TxnConsumer) transact(ctx context.Context, sess *kgo.GroupTransactSessi
 	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
 	defer cancel()
 	txn := &Txn{sess: sess, ctx: endCtx, prop: c.cfg.Propagator}
-	herr = h.Handle(ctx, txn, c.batches(ctx, fetches))
+	// The messages carry endCtx too, for the same reason: a message whose
+	// context a shutdown cancelled fails in watermill's Retry middleware
+	// without reaching its handler, and the poll would commit it as a dead
+	// letter (TestSegmentShutdownMidPollLosesNothing).
+	herr = h.Handle(ctx, txn, c.batches(endCtx, fetches))
 	if herr == nil {
 		// Flush before End so that a failed produce aborts the
 		// transaction instead of failing its commit.

@@ -276,11 +276,16 @@ func TestKill9LosesNothing(t *testing.T) {
 	n2 := startNode(t, dir)
 	topicstest.WaitFor(t, 90*time.Second, "pipeline drained after restart", func() bool { return drained(t, n2) })
 	got := rids(t, n2.http, "orn:github.event")
+	var lost []string
 	for _, id := range acked {
 		if c := got[eventRID(owner, id)]; c != 1 {
 			t.Errorf("acknowledged delivery %s: %d times in the cache, want 1", id, c)
+			if c == 0 {
+				lost = append(lost, id)
+			}
 		}
 	}
+	traceLost(t, n2.kafka, lost[:min(len(lost), 3)])
 	// The raw log holds each acknowledged delivery once, and the events log
 	// holds one version per RID (a retry after the crash may repeat an event
 	// byte for byte; it may not announce different contents).

@@ -362,7 +362,7 @@ func eventually(d time.Duration, cond func() bool) bool {
 // read back (l) against the deliveries of w, and that the caches of the
 // nodes in caches (name → HTTP address) hold every acknowledged delivery
 // and agree with the log.
-func checkExactlyOnce(t *testing.T, w *workload, l eventLog, caches map[string]string) {
+func checkExactlyOnce(t *testing.T, kafka string, w *workload, l eventLog, caches map[string]string) {
 	t.Helper()
 	acked := w.ackedRIDs()
 	w.mu.Lock()
@@ -396,6 +396,13 @@ func checkExactlyOnce(t *testing.T, w *workload, l eventLog, caches map[string]s
 		}
 		if wrong > 0 {
 			t.Errorf("%d of %d acknowledged deliveries not announced exactly once as NEW, e.g. %s", wrong, len(acked), example)
+			var lost []string
+			for _, rid := range acked {
+				if len(l.byRID[rid]) == 0 {
+					lost = append(lost, rid[strings.LastIndexByte(rid, ':')+1:]) // the delivery GUID
+				}
+			}
+			traceLost(t, kafka, lost[:min(len(lost), 5)])
 		}
 	})
 	t.Run("no RID announced NEW twice", func(t *testing.T) {

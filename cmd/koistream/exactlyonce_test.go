@@ -93,7 +93,7 @@ func TestKillNineCyclesExactlyOnce(t *testing.T) {
 	w.sendUntilAcked(t, 60*time.Second, func(int) string { return n.http })
 	topicstest.WaitFor(t, 90*time.Second, "the stages to consume their input topics", func() bool { return settled(t, n.kafka) })
 	l := parseEvents(t, readCommitted(t, n.kafka, "koistream.events"))
-	checkExactlyOnce(t, w, l, map[string]string{"the node": n.http})
+	checkExactlyOnce(t, n.kafka, w, l, map[string]string{"the node": n.http})
 	n.stop()
 }
 
@@ -202,7 +202,7 @@ func TestPartitionMovesBetweenInstances(t *testing.T) {
 	for _, n := range live {
 		caches[names[n]] = n.http
 	}
-	checkExactlyOnce(t, w, l, caches)
+	checkExactlyOnce(t, b.kafka, w, l, caches)
 
 	t.Run("surviving caches hold the same bundles", func(t *testing.T) {
 		// Compare the GitHub RIDs, which come from the log. Each instance
