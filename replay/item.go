@@ -11,11 +11,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/koistream/koistream/topics"
 	"github.com/koistream/koistream/topics/events"
 	"github.com/koistream/koistream/topics/jsonscan"
 	"github.com/koistream/koistream/topics/koi"
-	"github.com/koistream/koistream/topics/observed"
 	"github.com/koistream/koistream/topics/streams"
 )
 
@@ -108,25 +106,22 @@ const (
 // validated it before writing the record), which is what keeps rendering
 // from decoding a webhook payload per item.
 //
-// Records whose headers are not an events record's (events.Parse), or
+// Records whose headers are not an events record's (events.GlanceRecord), or
 // whose value is not a JSON object, give an error wrapping ErrNotAnEvent.
 // The item does not alias rec. NewItem is safe for concurrent use.
 func NewItem(rec *kgo.Record) (*Item, error) {
-	msg := topics.MessageFromRecord(rec)
-	if p, ok := msg.Metadata[observed.HeaderPath]; ok && !validPath(p) {
-		// An invalid path would make the whole record unreadable to
-		// events.Parse; the event is still worth showing, under the path
-		// its RID gives.
-		delete(msg.Metadata, observed.HeaderPath)
-	}
-	r, err := events.Parse(msg)
+	g, err := events.GlanceRecord(rec)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotAnEvent, err)
 	}
-	o := &r.Observation
-	path := o.Path
+	path := g.Path
+	if path != "" && !validPath(path) {
+		// An invalid path is not the event's fault; the event is still
+		// worth showing, under the path its RID gives.
+		path = ""
+	}
 	if path == "" {
-		path = PathOf(o.RID, o.Routing)
+		path = PathOf(g.RID, g.Routing)
 	}
 	tops, err := streams.Topics(path)
 	if err != nil { // not reached: both paths were checked
@@ -134,17 +129,17 @@ func NewItem(rec *kgo.Record) (*Item, error) {
 	}
 	it := &Item{
 		Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp,
-		RID: o.RID, EventType: r.EventType, Path: path, Topics: tops,
-		Key: events.GHTorrentKey(r.RoutingKey),
+		RID: g.RID, EventType: g.EventType, Path: path, Topics: tops,
+		Key: events.GHTorrentKey(g.RoutingKey),
 	}
-	h := make([]byte, 0, len(r.Value)+2*len(path)+8*len(tops)+128)
+	h := make([]byte, 0, len(rec.Value)+2*len(path)+8*len(tops)+128)
 	done := false
-	if r.EventType != koi.EventForget {
+	if g.EventType != koi.EventForget {
 		switch {
-		case strings.HasPrefix(o.RID, TypeCommit+":"):
-			h, done = appendCommit(h, o.RID, r.EventType, r.Value)
-		case strings.HasPrefix(o.RID, TypePublished+":"):
-			if v, err := events.ParseValue(r.Value); err == nil {
+		case strings.HasPrefix(g.RID, TypeCommit+":"):
+			h, done = appendCommit(h, g.RID, g.EventType, rec.Value)
+		case strings.HasPrefix(g.RID, TypePublished+":"):
+			if v, err := events.ParseValue(rec.Value); err == nil {
 				h, done = appendOpen(h, v.Contents)
 			}
 		}
@@ -152,13 +147,13 @@ func NewItem(rec *kgo.Record) (*Item, error) {
 	if !done {
 		// One bracket-counting pass, far cheaper than validating, so that
 		// a truncated or concatenated value is refused rather than shown.
-		i := jsonscan.SkipSpace(r.Value, 0)
-		e, err := jsonscan.ValueEnd(r.Value, i, koi.MaxNestingDepth)
-		if err == nil && jsonscan.SkipSpace(r.Value, e) == len(r.Value) {
-			h, done = appendOpen(h[:0], r.Value)
+		i := jsonscan.SkipSpace(rec.Value, 0)
+		e, err := jsonscan.ValueEnd(rec.Value, i, koi.MaxNestingDepth)
+		if err == nil && jsonscan.SkipSpace(rec.Value, e) == len(rec.Value) {
+			h, done = appendOpen(h[:0], rec.Value)
 		}
 		if !done {
-			return nil, fmt.Errorf("%w %.80q: value is not a JSON object", ErrNotAnEvent, o.RID)
+			return nil, fmt.Errorf("%w %.80q: value is not a JSON object", ErrNotAnEvent, g.RID)
 		}
 	}
 	it.head = appendPubsub(h, path, tops, rec.Timestamp)

@@ -22,9 +22,17 @@ const legacyEventType = "orn:github.event"
 // without it) and is immutable; any other RID routes as "ent.<kind>", where
 // kind is its type without "orn:github." ("ent.issue").
 func legacy(rid string, md message.Metadata) (routing string, immutable bool) {
+	return LegacyRouting(rid, md.Get(github.HeaderEvent))
+}
+
+// LegacyRouting is the routing stem and immutability of an observation
+// written before HeaderRouting existed, given its RID and its X-GitHub-Event
+// header (topics/github.HeaderEvent, "" when absent): what Parse and
+// ParseHeaders fill in for such a record, for readers that take headers
+// straight from a Kafka record.
+func LegacyRouting(rid, event string) (routing string, immutable bool) {
 	typ, _ := koi.RIDType(rid)
 	if typ == legacyEventType {
-		event := md.Get(github.HeaderEvent)
 		if event == "" {
 			event = "unknown"
 		}
