@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 )
 
 // Cursor is a position in the events topic: for each partition, the offset
@@ -74,19 +75,26 @@ func (c Cursor) String() string { return string(c.AppendText(nil)) }
 
 // AppendText appends String's encoding to dst.
 func (c Cursor) AppendText(dst []byte) []byte {
-	var raw [2 + 2*binary.MaxVarintLen64 + 2]byte
-	b := raw[:0]
-	if need := 1 + binary.MaxVarintLen64*(1+len(c.next)) + 2; need > len(raw) {
-		b = make([]byte, 0, need)
-	}
-	b = append(b, cursorVersion)
-	b = binary.AppendUvarint(b, uint64(len(c.next)))
+	// The binary form is built in dst's spare capacity, past where its
+	// text goes, and encoded down into place: a cursor is encoded for every
+	// item every subscriber is sent, and a buffer of its own escaped to the
+	// heap (crc32 leaks its argument), an allocation per delivery.
+	maxRaw := 1 + binary.MaxVarintLen64*(1+len(c.next)) + 2
+	maxEnc := base64.RawURLEncoding.EncodedLen(maxRaw)
+	start := len(dst)
+	dst = slices.Grow(dst, maxEnc+maxRaw)
+	raw := dst[start+maxEnc : start+maxEnc+maxRaw]
+	raw[0] = cursorVersion
+	n := 1 + binary.PutUvarint(raw[1:], uint64(len(c.next)))
 	for _, o := range c.next {
-		b = binary.AppendUvarint(b, uint64(max(o, 0)))
+		n += binary.PutUvarint(raw[n:], uint64(max(o, 0)))
 	}
-	sum := crc32.Checksum(b, castagnoli)
-	b = append(b, byte(sum>>8), byte(sum))
-	return base64.RawURLEncoding.AppendEncode(dst, b)
+	sum := crc32.Checksum(raw[:n], castagnoli)
+	raw[n], raw[n+1] = byte(sum>>8), byte(sum)
+	n += 2
+	enc := base64.RawURLEncoding.EncodedLen(n)
+	base64.RawURLEncoding.Encode(dst[start:start+enc], raw[:n])
+	return dst[:start+enc]
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

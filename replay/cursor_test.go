@@ -99,3 +99,14 @@ func FuzzParseCursor(f *testing.F) {
 		}
 	})
 }
+
+// TestCursorAppendTextAllocations: encoding a cursor of the default 8
+// partitions into a buffer with room allocates nothing (it is done for
+// every delivery).
+func TestCursorAppendTextAllocations(t *testing.T) {
+	c := NewCursor([]int64{1 << 40, 2, 3, 4, 5, 6, 7, 1 << 20})
+	buf := make([]byte, 0, 256)
+	if n := testing.AllocsPerRun(100, func() { buf = c.AppendText(buf[:0]) }); n != 0 {
+		t.Errorf("AppendText allocates %v times, want 0", n)
+	}
+}

@@ -28,9 +28,12 @@ const DedupeName = "dedupe"
 // days later, after restarts or after its partition moved to another
 // instance, still produces nothing. Each key remembers the raw record that
 // first claimed it; when that same record comes again (the retry middleware
-// re-running the chain after a failure) it passes. Safe for concurrent use.
+// re-running the chain after a failure) it passes. Records of a source whose
+// parser declares its keys unique ([UniqueKeyParser], the publish source)
+// pass without state. Safe for concurrent use.
 type Dedupe struct {
-	state State
+	state   State
+	parsers *Parsers
 }
 
 // NewDedupe is the [Factory] of the dedupe stage. It takes no configuration
@@ -46,7 +49,11 @@ func NewDedupe(deps Deps, cfg Config) (Stage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dedupe: %w", err)
 	}
-	return &Dedupe{state: st}, nil
+	parsers := deps.Parsers
+	if parsers == nil {
+		parsers = BuiltinParsers()
+	}
+	return &Dedupe{state: st, parsers: parsers}, nil
 }
 
 // Name implements [Stage].
@@ -59,6 +66,9 @@ func (d *Dedupe) Process(ctx context.Context, msg *message.Message) ([]*message.
 	// normalize, where its input is a raw record (whose source kind header
 	// has the same name).
 	md := msg.Metadata
+	if d.parsers.UniqueKeys(md.Get(observed.HeaderSource)) {
+		return []*message.Message{msg}, nil // never a redelivery: no state to keep
+	}
 	srcKey := md.Get(observed.HeaderSourceKey)
 	if srcKey == "" {
 		srcKey = md.Get(topics.RecordKey) // a raw record's key is its source key

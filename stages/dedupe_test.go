@@ -2,6 +2,7 @@ package stages_test
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -10,6 +11,7 @@ import (
 	"github.com/koistream/koistream/stages"
 	ghwire "github.com/koistream/koistream/topics/github"
 	"github.com/koistream/koistream/topics/observed"
+	publishwire "github.com/koistream/koistream/topics/publish"
 )
 
 // normalized builds an observation as normalize emits it for the raw record
@@ -58,6 +60,42 @@ func TestDedupe(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDedupeKeepsNoStateForUniqueKeys: records of a source whose keys the
+// node mints unique (publish) pass without a state entry, even when two
+// share a key (which cannot happen; a webhook's second would be dropped),
+// and a webhook record is still deduplicated by the same stage.
+func TestDedupeKeepsNoStateForUniqueKeys(t *testing.T) {
+	t.Parallel()
+	store := openState(t)
+	st := newStage(t, stages.DedupeName, store)
+	published := func(key string, off int64) *message.Message {
+		m := normalized(key, "orn:pubsub.message:"+key+"/p", off)
+		m.Metadata.Set(observed.HeaderSource, publishwire.SourceKind)
+		return m
+	}
+	for i, tt := range []struct {
+		name string
+		msg  *message.Message
+		pass bool
+	}{
+		{"published", published("01K", 0), true},
+		{"published again under the same key", published("01K", 4), true},
+		{"webhook", normalized("d1", "r1", 1), true},
+		{"webhook redelivery", normalized("d1", "r1", 2), false},
+	} {
+		out, err := st.Process(rawAt, tt.msg)
+		if err != nil {
+			t.Fatalf("%d %s: %v", i, tt.name, err)
+		}
+		if got := len(out) == 1; got != tt.pass {
+			t.Errorf("%s: passed=%v, want %v", tt.name, got, tt.pass)
+		}
+	}
+	if ch := store.Changes(0); len(ch) != 1 || !strings.Contains(string(ch[0].Key), "d1") {
+		t.Errorf("state changes %q, want the webhook delivery's alone", ch)
 	}
 }
 

@@ -36,6 +36,27 @@ func (f ParserFunc) Parse(ctx context.Context, rec raw.Record) ([]observed.Obser
 	return f(ctx, rec)
 }
 
+// UniqueKeyParser is a [Parser] of a source whose raw-record keys the node
+// mints itself, unique by construction (the publish source's ULIDs): no
+// record of it is ever a redelivery of another, so the dedupe stage passes
+// its records without keeping state for them. Without this, every such
+// record added a dedupe entry that could never match (a changelog record
+// and a Pebble key per published message, forever).
+type UniqueKeyParser interface {
+	Parser
+	// UniqueKeys reports whether the source's keys are unique by
+	// construction.
+	UniqueKeys() bool
+}
+
+// UniqueKeys wraps p as the parser of a source with unique keys
+// ([UniqueKeyParser]).
+func UniqueKeys(p Parser) Parser { return uniqueKeys{p} }
+
+type uniqueKeys struct{ Parser }
+
+func (uniqueKeys) UniqueKeys() bool { return true }
+
 // Parsers maps source kinds (raw.HeaderSource) to parsers. It is the one
 // place sources are made known to the normalize stage: a new source is a
 // package that writes raw records of its own kind plus one registration in
@@ -60,7 +81,7 @@ func BuiltinParsers() *Parsers {
 	p := NewParsers()
 	p.mustRegister(ghwire.SourceKind, ParserFunc(github.ParseWebhook))
 	p.mustRegister(koinetwire.SourceKind, ParserFunc(koinet.Parse))
-	p.mustRegister(publishwire.SourceKind, ParserFunc(publish.Parse))
+	p.mustRegister(publishwire.SourceKind, UniqueKeys(ParserFunc(publish.Parse)))
 	return p
 }
 
@@ -91,6 +112,17 @@ func (ps *Parsers) Lookup(kind string) (Parser, bool) {
 	defer ps.mu.RUnlock()
 	p, ok := ps.parsers[kind]
 	return p, ok
+}
+
+// UniqueKeys reports whether source kind kind has a parser registered as a
+// [UniqueKeyParser] whose keys are unique.
+func (ps *Parsers) UniqueKeys(kind string) bool {
+	p, ok := ps.Lookup(kind)
+	if !ok {
+		return false
+	}
+	u, ok := p.(UniqueKeyParser)
+	return ok && u.UniqueKeys()
 }
 
 // Kinds returns the source kinds that have a parser, sorted.
