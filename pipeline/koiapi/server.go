@@ -1,6 +1,7 @@
 package koiapi
 
 import (
+	"context"
 	"bytes"
 	"crypto/ecdsa"
 	stdjson "encoding/json"
@@ -82,6 +83,11 @@ type Server struct {
 	onBroadcast    BroadcastHook
 	maxBroadcast   int64
 	publishTimeout time.Duration
+
+	// Dereference (dereference.go); deref nil: RIDs not cached are not
+	// found.
+	deref        Dereferencer
+	derefTimeout time.Duration
 }
 
 // Self is the node a Server answers as: its node RID and key, which sign
@@ -147,6 +153,16 @@ type Config struct {
 	// broadcast; past it the answer is 503. Defaults to
 	// DefaultPublishTimeout.
 	PublishTimeout time.Duration
+	// Dereferencer, if set, fetches RIDs asked for by /bundles/fetch and
+	// /manifests/fetch that the cache does not hold from where they live
+	// (GitHub's API for orn:github.* RIDs) into the log, and the answer
+	// waits for the cache to hold them (dereference.go). Nil: they are
+	// not found.
+	Dereferencer Dereferencer
+	// DereferenceTimeout bounds how long a fetch answer waits for
+	// dereferenced RIDs; those not cached by then are deferred.
+	// Defaults to DefaultDereferenceTimeout.
+	DereferenceTimeout time.Duration
 }
 
 // New returns a server reading from cache without an identity: bare
@@ -186,6 +202,12 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.DereferenceTimeout == 0 {
+		cfg.DereferenceTimeout = DefaultDereferenceTimeout
+	}
+	if cfg.DereferenceTimeout < 0 {
+		return nil, fmt.Errorf("koiapi: dereference timeout must not be negative, got %s", cfg.DereferenceTimeout)
+	}
 	var selfHash string
 	if cfg.Self != nil {
 		var m koi.Manifest
@@ -197,6 +219,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cache: cfg.Cache, queues: cfg.Queues, logger: cfg.Logger, self: cfg.Self, selfHash: selfHash, require: cfg.RequireSignatures,
 		publisher: cfg.Publisher, rawTopic: cfg.RawTopic, resolve: cfg.Resolve, onBroadcast: cfg.OnBroadcast,
 		maxBroadcast: cfg.MaxBroadcastBody, publishTimeout: cfg.PublishTimeout,
+		deref: cfg.Dereferencer, derefTimeout: cfg.DereferenceTimeout,
 	}, nil
 }
 
@@ -239,7 +262,11 @@ func (s *Server) Register(mux *http.ServeMux, path string) {
 // answerFunc answers one request payload with the response payload's JSON.
 // An error wrapping errBadPayload is the peer's (422); any other is ours
 // (500).
-type answerFunc func(payload []byte) ([]byte, error)
+//
+// deref says whether RIDs the cache does not hold may be fetched from their
+// origin (Config.Dereferencer): only once the request is known to be
+// allowed, since a fetch spends the origin's quota.
+type answerFunc func(ctx context.Context, payload []byte, deref bool) ([]byte, error)
 
 // errBadPayload marks an answerFunc's refusal of the request payload.
 var errBadPayload = errors.New("koiapi: bad request payload")
@@ -262,7 +289,7 @@ func (s *Server) endpoint(reqType string, answer answerFunc, printed ...answerFu
 				writeMissingEnvelope(w, body)
 				return
 			}
-			resp, err := answer(body)
+			resp, err := answer(r.Context(), body, true)
 			if err != nil {
 				s.fail(w, err)
 				return
@@ -282,7 +309,7 @@ func (s *Server) endpoint(reqType string, answer answerFunc, printed ...answerFu
 		if len(printed) > 0 {
 			signedAnswer = printed[0]
 		}
-		resp, err := signedAnswer(env.Payload)
+		resp, err := signedAnswer(r.Context(), env.Payload, false)
 		if err != nil {
 			s.fail(w, err)
 			return
@@ -298,6 +325,14 @@ func (s *Server) endpoint(reqType string, answer answerFunc, printed ...answerFu
 		if err := s.validate(r.Context(), env); err != nil {
 			s.refuse(w, r, env, err)
 			return
+		}
+		if s.deref != nil && (reqType == koi.PayloadTypeFetchBundles || reqType == koi.PayloadTypeFetchManifests) {
+			// Now that the sender is known, the RIDs the first answer
+			// did not find may be fetched from their origin.
+			if resp, err = signedAnswer(r.Context(), env.Payload, true); err != nil {
+				s.fail(w, err)
+				return
+			}
 		}
 		seal := koi.Seal
 		if reqType == koi.PayloadTypeFetchRids || reqType == koi.PayloadTypeFetchManifests || len(printed) > 0 {
@@ -444,7 +479,7 @@ func (s *Server) listRIDs(types []string) ([]string, error) {
 	return slices.Insert(out, at, s.self.RID), nil
 }
 
-func (s *Server) fetchRids(payload []byte) ([]byte, error) {
+func (s *Server) fetchRids(_ context.Context, payload []byte, _ bool) ([]byte, error) {
 	req, err := koi.DecodeFetchRids(payload)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadPayload, err)
@@ -473,7 +508,7 @@ func (s *Server) fetchRids(payload []byte) ([]byte, error) {
 	return p, nil
 }
 
-func (s *Server) fetchManifests(payload []byte) ([]byte, error) {
+func (s *Server) fetchManifests(ctx context.Context, payload []byte, deref bool) ([]byte, error) {
 	req, err := koi.DecodeFetchManifests(payload)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadPayload, err)
@@ -498,25 +533,51 @@ func (s *Server) fetchManifests(payload []byte) ([]byte, error) {
 		}
 		manifests = append(manifests, m)
 	}
+	var deferred []string
+	if deref && s.deref != nil && len(notFound) > 0 {
+		var got []string
+		if got, notFound, deferred, err = s.dereference(ctx, notFound, s.manifest); err != nil {
+			return nil, err
+		}
+		for _, rid := range got {
+			m, _, err := s.manifest(rid)
+			if err != nil {
+				return nil, err
+			}
+			manifests = append(manifests, m)
+		}
+	}
 	// Manifests are stored as KOI-net JSON, so they go out as stored.
+	// A manifests_payload has no deferred list: what is still on its way
+	// is not found yet.
+	notFound = append(notFound, deferred...)
 	return koi.RawManifestsPayload{Manifests: manifests, NotFound: notFound}.AppendJSON(nil), nil
 }
 
-func (s *Server) fetchBundles(payload []byte) ([]byte, error) {
+func (s *Server) fetchBundles(ctx context.Context, payload []byte, deref bool) ([]byte, error) {
 	// Bundles are stored as served, so they go out byte for byte:
 	// re-marshalling would reformat contents whose exact bytes peers hash.
-	return s.answerBundles(payload, nil)
+	return s.answerBundles(ctx, payload, deref, nil)
 }
 
 // answerBundles answers a fetch_bundles payload with each bundle found as
 // stored, or as print returns it when print is not nil.
-func (s *Server) answerBundles(payload []byte, print func([]byte) ([]byte, error)) ([]byte, error) {
+func (s *Server) answerBundles(ctx context.Context, payload []byte, deref bool, print func([]byte) ([]byte, error)) ([]byte, error) {
 	req, err := koi.DecodeFetchBundles(payload)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadPayload, err)
 	}
 	var bundles []json.RawMessage
 	var notFound []string
+	add := func(rid string, b []byte) error {
+		if print != nil {
+			if b, err = print(b); err != nil {
+				return fmt.Errorf("print the bundle of %s: %w", rid, err)
+			}
+		}
+		bundles = append(bundles, b)
+		return nil
+	}
 	for _, rid := range req.Rids {
 		b, found, err := s.bundle(rid)
 		if err != nil {
@@ -526,22 +587,35 @@ func (s *Server) answerBundles(payload []byte, print func([]byte) ([]byte, error
 			notFound = append(notFound, rid)
 			continue
 		}
-		if print != nil {
-			if b, err = print(b); err != nil {
-				return nil, fmt.Errorf("print the bundle of %s: %w", rid, err)
+		if err := add(rid, b); err != nil {
+			return nil, err
+		}
+	}
+	var deferred []string
+	if deref && s.deref != nil && len(notFound) > 0 {
+		var got []string
+		if got, notFound, deferred, err = s.dereference(ctx, notFound, s.bundle); err != nil {
+			return nil, err
+		}
+		for _, rid := range got {
+			b, _, err := s.bundle(rid)
+			if err != nil {
+				return nil, err
+			}
+			if err := add(rid, b); err != nil {
+				return nil, err
 			}
 		}
-		bundles = append(bundles, b)
 	}
-	return koi.RawBundlesPayload{Bundles: bundles, NotFound: notFound}.AppendJSON(nil), nil
+	return koi.RawBundlesPayload{Bundles: bundles, NotFound: notFound, Deferred: deferred}.AppendJSON(nil), nil
 }
 
 // fetchBundlesPrinted is fetchBundles for a signed answer: each bundle as
 // pydantic prints it (memoized by its bytes: re-printing every stored
 // bundle per request cost a signed /bundles/fetch a fifth of its CPU), in a
 // payload our writers print exactly, so that koi.SealPrinted signs it as is.
-func (s *Server) fetchBundlesPrinted(payload []byte) ([]byte, error) {
-	return s.answerBundles(payload, s.printed.print)
+func (s *Server) fetchBundlesPrinted(ctx context.Context, payload []byte, deref bool) ([]byte, error) {
+	return s.answerBundles(ctx, payload, deref, s.printed.print)
 }
 
 // manifest returns the manifest of rid: ours, or the cache's for an
