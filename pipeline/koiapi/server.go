@@ -1,8 +1,8 @@
 package koiapi
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	stdjson "encoding/json"
 	"errors"
