@@ -216,6 +216,37 @@ func TestParseAPIIssuesWithPullRequests(t *testing.T) {
 	}
 }
 
+// TestParseAPIRepositoryName: an RID's <owner>/<repo> is the repository as
+// GitHub spells it in the object (its API url, GitHub Enterprise's /api/v3
+// prefix included), whatever the record's repository header says (a
+// configuration's case, a name from before a rename); only an object
+// without url falls back to the header.
+func TestParseAPIRepositoryName(t *testing.T) {
+	const sha = "2f22765d04931a078909145ca628d2264c852d7d"
+	for _, tc := range []struct {
+		name, header, resource, body, want string
+	}{
+		{"issue url", "KOI-Garden/Pond-Sensor", githubapi.ResourceIssues,
+			`[{"url":"https://api.github.com/repos/koi-garden/pond-sensor/issues/7","number":7}]`, github.IssueRID(pondRepo, 7)},
+		{"renamed repository", "koi-garden/old-name", githubapi.ResourcePull,
+			`{"url":"https://api.github.com/repos/koi-garden/pond-sensor/pulls/12","number":12}`, github.PRRID(pondRepo, 12)},
+		{"GitHub Enterprise", "KOI-GARDEN/pond-sensor", githubapi.ResourceCommits,
+			`[{"url":"https://ghe.example.org/api/v3/repos/koi-garden/pond-sensor/commits/` + sha + `","sha":"` + sha + `"}]`, github.CommitRID(pondRepo, sha)},
+		{"no url", "Koi-Garden/Pond-Sensor", githubapi.ResourceIssue, `{"number":7}`, github.IssueRID("Koi-Garden/Pond-Sensor", 7)},
+		{"null url", "koi-garden/pond-sensor", githubapi.ResourceCommit, `{"url":null,"sha":"` + sha + `"}`, github.CommitRID(pondRepo, sha)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obs, err := github.ParseAPI(context.Background(), apiRecord(t, tc.header, tc.resource, apiURL(tc.resource), []byte(tc.body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(obs) != 1 || obs[0].RID != tc.want {
+				t.Errorf("RIDs %v, want [%s]", rids(obs), tc.want)
+			}
+		})
+	}
+}
+
 type fixturePage struct {
 	File string `json:"file"`
 	URL  string `json:"url"`
@@ -491,6 +522,32 @@ func TestParseAPIInNormalizeStage(t *testing.T) {
 				}
 				if o.Source != githubapi.SourceKind || o.SourceKey != key || !o.ReceivedAt.Equal(apiReceivedAt) || o.RawPartition != 3 || o.RawOffset != 17 {
 					t.Errorf("%s: source %q key %q received %v position %d/%d", o.RID, o.Source, o.SourceKey, o.ReceivedAt, o.RawPartition, o.RawOffset)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParseAPI measures a page of each list the backfill fetches,
+// compacted as GitHub sends it.
+func BenchmarkParseAPI(b *testing.B) {
+	for _, bm := range []struct{ resource, file string }{
+		{githubapi.ResourceCommits, "commits.json"},
+		{githubapi.ResourceIssues, "issues.mixed.json"},
+		{githubapi.ResourcePulls, "pulls.json"},
+		{githubapi.ResourceIssues, "octokit/paginate-issues.page1.json"},
+	} {
+		b.Run(bm.file, func(b *testing.B) {
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, readFile(b, filepath.Join("api", bm.file))); err != nil {
+				b.Fatal(err)
+			}
+			rec := apiRecord(b, pondRepo, bm.resource, apiURL(bm.resource), compact.Bytes())
+			b.SetBytes(int64(compact.Len()))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := github.ParseAPI(context.Background(), rec); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

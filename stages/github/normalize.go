@@ -543,7 +543,8 @@ func (n *normalizer) issue(is *issueWire) {
 //
 // with user, labels and assignees reduced as for issues. The REST pull
 // request object (GET /repos/{owner}/{repo}/pulls/{number}) has the same
-// members; the list endpoint omits merged, which would then be null.
+// members; the list endpoint omits merged, which ParseAPI then derives
+// from merged_at.
 func (n *normalizer) pullRequest(pr *pullRequestWire) {
 	if n.w.err != nil {
 		return
