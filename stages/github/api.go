@@ -100,7 +100,7 @@ func ParseAPI(_ context.Context, rec raw.Record) ([]observed.Observation, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadAPIResponse, err)
 	}
-	n := apiNormalizer{in: &in, w: writer{bad: ErrBadAPIResponse}}
+	n := apiNormalizer{in: &in, w: writer{bad: &badResponse{resource: in.Resource, url: in.URL}}}
 	if err := n.run(); err != nil {
 		return nil, err
 	}
@@ -209,7 +209,7 @@ func (n *apiNormalizer) run() error {
 		}
 		for i := range items {
 			if items[i].ID == "" || items[i].Type == "" {
-				return n.errorf("%s[%d]: an event needs a non-empty string id and type", res, i)
+				return n.errorf("%s.%d: an event needs a non-empty string id and type", res, i)
 			}
 		}
 	default: // githubapi.Parse accepts only the resources above
@@ -228,8 +228,18 @@ func (n *apiNormalizer) index(i int) int {
 	return -1
 }
 
+// badResponse is the error every error about one response wraps: it is
+// ErrBadAPIResponse, and says which response it is about.
+type badResponse struct{ resource, url string }
+
+func (e *badResponse) Error() string {
+	return ErrBadAPIResponse.Error() + " (" + e.resource + " " + truncate(e.url, 200) + ")"
+}
+
+func (e *badResponse) Unwrap() error { return ErrBadAPIResponse }
+
 func (n *apiNormalizer) errorf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s %s: %s", ErrBadAPIResponse, n.in.Resource, truncate(n.in.URL, 200), fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s", n.w.bad, fmt.Sprintf(format, args...))
 }
 
 // decodeItems decodes a page into its items, or one object (page false)
@@ -265,21 +275,21 @@ func (n *apiNormalizer) decode(v any, page bool) error {
 				return n.errorf("more than %d items: not a GitHub page", MaxPageItems)
 			}
 			if body[i] != '{' {
-				return n.errorf("[%d]: want an object, got %s", items, startKind(body[i:]))
+				return n.errorf("%s.%d: want an object, got %s", n.in.Resource, items, startKind(body[i:]))
 			}
 			e, err := jsonscan.ValueEnd(body, i, maxAPIDepth)
 			if err != nil {
-				return n.errorf("[%d]: %v", items, err)
+				return n.errorf("%s.%d: %v", n.in.Resource, items, depthError(err))
 			}
 			items++
 			i = jsonscan.SkipSpace(body, e)
 			if i < len(body) && body[i] == ',' {
 				i = jsonscan.SkipSpace(body, i+1)
 				if i < len(body) && body[i] == ']' {
-					return n.errorf("[%d]: trailing comma", items)
+					return n.errorf("%s.%d: trailing comma", n.in.Resource, items)
 				}
 			} else if i >= len(body) || body[i] != ']' {
-				return n.errorf("[%d]: want ',' or ']' after the item", items-1)
+				return n.errorf("%s.%d: want ',' or ']' after the item", n.in.Resource, items-1)
 			}
 		}
 		if i >= len(body) {
@@ -292,7 +302,7 @@ func (n *apiNormalizer) decode(v any, page bool) error {
 		}
 		e, err := jsonscan.ValueEnd(body, i, maxAPIDepth)
 		if err != nil {
-			return n.errorf("%v", err)
+			return n.errorf("%v", depthError(err))
 		}
 		end = e
 	}
@@ -300,9 +310,17 @@ func (n *apiNormalizer) decode(v any, page bool) error {
 		return n.errorf("data after the JSON value")
 	}
 	if _, err := json.Parse(body[:end], v, parseFlags); err != nil {
-		return decodeErrorAs(ErrBadAPIResponse, n.in.Resource, err)
+		return decodeErrorAs(n.w.bad, n.in.Resource, err)
 	}
 	return nil
+}
+
+// depthError says how deep is too deep when err is the scanner's.
+func depthError(err error) error {
+	if errors.Is(err, jsonscan.ErrTooDeep) {
+		return fmt.Errorf("nested more than %d deep", maxAPIDepth)
+	}
+	return err
 }
 
 // startKind names what a body or item starts with, for errors about a

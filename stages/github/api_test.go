@@ -383,14 +383,14 @@ func TestParseAPIRefuses(t *testing.T) {
 		name, resource, body, want string
 	}{
 		{"html error page", githubapi.ResourceIssues, "<!DOCTYPE html><html><body>Unicorn!</body></html>", `want a JSON array (a page), got not JSON (starts with "<!DOCTYP")`},
-		{"truncated", githubapi.ResourceIssues, `[{"number":1,"title":"a`, "unterminated string"},
+		{"truncated", githubapi.ResourceIssues, `[{"number":1,"title":"a`, "issues.0: unterminated string"},
 		{"invalid JSON in an item", githubapi.ResourceIssues, `[{"number":1,"title":tru}]`, "bad API response"},
 		{"whitespace only", githubapi.ResourceRepo, " \n\t", "body is only whitespace"},
 		{"object for a page", githubapi.ResourceIssues, `{"message":"Not Found"}`, "want a JSON array (a page), got object"},
 		{"array for an object", githubapi.ResourceRepo, `[{"full_name":"a/b"}]`, "want a JSON object, got array"},
 		{"string for a page", githubapi.ResourceCommits, `"x"`, "want a JSON array (a page), got string"},
-		{"item not an object", githubapi.ResourcePulls, `[1]`, "[0]: want an object, got number 1"},
-		{"null item", githubapi.ResourceIssues, `[{"number":1},null]`, "[1]: want an object, got null"},
+		{"item not an object", githubapi.ResourcePulls, `[1]`, "pulls.0: want an object, got number 1"},
+		{"null item", githubapi.ResourceIssues, `[{"number":1},null]`, "issues.1: want an object, got null"},
 		{"trailing comma", githubapi.ResourceIssues, `[{"number":1},]`, "trailing comma"},
 		{"missing comma", githubapi.ResourceIssues, `[{"number":1} {"number":2}]`, "want ',' or ']' after the item"},
 		{"data after the value", githubapi.ResourceRepo, `{"full_name":"a/b"} {}`, "data after the JSON value"},
@@ -411,12 +411,12 @@ func TestParseAPIRefuses(t *testing.T) {
 		{"repo without full_name", githubapi.ResourceRepo, `{"name":"pond-sensor"}`, `repository full_name "" is not <owner>/<repo>`},
 		{"repo full_name with colon", githubapi.ResourceRepo, `{"full_name":"a:b/c"}`, `repository full_name "a:b/c" is not <owner>/<repo>`},
 		{"repo topics not strings", githubapi.ResourceRepo, `{"full_name":"a/b","topics":[1]}`, "repo.topics[]: want string, got number 1"},
-		{"event without id", githubapi.ResourceEvents, `[{"type":"PushEvent"}]`, "events[0]: an event needs a non-empty string id and type"},
+		{"event without id", githubapi.ResourceEvents, `[{"type":"PushEvent"}]`, "events.0: an event needs a non-empty string id and type"},
 		{"event id a number", githubapi.ResourceEvents, `[{"id":1,"type":"PushEvent"}]`, "id: want string, got number 1"},
 		{"10 MB array", githubapi.ResourceIssues, string(bigPage(10 << 20)), "more than 100 items: not a GitHub page"},
 		{"101 items", githubapi.ResourceCommits, "[" + strings.Repeat(`{},`, 100) + `{}]`, "more than 100 items"},
-		{"deep nesting", githubapi.ResourceRepo, `{"full_name":"a/b","x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, "nested too deep"},
-		{"deep nesting in a page", githubapi.ResourceIssues, `[{"x":` + strings.Repeat(`{"a":`, 1e5) + `1` + strings.Repeat("}", 1e5) + `}]`, "[0]: nested too deep"},
+		{"deep nesting", githubapi.ResourceRepo, `{"full_name":"a/b","x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, "nested more than 64 deep"},
+		{"deep nesting in a page", githubapi.ResourceIssues, `[{"x":` + strings.Repeat(`{"a":`, 1e5) + `1` + strings.Repeat("}", 1e5) + `}]`, "issues.0: nested more than 64 deep"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			obs, err := github.ParseAPI(context.Background(), apiRecord(t, pondRepo, tc.resource, apiURL(tc.resource), []byte(tc.body)))
