@@ -105,7 +105,7 @@ func TestNormalizeStageParsers(t *testing.T) {
 	if o.RID != "orn:pigeon.note:n-1" || o.Source != "carrier-pigeon" || o.SourceKey != "n-1" || o.RawPartition != 1 || o.RawOffset != 5 {
 		t.Errorf("observation %+v", o)
 	}
-	if kinds := stages.BuiltinParsers().Kinds(); !reflect.DeepEqual(kinds, []string{ghwire.SourceKind, "koi-net", "publish"}) {
+	if kinds := stages.BuiltinParsers().Kinds(); !reflect.DeepEqual(kinds, []string{"github-api", ghwire.SourceKind, "koi-net", "publish"}) {
 		t.Errorf("builtin parsers %v", kinds)
 	}
 }
@@ -120,7 +120,7 @@ func TestNormalizeStageRejects(t *testing.T) {
 		{"unknown source kind", func(ctx context.Context, m *message.Message) context.Context {
 			m.Metadata.Set(raw.HeaderSource, "carrier-pigeon")
 			return ctx
-		}, `unknown source kind "carrier-pigeon" (known: [github-webhook koi-net publish])`},
+		}, `unknown source kind "carrier-pigeon" (known: [github-api github-webhook koi-net publish])`},
 		{"no source kind", func(ctx context.Context, m *message.Message) context.Context {
 			delete(m.Metadata, raw.HeaderSource)
 			return ctx

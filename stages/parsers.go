@@ -10,6 +10,7 @@ import (
 	"github.com/koistream/koistream/stages/koinet"
 	"github.com/koistream/koistream/stages/publish"
 	ghwire "github.com/koistream/koistream/topics/github"
+	"github.com/koistream/koistream/topics/githubapi"
 	koinetwire "github.com/koistream/koistream/topics/koinet"
 	"github.com/koistream/koistream/topics/observed"
 	publishwire "github.com/koistream/koistream/topics/publish"
@@ -73,13 +74,16 @@ func NewParsers() *Parsers {
 
 // BuiltinParsers returns the parsers of every source koistream ships:
 // "github-webhook" (the webhook source, pipeline/webhook) parsed by
-// stages/github, "koi-net" (KOI-net input: pipeline/koiapi's
-// /events/broadcast, polls, fetches, the node's own knowledge) parsed by
-// stages/koinet, and "publish" (objects published to the stream listener,
-// pipeline/streams) parsed by stages/publish.
+// stages/github's ParseWebhook, "github-api" (the backfill's REST
+// responses, topics/githubapi) parsed by stages/github's ParseAPI,
+// "koi-net" (KOI-net input: pipeline/koiapi's /events/broadcast, polls,
+// fetches, the node's own knowledge) parsed by stages/koinet, and
+// "publish" (objects published to the stream listener, pipeline/streams)
+// parsed by stages/publish.
 func BuiltinParsers() *Parsers {
 	p := NewParsers()
 	p.mustRegister(ghwire.SourceKind, ParserFunc(github.ParseWebhook))
+	p.mustRegister(githubapi.SourceKind, ParserFunc(github.ParseAPI))
 	p.mustRegister(koinetwire.SourceKind, ParserFunc(koinet.Parse))
 	p.mustRegister(publishwire.SourceKind, UniqueKeys(ParserFunc(publish.Parse)))
 	return p

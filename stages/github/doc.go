@@ -27,6 +27,12 @@
 // the same set and hash the same downstream. Contents are deterministic: the
 // same input always yields byte-identical observations.
 //
+// [ParseAPI] is the normalize stage's parser for the "github-api" source
+// kind (topics/githubapi): the backfill's REST responses become the same
+// entity observations, their contents written by the same functions
+// (contents.go), so the same state seen both ways hashes the same. It makes
+// no event observations.
+//
 // Branches and tags (the create and delete events, and the refs of push
 // events) get no entity observation. rid-lib, which Python KOI-net consumers
 // use to recognise RID types, ships no GitHub branch or tag type, and the

@@ -24,6 +24,16 @@ type writer struct {
 	err error
 	ctx string // path of the object being written, e.g. "commits"
 	idx int    // index of that object in its array, or -1
+	bad error  // the sentinel errors wrap; nil means ErrBadPayload
+}
+
+// sentinel returns the error that w's errors wrap: ErrBadPayload for
+// webhook payloads, ErrBadAPIResponse for REST responses.
+func (w *writer) sentinel() error {
+	if w.bad != nil {
+		return w.bad
+	}
+	return ErrBadPayload
 }
 
 // at sets the object that member names are relative to.
@@ -45,7 +55,7 @@ func (w *writer) lit(s string) { w.b = append(w.b, s...) }
 
 func (w *writer) fail(name, want string, raw []byte) {
 	if w.err == nil {
-		w.err = fmt.Errorf("%w: %s: want %s, got %s", ErrBadPayload, w.path(name), want, kindOf(raw))
+		w.err = fmt.Errorf("%w: %s: want %s, got %s", w.sentinel(), w.path(name), want, kindOf(raw))
 	}
 }
 
@@ -138,7 +148,7 @@ func (w *writer) timestamp(raw []byte, name string) {
 		t, err := koi.ParseTimestamp(s)
 		if err != nil {
 			if w.err == nil {
-				w.err = fmt.Errorf("%w: %s: invalid timestamp %q", ErrBadPayload, w.path(name), truncate(s, 40))
+				w.err = fmt.Errorf("%w: %s: invalid timestamp %q", w.sentinel(), w.path(name), truncate(s, 40))
 			}
 			return
 		}
@@ -147,7 +157,7 @@ func (w *writer) timestamp(raw []byte, name string) {
 		n, err := strconv.ParseInt(string(raw), 10, 64)
 		if err != nil || n < minEpoch || n > maxEpoch {
 			if w.err == nil {
-				w.err = fmt.Errorf("%w: %s: epoch timestamp %s out of range", ErrBadPayload, w.path(name), truncate(string(raw), 40))
+				w.err = fmt.Errorf("%w: %s: epoch timestamp %s out of range", w.sentinel(), w.path(name), truncate(string(raw), 40))
 			}
 			return
 		}

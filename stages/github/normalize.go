@@ -246,6 +246,11 @@ func (n *normalizer) parse(v any) error {
 // messages quote the remaining input, which can be most of the payload.
 // prefix is the path of the object that was decoded ("" for the payload).
 func decodeError(prefix string, err error) error {
+	return decodeErrorAs(ErrBadPayload, prefix, err)
+}
+
+// decodeErrorAs is decodeError with the sentinel the error wraps.
+func decodeErrorAs(sentinel error, prefix string, err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) && te.Field != "" {
 		field := te.Field
@@ -254,15 +259,15 @@ func decodeError(prefix string, err error) error {
 		}
 		want := kindName(te.Type)
 		if strings.HasPrefix(te.Value, "number ") && strings.Contains(te.Value, "overflow") {
-			return fmt.Errorf("%w: %s: number out of range for %s", ErrBadPayload, field, want)
+			return fmt.Errorf("%w: %s: number out of range for %s", sentinel, field, want)
 		}
 		got := te.Value // the input at the member, Go-quoted
 		if u, err := strconv.Unquote(got); err == nil {
 			got = u
 		}
-		return fmt.Errorf("%w: %s: want %s, got %s", ErrBadPayload, field, want, kindOf([]byte(got)))
+		return fmt.Errorf("%w: %s: want %s, got %s", sentinel, field, want, kindOf([]byte(got)))
 	}
-	return fmt.Errorf("%w: %s", ErrBadPayload, truncate(err.Error(), 160))
+	return fmt.Errorf("%w: %s", sentinel, truncate(err.Error(), 160))
 }
 
 // kindName names the JSON a Go type of the wire structs accepts.
@@ -335,7 +340,8 @@ func (n *normalizer) begin(env *envelope, more int) error {
 	}
 	n.w.b = make([]byte, 0, 512+more*512)
 	start := len(n.w.b)
-	n.repo(&repo)
+	n.w.at("repository", -1)
+	n.w.repoContents(&repo)
 	n.ents = append(n.ents, entity{rid: rid, routing: routingRepo, op: observed.OpUpsert, start: start, end: len(n.w.b)})
 	return n.w.err
 }
@@ -409,67 +415,6 @@ func (n *normalizer) eventContents(env *envelope) []byte {
 	return append(b, '}')
 }
 
-// repo writes the canonical repository contents:
-//
-//	{"full_name","name","owner","description","private","fork","archived",
-//	 "html_url","default_branch","language","topics","stargazers_count",
-//	 "forks_count","open_issues_count","created_at","pushed_at","updated_at"}
-//
-// owner is owner.login; topics is [] when absent. The REST repository
-// object (GET /repos/{owner}/{repo}) has every one of these members under
-// the same name, so it maps one to one; webhook-only members (the push
-// payload's stargazers, master_branch, organization, and its Unix-second
-// created_at and pushed_at) are dropped or normalized, so a push and any
-// other event showing the same repository state give identical bytes.
-func (n *normalizer) repo(r *repoWire) {
-	w := &n.w
-	w.at("repository", -1)
-	w.lit(`{"full_name":`)
-	w.b = appendString(w.b, r.FullName)
-	w.lit(`,"name":`)
-	w.str(r.Name, "name")
-	w.lit(`,"owner":`)
-	w.login(r.Owner, "owner.login")
-	w.lit(`,"description":`)
-	w.str(r.Description, "description")
-	w.lit(`,"private":`)
-	w.boolean(r.Private, "private")
-	w.lit(`,"fork":`)
-	w.boolean(r.Fork, "fork")
-	w.lit(`,"archived":`)
-	w.boolean(r.Archived, "archived")
-	w.lit(`,"html_url":`)
-	w.str(r.HTMLURL, "html_url")
-	w.lit(`,"default_branch":`)
-	w.str(r.DefaultBranch, "default_branch")
-	w.lit(`,"language":`)
-	w.str(r.Language, "language")
-	w.lit(`,"topics":[`)
-	for i, t := range r.Topics {
-		if i > 0 {
-			w.lit(",")
-		}
-		if isNull(t) || t[0] != '"' {
-			w.fail("topics[]", "string", t)
-			continue
-		}
-		w.b = append(w.b, t...)
-	}
-	w.lit(`],"stargazers_count":`)
-	w.integer(r.StargazersCount, "stargazers_count")
-	w.lit(`,"forks_count":`)
-	w.integer(r.ForksCount, "forks_count")
-	w.lit(`,"open_issues_count":`)
-	w.integer(r.OpenIssuesCount, "open_issues_count")
-	w.lit(`,"created_at":`)
-	w.timestamp(r.CreatedAt, "created_at")
-	w.lit(`,"pushed_at":`)
-	w.timestamp(r.PushedAt, "pushed_at")
-	w.lit(`,"updated_at":`)
-	w.timestamp(r.UpdatedAt, "updated_at")
-	w.lit(`}`)
-}
-
 // commits emits one commit observation per distinct commit of a push, in
 // payload order, with head_commit last unless it is among the commits.
 func (n *normalizer) commits(cs []commitWire, head *commitWire) {
@@ -510,7 +455,7 @@ func (n *normalizer) commits(cs []commitWire, head *commitWire) {
 			seen[c.ID] = struct{}{}
 		}
 		start := len(n.w.b)
-		n.commit(c)
+		n.w.commitContents(c)
 		n.ents = append(n.ents, entity{
 			rid:     CommitRID(n.fullName, c.ID),
 			routing: routingCommit,
@@ -544,35 +489,6 @@ func isSHA(s string) bool {
 		}
 	}
 	return true
-}
-
-// commit writes the canonical commit contents:
-//
-//	{"sha","message","author":{"name","email"},"committer":{"name","email"},
-//	 "timestamp","html_url"}
-//
-// from a push payload commit's id, message, author, committer, timestamp
-// and url (which is the commit's web URL). The REST commit object (GET
-// /repos/{owner}/{repo}/commits/{sha}) maps as sha, commit.message,
-// commit.author.{name,email}, commit.committer.{name,email}, html_url, and
-// a date of commit.author or commit.committer for timestamp. The push-only
-// members (distinct, tree_id, added, removed, modified, the authors'
-// usernames) are not part of the commit's identity and are dropped.
-func (n *normalizer) commit(c *commitWire) {
-	w := &n.w
-	w.lit(`{"sha":`)
-	w.b = appendString(w.b, c.ID)
-	w.lit(`,"message":`)
-	w.str(c.Message, "message")
-	w.lit(`,"author":`)
-	w.person(c.Author, "author.name", "author.email")
-	w.lit(`,"committer":`)
-	w.person(c.Committer, "committer.name", "committer.email")
-	w.lit(`,"timestamp":`)
-	w.timestamp(c.Timestamp, "timestamp")
-	w.lit(`,"html_url":`)
-	w.str(c.URL, "url")
-	w.lit(`}`)
 }
 
 // issue emits the issue observation of an issues or issue_comment event.
@@ -614,41 +530,7 @@ func (n *normalizer) issue(is *issueWire) {
 	w := &n.w
 	w.at("issue", -1)
 	start := len(w.b)
-	w.lit(`{"number":`)
-	w.b = strconv.AppendInt(w.b, is.Number, 10)
-	w.lit(`,"title":`)
-	w.str(is.Title, "title")
-	w.lit(`,"state":`)
-	w.str(is.State, "state")
-	w.lit(`,"state_reason":`)
-	w.str(is.StateReason, "state_reason")
-	w.lit(`,"body":`)
-	w.str(is.Body, "body")
-	w.lit(`,"user":`)
-	w.login(is.User, "user.login")
-	w.lit(`,"labels":`)
-	w.labels(is.Labels, "labels[].name")
-	w.lit(`,"assignees":`)
-	w.logins(is.Assignees, "assignees[].login")
-	w.lit(`,"milestone":`)
-	if is.Milestone == nil {
-		w.lit("null")
-	} else {
-		w.str(is.Milestone.Title, "milestone.title")
-	}
-	w.lit(`,"locked":`)
-	w.boolean(is.Locked, "locked")
-	w.lit(`,"comments":`)
-	w.integer(is.Comments, "comments")
-	w.lit(`,"html_url":`)
-	w.str(is.HTMLURL, "html_url")
-	w.lit(`,"created_at":`)
-	w.timestamp(is.CreatedAt, "created_at")
-	w.lit(`,"updated_at":`)
-	w.timestamp(is.UpdatedAt, "updated_at")
-	w.lit(`,"closed_at":`)
-	w.timestamp(is.ClosedAt, "closed_at")
-	w.lit(`}`)
+	w.issueContents(is)
 	n.ents = append(n.ents, entity{rid: rid, routing: routingIssue, op: observed.OpUpsert, start: start, end: len(w.b)})
 }
 
@@ -661,7 +543,8 @@ func (n *normalizer) issue(is *issueWire) {
 //
 // with user, labels and assignees reduced as for issues. The REST pull
 // request object (GET /repos/{owner}/{repo}/pulls/{number}) has the same
-// members; the list endpoint omits merged, which would then be null.
+// members; the list endpoint omits merged, which ParseAPI then derives
+// from merged_at.
 func (n *normalizer) pullRequest(pr *pullRequestWire) {
 	if n.w.err != nil {
 		return
@@ -681,41 +564,7 @@ func (n *normalizer) pullRequest(pr *pullRequestWire) {
 	w := &n.w
 	w.at("pull_request", -1)
 	start := len(w.b)
-	w.lit(`{"number":`)
-	w.b = strconv.AppendInt(w.b, pr.Number, 10)
-	w.lit(`,"title":`)
-	w.str(pr.Title, "title")
-	w.lit(`,"state":`)
-	w.str(pr.State, "state")
-	w.lit(`,"draft":`)
-	w.boolean(pr.Draft, "draft")
-	w.lit(`,"merged":`)
-	w.boolean(pr.Merged, "merged")
-	w.lit(`,"body":`)
-	w.str(pr.Body, "body")
-	w.lit(`,"user":`)
-	w.login(pr.User, "user.login")
-	w.lit(`,"labels":`)
-	w.labels(pr.Labels, "labels[].name")
-	w.lit(`,"assignees":`)
-	w.logins(pr.Assignees, "assignees[].login")
-	w.lit(`,"head":`)
-	w.ref(pr.Head, "head.ref", "head.sha")
-	w.lit(`,"base":`)
-	w.ref(pr.Base, "base.ref", "base.sha")
-	w.lit(`,"html_url":`)
-	w.str(pr.HTMLURL, "html_url")
-	w.lit(`,"created_at":`)
-	w.timestamp(pr.CreatedAt, "created_at")
-	w.lit(`,"updated_at":`)
-	w.timestamp(pr.UpdatedAt, "updated_at")
-	w.lit(`,"closed_at":`)
-	w.timestamp(pr.ClosedAt, "closed_at")
-	w.lit(`,"merged_at":`)
-	w.timestamp(pr.MergedAt, "merged_at")
-	w.lit(`,"merge_commit_sha":`)
-	w.str(pr.MergeCommitSHA, "merge_commit_sha")
-	w.lit(`}`)
+	w.pullRequestContents(pr)
 	n.ents = append(n.ents, entity{rid: PRRID(n.fullName, pr.Number), routing: routingPR, op: observed.OpUpsert, start: start, end: len(w.b)})
 }
 
