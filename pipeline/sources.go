@@ -61,5 +61,6 @@ func builtinSources() []Source {
 		githubWebhookSource(),
 		koiNetSource(),
 		publishSource(),
+		githubAPISource(),
 	}
 }
