@@ -74,7 +74,7 @@ func (s *Server) issueJSON(r *repo, is *issue) obj {
 		}
 		o["pull_request"] = obj{
 			"url": base + "/pulls/" + n, "html_url": "https://github.com/" + r.fullName() + "/pull/" + n,
-			"diff_url": "https://github.com/" + r.fullName() + "/pull/" + n + ".diff",
+			"diff_url":  "https://github.com/" + r.fullName() + "/pull/" + n + ".diff",
 			"patch_url": "https://github.com/" + r.fullName() + "/pull/" + n + ".patch", "merged_at": merged,
 		}
 	}
@@ -101,7 +101,7 @@ func (s *Server) pullJSON(r *repo, is *issue, single bool) obj {
 		"labels": labels(is.labels), "created_at": ts(is.created), "updated_at": ts(is.updated),
 		"closed_at": ts(is.closed), "merged_at": merged, "draft": false,
 		"merge_commit_sha": sha(r.fullName(), "merge", is.number),
-		"head": ref("feature-"+n, is.headSHA), "base": ref(r.defaultBranch, baseSHA),
+		"head":             ref("feature-"+n, is.headSHA), "base": ref(r.defaultBranch, baseSHA),
 		"url": base + "/pulls/" + n, "issue_url": base + "/issues/" + n,
 		"html_url": "https://github.com/" + r.fullName() + "/pull/" + n, "author_association": "OWNER",
 	}
@@ -171,6 +171,6 @@ func (s *Server) hookJSON(r *repo, id int64) obj {
 		"id": id, "type": "Repository", "name": "web", "active": true, "events": []string{"*"},
 		"config":     obj{"url": s.opts.WebhookURL, "content_type": "json", "insecure_ssl": "0"},
 		"created_at": ts(r.created), "updated_at": ts(r.created),
-		"url":        s.URL + "/repos/" + r.fullName() + "/hooks/" + strconv.FormatInt(id, 10),
+		"url": s.URL + "/repos/" + r.fullName() + "/hooks/" + strconv.FormatInt(id, 10),
 	}
 }
