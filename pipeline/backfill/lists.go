@@ -51,13 +51,19 @@ func (f *Fetcher) passEvents(ctx context.Context, repo string) error {
 	if err != nil {
 		return err
 	}
-	if f.cfg.Clock.Now().Before(st.PollAfter) {
-		return nil
+	if st.Next == "" {
+		if f.cfg.Clock.Now().Before(st.PollAfter) {
+			return nil
+		}
+		st.Next = f.repoURL(repo, "/events", url.Values{"per_page": {f.perPage()}})
+		st.Max = time.Time{}
+		st.WalkMaxID = st.MaxID
 	}
-	q := url.Values{"per_page": {f.perPage()}}
-	u, seen := f.repoURL(repo, "/events", q), st.MaxID
-	for u != "" {
-		r, err := f.get(ctx, repo, githubapi.ResourceEvents, u, true)
+	// A walk follows Link until it reaches an event seen by the previous
+	// walk (MaxID); the seen mark moves only when the walk ends, so a
+	// resumed walk still knows where to stop.
+	for st.Next != "" {
+		r, err := f.get(ctx, repo, githubapi.ResourceEvents, st.Next, true)
 		if err != nil {
 			return err
 		}
@@ -75,18 +81,20 @@ func (f *Fetcher) passEvents(ctx context.Context, repo string) error {
 			reached := len(evs) == 0
 			for _, e := range evs {
 				id, _ := strconv.ParseInt(e.GetID(), 10, 64)
-				reached = reached || id <= seen
-				st.MaxID = max(st.MaxID, id)
+				reached = reached || id <= st.MaxID
+				st.WalkMaxID = max(st.WalkMaxID, id)
 			}
 			f.update(repo, func(s *RepoStats) { s.Items += len(evs) })
 			if !reached {
 				next = ParseLink(r.header.Get("Link"))["next"]
 			}
 		}
+		if st.Next = next; next == "" {
+			st.MaxID = st.WalkMaxID
+		}
 		if err := f.store.save(repo, githubapi.ResourceEvents, st, okOnly(r)); err != nil {
 			return err
 		}
-		u = next
 	}
 	return nil
 }

@@ -40,6 +40,8 @@ type listState struct {
 	Max time.Time `json:"max,omitzero"`
 	// MaxID is the newest event id seen (events).
 	MaxID int64 `json:"max_id,omitempty"`
+	// WalkMaxID is the newest event id of the walk under way (events).
+	WalkMaxID int64 `json:"walk_max_id,omitempty"`
 	// PollAfter is when the events feed may be polled again.
 	PollAfter time.Time `json:"poll_after,omitzero"`
 	// DefaultBranch and ID are the repository's (repo).
