@@ -56,7 +56,6 @@ func (f *Fetcher) passEvents(ctx context.Context, repo string) error {
 			return nil
 		}
 		st.Next = f.repoURL(repo, "/events", url.Values{"per_page": {f.perPage()}})
-		st.Max = time.Time{}
 		st.WalkMaxID = st.MaxID
 	}
 	// A walk follows Link until it reaches an event seen by the previous

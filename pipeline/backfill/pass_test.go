@@ -274,3 +274,27 @@ func TestLookbackAndMaxItems(t *testing.T) {
 		}
 	}
 }
+
+// SetSince makes the next pass walk the lists again from the date given.
+func TestSetSince(t *testing.T) {
+	e := newEnv(t, fakegithub.Options{}, smallRepo)
+	f := e.fetcher(nil)
+	ctx := context.Background()
+	if err := f.Pass(ctx); err != nil {
+		t.Fatalf("Pass: %v", err)
+	}
+	e.reset()
+	// Issue n is updated at Base+n h 30 min: since Base+4h covers 4..9.
+	if err := f.SetSince(repoName, fakegithub.DefaultBase.Add(4*time.Hour)); err != nil {
+		t.Fatalf("SetSince: %v", err)
+	}
+	if err := f.Pass(ctx); err != nil {
+		t.Fatalf("Pass: %v", err)
+	}
+	got := entities(t, e.inputs())
+	for n := 1; n <= 9; n++ {
+		if want := n >= 4; got["issue:"+itoa(n)] != want {
+			t.Errorf("issue %d refetched = %v, want %v", n, got["issue:"+itoa(n)], want)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package backfill
 
-import "time"
+import (
+	"sort"
+	"time"
+)
 
 // RepoStats are one repository's counters since the Fetcher was made, for
 // a progress display and /metrics.
@@ -51,7 +54,8 @@ func (f *Fetcher) update(repo string, fn func(*RepoStats)) {
 }
 
 // Stats returns a snapshot of every repository's statistics, in the order
-// of Config.Repos followed by repositories only dereferenced.
+// of Config.Repos followed by the repositories only dereferenced or
+// recovered, by name.
 func (f *Fetcher) Stats() []RepoStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -61,10 +65,15 @@ func (f *Fetcher) Stats() []RepoStats {
 		out = append(out, *f.stat(r))
 		seen[r] = true
 	}
-	for r, s := range f.stats {
+	var rest []string
+	for r := range f.stats {
 		if !seen[r] {
-			out = append(out, *s)
+			rest = append(rest, r)
 		}
+	}
+	sort.Strings(rest)
+	for _, r := range rest {
+		out = append(out, *f.stats[r])
 	}
 	return out
 }
