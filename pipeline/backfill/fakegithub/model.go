@@ -89,6 +89,7 @@ type repo struct {
 	events        []*event
 	hooks         []int64
 	deliveries    []*delivery
+	open          int // open issues and pulls, kept as they change
 }
 
 func (r *repo) fullName() string { return r.owner + "/" + r.name }
@@ -142,6 +143,9 @@ func newRepo(spec RepoSpec, now time.Time) *repo {
 			is.merged = is.pr && n%2 == 0
 		}
 		is.headSHA = sha(r.fullName(), "head", n)
+		if is.state == "open" {
+			r.open++
+		}
 		r.issues = append(r.issues, is)
 	}
 	for i := 0; i < spec.Events; i++ {

@@ -32,18 +32,12 @@ func user(api, login string) obj {
 
 func (s *Server) repoJSON(r *repo) obj {
 	api := s.URL
-	open := 0
-	for _, is := range r.issues {
-		if is.state == "open" {
-			open++
-		}
-	}
 	return obj{
 		"id": r.id, "node_id": "R_" + strconv.FormatInt(r.id, 10), "name": r.name, "full_name": r.fullName(),
 		"owner": user(api, r.owner), "private": false, "visibility": "public", "fork": false,
 		"html_url": "https://github.com/" + r.fullName(), "description": r.description,
 		"url": api + "/repos/" + r.fullName(), "created_at": ts(r.created), "updated_at": ts(r.updated),
-		"pushed_at": ts(r.pushed), "default_branch": r.defaultBranch, "open_issues_count": open,
+		"pushed_at": ts(r.pushed), "default_branch": r.defaultBranch, "open_issues_count": r.open,
 		"archived": false, "disabled": false, "has_issues": true, "language": "Go",
 	}
 }

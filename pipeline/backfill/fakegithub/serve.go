@@ -117,9 +117,10 @@ func (s *Server) handle(req *http.Request, entry *Request) (*answer, string) {
 	}
 	q := s.quota(token)
 	if q.used >= s.opts.Limit {
-		a := errAnswer(s.opts.PrimaryStatus, "API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID 0000:0000.")
-		a.body, _ = json.Marshal(obj{"message": "API rate limit exceeded for user ID 1.", "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits"})
-		return a, token
+		return jsonAnswer(s.opts.PrimaryStatus, obj{
+			"message":           "API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID 0000:0000.",
+			"documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits",
+		}), token
 	}
 	a := s.route(req)
 	if a.status == http.StatusOK && notModified(req, a) {
@@ -212,11 +213,7 @@ func (s *Server) route(req *http.Request) *answer {
 	case len(rest) == 1 && rest[0] == "events" && get:
 		return s.listEvents(req, r, q)
 	case len(rest) == 1 && rest[0] == "hooks" && get:
-		var items []any
-		for _, id := range r.hooks {
-			items = append(items, s.hookJSON(r, id))
-		}
-		return s.page(req, r, "hooks", q, items, time.Time{})
+		return s.page(req, r, "hooks", q, len(r.hooks), func(i int) any { return s.hookJSON(r, r.hooks[i]) }, time.Time{})
 	case len(rest) == 3 && rest[0] == "hooks" && rest[2] == "deliveries" && get:
 		return s.listDeliveries(req, r, rest[1], q)
 	case len(rest) == 5 && rest[0] == "hooks" && rest[2] == "deliveries" && rest[4] == "attempts" && req.Method == http.MethodPost:
@@ -281,14 +278,17 @@ func (s *Server) listIssues(req *http.Request, r *repo, q url.Values) *answer {
 	if a := sortIssues(sel, q, "desc"); a != nil {
 		return a
 	}
-	items, latest := []any{}, time.Time{}
+	return s.page(req, r, "issues", q, len(sel), func(i int) any { return s.issueJSON(r, sel[i]) }, newest(sel))
+}
+
+func newest(sel []*issue) time.Time {
+	var t time.Time
 	for _, is := range sel {
-		items = append(items, s.issueJSON(r, is))
-		if is.updated.After(latest) {
-			latest = is.updated
+		if is.updated.After(t) {
+			t = is.updated
 		}
 	}
-	return s.page(req, r, "issues", q, items, latest)
+	return t
 }
 
 // sortIssues orders by sort (created, the default, or updated) and
@@ -349,14 +349,7 @@ func (s *Server) listPulls(req *http.Request, r *repo, q url.Values) *answer {
 	if a := sortIssues(sel, q, def); a != nil {
 		return a
 	}
-	items, latest := []any{}, time.Time{}
-	for _, is := range sel {
-		items = append(items, s.pullJSON(r, is, false))
-		if is.updated.After(latest) {
-			latest = is.updated
-		}
-	}
-	return s.page(req, r, "pulls", q, items, latest)
+	return s.page(req, r, "pulls", q, len(sel), func(i int) any { return s.pullJSON(r, sel[i], false) }, newest(sel))
 }
 
 func (s *Server) listCommits(req *http.Request, r *repo, q url.Values) *answer {
@@ -377,36 +370,37 @@ func (s *Server) listCommits(req *http.Request, r *repo, q url.Values) *answer {
 	if bad != nil {
 		return bad
 	}
-	items, latest := []any{}, time.Time{}
+	if len(r.commits) == 0 {
+		return errAnswer(http.StatusConflict, "Git Repository is empty.")
+	}
+	var sel []*commit
+	latest := time.Time{}
 	for i := len(r.commits) - 1; i >= 0; i-- { // newest first
 		c := r.commits[i]
 		if (hasSince && c.date.Before(since)) || (hasUntil && c.date.After(until)) {
 			continue
 		}
-		items = append(items, s.commitJSON(r, c, false))
+		sel = append(sel, c)
 		if c.date.After(latest) {
 			latest = c.date
 		}
 	}
-	if len(r.commits) == 0 {
-		return errAnswer(http.StatusConflict, "Git Repository is empty.")
-	}
-	return s.page(req, r, "commits", q, items, latest)
+	return s.page(req, r, "commits", q, len(sel), func(i int) any { return s.commitJSON(r, sel[i], false) }, latest)
 }
 
 func (s *Server) listEvents(req *http.Request, r *repo, q url.Values) *answer {
 	window := s.clock.Now().Add(-30 * 24 * time.Hour)
-	items := []any{}
-	for i := len(r.events) - 1; i >= 0 && len(items) < 300; i-- { // newest first
+	var sel []*event
+	for i := len(r.events) - 1; i >= 0 && len(sel) < 300; i-- { // newest first
 		if e := r.events[i]; !e.created.Before(window) {
-			items = append(items, s.eventJSON(r, e))
+			sel = append(sel, e)
 		}
 	}
 	pp, page := perPage(q), pageNum(q)
 	if (page-1)*pp >= 300 {
 		return errAnswer(http.StatusUnprocessableEntity, "In order to keep the API fast for everyone, pagination is limited for this resource.")
 	}
-	a := s.page(req, r, "events", q, items, time.Time{})
+	a := s.page(req, r, "events", q, len(sel), func(i int) any { return s.eventJSON(r, sel[i]) }, time.Time{})
 	a.headers.Set("X-Poll-Interval", strconv.Itoa(s.opts.PollInterval))
 	return a
 }
@@ -430,11 +424,16 @@ func pageNum(q url.Values) int {
 // page answers one page of items with a Link header whose URLs name the
 // repository by id (/repositories/{id}/...), as GitHub's do, and a weak
 // ETag over the page's body.
-func (s *Server) page(req *http.Request, r *repo, resource string, q url.Values, items []any, latest time.Time) *answer {
+func (s *Server) page(req *http.Request, r *repo, resource string, q url.Values, n int, render func(i int) any, latest time.Time) *answer {
 	pp, page := perPage(q), pageNum(q)
-	last := max(1, (len(items)+pp-1)/pp)
-	lo, hi := min((page-1)*pp, len(items)), min(page*pp, len(items))
-	a := jsonAnswer(http.StatusOK, items[lo:hi])
+	last := max(1, (n+pp-1)/pp)
+	lo, hi := min((page-1)*pp, n), min(page*pp, n)
+	// Render only the page: benchmarks list large repositories.
+	items := make([]any, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		items = append(items, render(i))
+	}
+	a := jsonAnswer(http.StatusOK, items)
 	a.etag = etagOf(a.body, true)
 	a.lastModified = latest
 	link := func(p int, rel string) string {

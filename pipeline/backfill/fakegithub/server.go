@@ -171,6 +171,7 @@ func (s *Server) AddIssue(full, title string, pr bool) int {
 	r := s.repo(full)
 	n := len(r.issues) + 1
 	now := s.now()
+	r.open++
 	r.issues = append(r.issues, &issue{
 		number: n, title: title, body: "", state: "open", created: now, updated: now, pr: pr,
 		user: "user0", labels: []string{}, headSHA: sha(r.fullName(), "head", n),
