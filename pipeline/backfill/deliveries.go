@@ -33,12 +33,15 @@ type Recovery struct {
 // /repos/{o}/{r}/hooks (which needs a token that may read them). For each
 // hook it lists deliveries with status=failure, following Link cursors
 // until the window ends, and POSTs .../deliveries/{id}/attempts once per
-// GUID for which have reports false, waiting a second between these
+// GUID for which have reports false (a nil have: every GUID), waiting a second between these
 // mutating requests as GitHub asks. GitHub keeps the GUID on redelivery, so
 // the node's dedupe on it means nothing doubles. The responses are not
 // records: deliveries are not github-api resources.
 func (f *Fetcher) RecoverDeliveries(ctx context.Context, repo string, hookIDs []int64, have func(guid string) bool) (Recovery, error) {
 	var rec Recovery
+	if have == nil {
+		have = func(string) bool { return false }
+	}
 	if err := validRepo(repo); err != nil {
 		return rec, fmt.Errorf("backfill: %w", err)
 	}

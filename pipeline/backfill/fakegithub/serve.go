@@ -216,6 +216,17 @@ func (s *Server) route(req *http.Request) *answer {
 		return s.page(req, r, "hooks", q, len(r.hooks), func(i int) any { return s.hookJSON(r, r.hooks[i]) }, time.Time{})
 	case len(rest) == 3 && rest[0] == "hooks" && rest[2] == "deliveries" && get:
 		return s.listDeliveries(req, r, rest[1], q)
+	case len(rest) == 4 && rest[0] == "hooks" && rest[2] == "deliveries" && get:
+		hookID, _ := strconv.ParseInt(rest[1], 10, 64)
+		did, _ := strconv.ParseInt(rest[3], 10, 64)
+		for _, d := range r.deliveries {
+			if d.id == did && d.hookID == hookID {
+				o := s.deliveryJSON(r, d)
+				o["request"] = obj{"headers": obj{"X-GitHub-Event": d.event, "X-GitHub-Delivery": d.guid}, "payload": json.RawMessage(orEmpty(d.body))}
+				o["response"] = obj{"headers": obj{}, "payload": nil}
+				return jsonAnswer(http.StatusOK, o)
+			}
+		}
 	case len(rest) == 5 && rest[0] == "hooks" && rest[2] == "deliveries" && rest[4] == "attempts" && req.Method == http.MethodPost:
 		return s.redeliver(r, rest[1], rest[3])
 	}
@@ -540,6 +551,13 @@ func (s *Server) redeliver(r *repo, hook, id string) *answer {
 		}
 	}
 	return a
+}
+
+func orEmpty(b []byte) []byte {
+	if !json.Valid(b) {
+		return []byte("null")
+	}
+	return b
 }
 
 // Sign returns the X-Hub-Signature-256 value of body under secret:

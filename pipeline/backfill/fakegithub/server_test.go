@@ -311,6 +311,9 @@ func TestDeliveries(t *testing.T) {
 	if len(ds) != 1 || ds[0].GUID != "g1" {
 		t.Errorf("failures page 2 = %+v", ds)
 	}
+	if r, b := c.get("/repos/o/r/hooks/5/deliveries/" + strconv.FormatInt(ds[0].ID, 10)); r.StatusCode != 200 || !strings.Contains(string(b), `"guid":"g1"`) {
+		t.Errorf("one delivery: %d %s", r.StatusCode, b)
+	}
 	if r, _ := c.do(http.MethodPost, "/repos/o/r/hooks/5/deliveries/"+strconv.FormatInt(ds[0].ID, 10)+"/attempts"); r.StatusCode != 202 {
 		t.Errorf("redeliver: %d, want 202", r.StatusCode)
 	}
