@@ -52,9 +52,15 @@ func sameSet(t *testing.T, what string, got, want map[string]bool) {
 // since), commits 3 pages plus the since page, events 2 pages, the repo.
 func TestFirstPassPages(t *testing.T) {
 	e := newEnv(t, fakegithub.Options{}, smallRepo)
-	f := e.fetcher(nil)
+	var progress []backfill.RepoStats
+	f := e.fetcher(func(c *backfill.Config) {
+		c.OnProgress = func(s backfill.RepoStats) { progress = append(progress, s) }
+	})
 	if err := f.Pass(context.Background()); err != nil {
 		t.Fatalf("Pass: %v", err)
+	}
+	if len(progress) == 0 || progress[len(progress)-1] != f.Stats()[0] || !progress[0].Running || progress[len(progress)-1].Running {
+		t.Errorf("OnProgress reported %d snapshots, the last %+v; want it to end at %+v", len(progress), progress[len(progress)-1:], f.Stats()[0])
 	}
 	ins := e.inputs()
 	wantPages := map[string]int{"repo": 1, "events": 2, "issues": 4, "pulls": 2, "commits": 4}
