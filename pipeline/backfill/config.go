@@ -50,12 +50,19 @@ type Sink func(ctx context.Context, in githubapi.Input) error
 
 // Defaults of Config.
 const (
-	DefaultAPIURL              = "https://api.github.com"
-	DefaultUserAgent           = "koistream-backfill"
-	DefaultPerPage             = 100
-	DefaultMaxRetries          = 5
+	// DefaultAPIURL is github.com's REST API.
+	DefaultAPIURL = "https://api.github.com"
+	// DefaultUserAgent is sent when Config.UserAgent is empty (GitHub
+	// rejects requests without one).
+	DefaultUserAgent = "koistream-backfill"
+	// DefaultPerPage is GitHub's maximum page size: fewest requests.
+	DefaultPerPage = 100
+	// DefaultMaxRetries bounds the retries after 5xx or network errors.
+	DefaultMaxRetries = 5
+	// DefaultMaxSecondaryRetries bounds the retries after secondary limits.
 	DefaultMaxSecondaryRetries = 5
-	DefaultHTTPTimeout         = 30 * time.Second
+	// DefaultHTTPTimeout is the default client's per-request timeout.
+	DefaultHTTPTimeout = 30 * time.Second
 )
 
 // Config configures a Fetcher. Zero fields take the documented defaults
@@ -80,8 +87,8 @@ type Config struct {
 	// UserAgent is sent with every request. Default DefaultUserAgent.
 	UserAgent string
 	// HTTPClient makes the requests. Default: a client with a
-	// DefaultHTTPTimeout timeout that does not follow redirects across
-	// hosts any differently from net/http.
+	// DefaultHTTPTimeout timeout (it follows redirects as net/http does,
+	// which GitHub's best practices ask for).
 	HTTPClient *http.Client
 	// Clock is the time source for waits. Default SystemClock.
 	Clock Clock

@@ -18,6 +18,7 @@ type NotFoundError struct {
 	RID string
 }
 
+// Error names the RID.
 func (e *NotFoundError) Error() string { return "github: " + e.RID + " not found" }
 
 // Unwrap returns ErrNotFound.

@@ -72,6 +72,7 @@ type StatusError struct {
 	Message string
 }
 
+// Error says which URL answered what.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("github: %s: %d %s", e.URL, e.Status, e.Message)
 }

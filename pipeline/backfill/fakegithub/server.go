@@ -14,6 +14,7 @@
 package fakegithub
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -364,4 +365,38 @@ func containsID(ids []int64, id int64) bool {
 		}
 	}
 	return false
+}
+
+// RepoJSON returns repository full as GET /repos/{o}/{r} serves it, for
+// tests that build a webhook payload showing the same state.
+func (s *Server) RepoJSON(full string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return mustJSON(s.repoJSON(s.repo(full)))
+}
+
+// IssueJSON returns issue (or pull request) n of repository full as GET
+// .../issues/{n} serves it: the "issue" of an issues webhook payload.
+func (s *Server) IssueJSON(full string, n int) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.repo(full)
+	return mustJSON(s.issueJSON(r, r.issues[n-1]))
+}
+
+// PullJSON returns pull request n of repository full as GET .../pulls/{n}
+// serves it: the "pull_request" of a pull_request webhook payload.
+func (s *Server) PullJSON(full string, n int) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.repo(full)
+	return mustJSON(s.pullJSON(r, r.issues[n-1], true))
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

@@ -329,3 +329,20 @@ func sprint(v any) string {
 	b, _ := json.Marshal(v)
 	return strings.NewReplacer(",", " ").Replace(string(b))
 }
+
+// The JSON helpers serve the same bytes as the API.
+func TestEntityJSONHelpers(t *testing.T) {
+	c, _ := setup(t, fakegithub.Options{})
+	for _, tc := range []struct {
+		path string
+		want []byte
+	}{
+		{"/repos/o/r", c.srv.RepoJSON("o/r")},
+		{"/repos/o/r/issues/3", c.srv.IssueJSON("o/r", 3)},
+		{"/repos/o/r/pulls/8", c.srv.PullJSON("o/r", 8)},
+	} {
+		if _, b := c.get(tc.path); string(b) != string(tc.want) {
+			t.Errorf("%s served %.100s, helper says %.100s", tc.path, b, tc.want)
+		}
+	}
+}
