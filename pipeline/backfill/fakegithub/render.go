@@ -38,7 +38,8 @@ func (s *Server) repoJSON(r *repo) obj {
 		"html_url": "https://github.com/" + r.fullName(), "description": r.description,
 		"url": api + "/repos/" + r.fullName(), "created_at": ts(r.created), "updated_at": ts(r.updated),
 		"pushed_at": ts(r.pushed), "default_branch": r.defaultBranch, "open_issues_count": r.open,
-		"archived": false, "disabled": false, "has_issues": true, "language": "Go",
+		"archived": false, "disabled": false, "has_issues": true, "language": "Go", "topics": []string{},
+		"stargazers_count": 0, "watchers_count": 0, "forks_count": 0, "size": 1,
 	}
 }
 
@@ -53,8 +54,13 @@ func labels(names []string) []obj {
 func (s *Server) issueJSON(r *repo, is *issue) obj {
 	base := s.URL + "/repos/" + r.fullName()
 	n := strconv.Itoa(is.number)
+	var reason any
+	if is.state == "closed" {
+		reason = "completed"
+	}
 	o := obj{
-		"id": r.id*100_000 + int64(is.number), "node_id": "I_" + n, "number": is.number, "title": is.title,
+		"state_reason": reason,
+		"id":           r.id*100_000 + int64(is.number), "node_id": "I_" + n, "number": is.number, "title": is.title,
 		"body": is.body, "state": is.state, "locked": false, "user": user(s.URL, is.user),
 		"labels": labels(is.labels), "assignees": []obj{}, "assignee": nil, "milestone": nil, "comments": 0,
 		"created_at": ts(is.created), "updated_at": ts(is.updated), "closed_at": ts(is.closed),
@@ -92,7 +98,8 @@ func (s *Server) pullJSON(r *repo, is *issue, single bool) obj {
 	o := obj{
 		"id": r.id*100_000 + 50_000 + int64(is.number), "node_id": "PR_" + n, "number": is.number,
 		"state": is.state, "locked": false, "title": is.title, "body": is.body, "user": user(s.URL, is.user),
-		"labels": labels(is.labels), "created_at": ts(is.created), "updated_at": ts(is.updated),
+		"labels": labels(is.labels), "assignees": []obj{}, "requested_reviewers": []obj{}, "milestone": nil,
+		"created_at": ts(is.created), "updated_at": ts(is.updated),
 		"closed_at": ts(is.closed), "merged_at": merged, "draft": false,
 		"merge_commit_sha": sha(r.fullName(), "merge", is.number),
 		"head":             ref("feature-"+n, is.headSHA), "base": ref(r.defaultBranch, baseSHA),
