@@ -1,0 +1,278 @@
+package backfill
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/google/go-github/v92/github"
+
+	"github.com/koistream/koistream/topics/githubapi"
+)
+
+// passRepoObject fetches GET /repos/{o}/{r}, conditionally; it records the
+// default branch the commits list needs.
+func (f *Fetcher) passRepoObject(ctx context.Context, repo string) error {
+	st, err := f.store.state(repo, githubapi.ResourceRepo)
+	if err != nil {
+		return err
+	}
+	r, err := f.get(ctx, repo, githubapi.ResourceRepo, f.repoURL(repo, "", nil), true)
+	if err != nil {
+		return err
+	}
+	if r.status == http.StatusNotModified && st.DefaultBranch != "" {
+		return nil
+	}
+	if r.status == http.StatusNotModified {
+		// Validators without state (state lost): fetch once more in full.
+		if r, err = f.get(ctx, repo, githubapi.ResourceRepo, f.repoURL(repo, "", nil), false); err != nil {
+			return err
+		}
+	}
+	var gr github.Repository
+	if err := json.Unmarshal(r.body, &gr); err != nil {
+		return fmt.Errorf("decode repository: %w", err)
+	}
+	st.DefaultBranch, st.ID = gr.GetDefaultBranch(), gr.GetID()
+	f.update(repo, func(s *RepoStats) { s.Items++ })
+	return f.store.save(repo, githubapi.ResourceRepo, st, r)
+}
+
+// passEvents polls the events feed, a cheap change signal, no sooner than
+// the last X-Poll-Interval allows; a 200 is followed by Link to the first
+// event already seen (the feed holds at most 300 events of 30 days).
+func (f *Fetcher) passEvents(ctx context.Context, repo string) error {
+	st, err := f.store.state(repo, githubapi.ResourceEvents)
+	if err != nil {
+		return err
+	}
+	if st.Next == "" {
+		if f.cfg.Clock.Now().Before(st.PollAfter) {
+			return nil
+		}
+		st.Next = f.repoURL(repo, "/events", url.Values{"per_page": {f.perPage()}})
+		st.WalkMaxID = st.MaxID
+	}
+	// A walk follows Link until it reaches an event seen by the previous
+	// walk (MaxID); the seen mark moves only when the walk ends, so a
+	// resumed walk still knows where to stop.
+	for st.Next != "" {
+		r, err := f.get(ctx, repo, githubapi.ResourceEvents, st.Next, true)
+		if err != nil {
+			return err
+		}
+		interval, ok := ParsePollInterval(r.header.Get("X-Poll-Interval"))
+		if !ok {
+			interval = time.Minute
+		}
+		st.PollAfter = f.cfg.Clock.Now().Add(interval)
+		next := ""
+		if r.status == http.StatusOK {
+			var evs []github.Event
+			if err := json.Unmarshal(r.body, &evs); err != nil {
+				return fmt.Errorf("decode events: %w", err)
+			}
+			reached := len(evs) == 0
+			for _, e := range evs {
+				id, _ := strconv.ParseInt(e.GetID(), 10, 64)
+				reached = reached || id <= st.MaxID
+				st.WalkMaxID = max(st.WalkMaxID, id)
+			}
+			f.update(repo, func(s *RepoStats) { s.Items += len(evs) })
+			if !reached {
+				next = ParseLink(r.header.Get("Link"))["next"]
+			}
+		}
+		if st.Next = next; next == "" {
+			st.MaxID = st.WalkMaxID
+		}
+		if err := f.store.save(repo, githubapi.ResourceEvents, st, okOnly(r)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// okOnly returns r when it is a 200 (whose validators are to be kept).
+func okOnly(r *response) *response {
+	if r.status == http.StatusOK {
+		return r
+	}
+	return nil
+}
+
+// sinceWalk walks a list sorted so that what changes comes last within a
+// since window (issues: sort=updated&direction=asc; commits: everything
+// newer than since is in the window). The first walk starts at the
+// lookback; a finished walk whose newest item is newer than its since
+// starts a new walk at since=<newest>, which re-reads only the overlap and
+// whose first page's ETag makes the next pass over an unchanged list one
+// 304. Pages are followed by Link; the state moves only after the sink.
+func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, build func(since time.Time) string,
+	stamps func(body []byte) ([]time.Time, error)) error {
+	st, err := f.store.state(repo, resource)
+	if err != nil {
+		return err
+	}
+	if !st.Started {
+		st.Started, st.Since = true, f.lookback()
+	}
+	if st.Next == "" {
+		st.Next, st.Max = build(st.Since), st.Since
+	}
+	items := 0
+	for {
+		r, err := f.get(ctx, repo, resource, st.Next, true)
+		if err != nil {
+			return err
+		}
+		if r.status == http.StatusNotModified {
+			// Unchanged: nothing to move.
+			return nil
+		}
+		ts, err := stamps(r.body)
+		if err != nil {
+			return fmt.Errorf("decode %s: %w", resource, err)
+		}
+		for _, t := range ts {
+			if t.After(st.Max) {
+				st.Max = t
+			}
+		}
+		items += len(ts)
+		f.update(repo, func(s *RepoStats) { s.Items += len(ts) })
+		next := ParseLink(r.header.Get("Link"))["next"]
+		switch {
+		case next != "":
+			st.Next = next
+		case st.Max.After(st.Since):
+			st.Since = st.Max
+			st.Next = build(st.Since)
+		default:
+			st.Next = ""
+		}
+		if err := f.store.save(repo, resource, st, r); err != nil {
+			return err
+		}
+		if st.Next == "" || (f.cfg.MaxItems > 0 && items >= f.cfg.MaxItems) {
+			return nil
+		}
+	}
+}
+
+func (f *Fetcher) passIssues(ctx context.Context, repo string) error {
+	build := func(since time.Time) string {
+		q := url.Values{"state": {"all"}, "sort": {"updated"}, "direction": {"asc"}, "per_page": {f.perPage()}}
+		if !since.IsZero() {
+			q.Set("since", since.UTC().Format(time.RFC3339))
+		}
+		return f.repoURL(repo, "/issues", q)
+	}
+	return f.sinceWalk(ctx, repo, githubapi.ResourceIssues, build, func(b []byte) ([]time.Time, error) {
+		var is []github.Issue
+		if err := json.Unmarshal(b, &is); err != nil {
+			return nil, err
+		}
+		out := make([]time.Time, 0, len(is))
+		for _, i := range is {
+			out = append(out, i.GetUpdatedAt().Time)
+		}
+		return out, nil
+	})
+}
+
+func (f *Fetcher) passCommits(ctx context.Context, repo string) error {
+	rs, err := f.store.state(repo, githubapi.ResourceRepo)
+	if err != nil {
+		return err
+	}
+	build := func(since time.Time) string {
+		q := url.Values{"per_page": {f.perPage()}}
+		if rs.DefaultBranch != "" {
+			q.Set("sha", rs.DefaultBranch)
+		}
+		if !since.IsZero() {
+			q.Set("since", since.UTC().Format(time.RFC3339))
+		}
+		return f.repoURL(repo, "/commits", q)
+	}
+	err = f.sinceWalk(ctx, repo, githubapi.ResourceCommits, build, func(b []byte) ([]time.Time, error) {
+		var cs []github.RepositoryCommit
+		if err := json.Unmarshal(b, &cs); err != nil {
+			return nil, err
+		}
+		out := make([]time.Time, 0, len(cs))
+		for _, c := range cs {
+			out = append(out, c.GetCommit().GetCommitter().GetDate().Time)
+		}
+		return out, nil
+	})
+	if isStatus(err, http.StatusConflict) {
+		return nil // an empty repository has no commits
+	}
+	return err
+}
+
+// passPulls walks pulls newest-updated first from page 1 (pulls have no
+// since) and stops at the first pull older than the watermark; the
+// watermark moves to the walk's newest pull when the walk ends. An
+// unchanged list costs one conditional request for page 1.
+func (f *Fetcher) passPulls(ctx context.Context, repo string) error {
+	st, err := f.store.state(repo, githubapi.ResourcePulls)
+	if err != nil {
+		return err
+	}
+	if !st.Started {
+		st.Started, st.Since = true, f.lookback()
+	}
+	if st.Next == "" {
+		q := url.Values{"state": {"all"}, "sort": {"updated"}, "direction": {"desc"}, "per_page": {f.perPage()}}
+		st.Next, st.Max = f.repoURL(repo, "/pulls", q), st.Since
+	}
+	items := 0
+	for {
+		r, err := f.get(ctx, repo, githubapi.ResourcePulls, st.Next, true)
+		if err != nil {
+			return err
+		}
+		if r.status == http.StatusNotModified {
+			if st.Max.After(st.Since) {
+				// A resumed walk met an unchanged page: it is over.
+				st.Since, st.Next = st.Max, ""
+				return f.store.save(repo, githubapi.ResourcePulls, st, nil)
+			}
+			return nil
+		}
+		var prs []github.PullRequest
+		if err := json.Unmarshal(r.body, &prs); err != nil {
+			return fmt.Errorf("decode pulls: %w", err)
+		}
+		stop := false
+		for _, p := range prs {
+			t := p.GetUpdatedAt().Time
+			if t.After(st.Max) {
+				st.Max = t
+			}
+			stop = stop || t.Before(st.Since)
+		}
+		items += len(prs)
+		f.update(repo, func(s *RepoStats) { s.Items += len(prs) })
+		next := ParseLink(r.header.Get("Link"))["next"]
+		if stop || next == "" {
+			st.Since, st.Next = st.Max, ""
+		} else {
+			st.Next = next
+		}
+		if err := f.store.save(repo, githubapi.ResourcePulls, st, r); err != nil {
+			return err
+		}
+		if st.Next == "" || (f.cfg.MaxItems > 0 && items >= f.cfg.MaxItems) {
+			return nil
+		}
+	}
+}

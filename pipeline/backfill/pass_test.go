@@ -1,0 +1,306 @@
+package backfill_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/koistream/koistream/pipeline/backfill"
+	"github.com/koistream/koistream/pipeline/backfill/fakegithub"
+	"github.com/koistream/koistream/topics/githubapi"
+)
+
+var smallRepo = fakegithub.RepoSpec{ID: 4242, Issues: 5, Pulls: 4, Commits: 7, Events: 5}
+
+// allEntities is what a full pass over smallRepo must have landed.
+func allEntities(e *env) map[string]bool {
+	want := map[string]bool{"repo": true}
+	for n := 1; n <= 9; n++ {
+		want["issue:"+itoa(n)] = true
+	}
+	for n := 6; n <= 9; n++ {
+		want["pull:"+itoa(n)] = true
+	}
+	for _, s := range e.gh.CommitSHAs(repoName) {
+		want["commit:"+s] = true
+	}
+	for i := 1; i <= 5; i++ {
+		want[fmt.Sprintf("event:%d", int64(4242)*1_000_000+int64(i))] = true
+	}
+	return want
+}
+
+func sameSet(t *testing.T, what string, got, want map[string]bool) {
+	t.Helper()
+	for k := range want {
+		if !got[k] {
+			t.Errorf("%s: missing %s", what, k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			t.Errorf("%s: unexpected %s", what, k)
+		}
+	}
+}
+
+// A first pass lands every entity, page by page as listed: issues 9 items
+// at 3 a page plus the since=<watermark> page, pulls 2 pages (desc, no
+// since), commits 3 pages plus the since page, events 2 pages, the repo.
+func TestFirstPassPages(t *testing.T) {
+	e := newEnv(t, fakegithub.Options{}, smallRepo)
+	var progress []backfill.RepoStats
+	f := e.fetcher(func(c *backfill.Config) {
+		c.OnProgress = func(s backfill.RepoStats) { progress = append(progress, s) }
+	})
+	if err := f.Pass(context.Background()); err != nil {
+		t.Fatalf("Pass: %v", err)
+	}
+	if len(progress) == 0 || progress[len(progress)-1] != f.Stats()[0] || !progress[0].Running || progress[len(progress)-1].Running {
+		t.Errorf("OnProgress reported %d snapshots, the last %+v; want it to end at %+v", len(progress), progress[len(progress)-1:], f.Stats()[0])
+	}
+	ins := e.inputs()
+	wantPages := map[string]int{"repo": 1, "events": 2, "issues": 4, "pulls": 2, "commits": 4}
+	if got := count(ins); fmt.Sprint(got) != fmt.Sprint(wantPages) {
+		t.Errorf("pages per resource = %v, want %v", got, wantPages)
+	}
+	sameSet(t, "entities", entities(t, ins), allEntities(e))
+	for _, in := range ins {
+		if in.Status != 200 || in.Repo != repoName || in.ETag == "" {
+			t.Errorf("record %s %s: status %d repo %q etag %q", in.Resource, in.URL, in.Status, in.Repo, in.ETag)
+		}
+	}
+	reqs := e.gh.Requests()
+	if len(reqs) != len(ins) {
+		t.Errorf("%d requests for %d pages: a first pass should cost one request per page", len(reqs), len(ins))
+	}
+	for _, r := range reqs {
+		if !strings.HasPrefix(r.URI, "/repos/octo/hello") && !strings.HasPrefix(r.URI, "/repositories/4242/") {
+			t.Errorf("request %s", r.URI)
+		}
+	}
+	st := f.Stats()
+	if len(st) != 1 || st[0].Pages != len(ins) || st[0].Passes != 1 || st[0].QuotaRemaining != 5000-len(ins) || st[0].LastError != "" {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+// An unchanged second pass sends one conditional request per list, each
+// answered 304, writes nothing and spends no quota.
+func TestSecondPassOnlyConditional(t *testing.T) {
+	e := newEnv(t, fakegithub.Options{}, smallRepo)
+	f := e.fetcher(nil)
+	ctx := context.Background()
+	if err := f.Pass(ctx); err != nil {
+		t.Fatalf("first Pass: %v", err)
+	}
+	e.reset()
+	e.clock.Advance(time.Minute) // past X-Poll-Interval: the events feed is polled too
+	quota := e.gh.Remaining("tok-a")
+	if err := f.Pass(ctx); err != nil {
+		t.Fatalf("second Pass: %v", err)
+	}
+	if got := e.inputs(); len(got) != 0 {
+		t.Errorf("second pass wrote %d records, want 0", len(got))
+	}
+	reqs := e.gh.Requests()
+	if len(reqs) != 5 {
+		t.Errorf("second pass made %d requests, want 5 (repo, events, issues, pulls, commits): %+v", len(reqs), reqs)
+	}
+	for _, r := range reqs {
+		if !r.Conditional() || r.Status != 304 {
+			t.Errorf("request %s: conditional %v status %d, want a conditional 304", r.URI, r.Conditional(), r.Status)
+		}
+	}
+	if got := e.gh.Remaining("tok-a"); got != quota {
+		t.Errorf("quota %d after the 304 pass, want %d (304s are free)", got, quota)
+	}
+	if st := f.Stats()[0]; st.NotModified != 5 {
+		t.Errorf("NotModified = %d, want 5", st.NotModified)
+	}
+}
+
+// An edit moves the issue's updated_at: the next pass lands it (issues
+// since=<watermark> and the pulls' page 1), and the pass after that is
+// 304s again.
+func TestEditIsFetchedThenQuiet(t *testing.T) {
+	e := newEnv(t, fakegithub.Options{}, smallRepo)
+	f := e.fetcher(nil)
+	ctx := context.Background()
+	if err := f.Pass(ctx); err != nil {
+		t.Fatalf("Pass: %v", err)
+	}
+	e.reset()
+	e.clock.Advance(time.Hour)
+	e.gh.EditIssue(repoName, 7, "Edited pull")
+	if err := f.Pass(ctx); err != nil {
+		t.Fatalf("Pass: %v", err)
+	}
+	ins := e.inputs()
+	found := map[string]bool{}
+	for _, in := range ins {
+		if strings.Contains(string(in.Body), "Edited pull") {
+			found[in.Resource] = true
+		}
+	}
+	if !found["issues"] || !found["pulls"] {
+		t.Errorf("the edit landed in %v, want issues and pulls", found)
+	}
+	if c := count(ins); c["commits"] != 0 || c["repo"] != 0 {
+		t.Errorf("unchanged lists wrote pages: %v", c)
+	}
+	e.reset()
+	e.clock.Advance(time.Hour)
+	if err := f.Pass(ctx); err != nil {
+		t.Fatalf("Pass: %v", err)
+	}
+	if got := e.inputs(); len(got) != 0 {
+		t.Errorf("pass after the edit wrote %d records, want 0", len(got))
+	}
+}
+
+// A pass that stops after k durable pages (the sink fails, or the process
+// dies after the sink returned but before the watermark moved) resumes
+// with no entity missing and at most one page fetched twice.
+func TestCrashResume(t *testing.T) {
+	type tc struct {
+		name       string
+		failAt     int
+		afterWrite bool // the page was durable when the crash came
+	}
+	var cases []tc
+	for k := 1; k <= 13; k += 2 {
+		cases = append(cases, tc{fmt.Sprintf("sink fails at page %d", k), k, false})
+		cases = append(cases, tc{fmt.Sprintf("crash after page %d is durable", k), k, true})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, fakegithub.Options{}, smallRepo)
+			crash := errors.New("crash")
+			e.fail = func(n int, in githubapi.Input) error {
+				if n != c.failAt {
+					return nil
+				}
+				if c.afterWrite {
+					e.got = append(e.got, in) // durable, then the process dies
+				}
+				return crash
+			}
+			if err := e.fetcher(nil).Pass(context.Background()); !errors.Is(err, crash) {
+				t.Fatalf("Pass = %v, want the crash", err)
+			}
+			e.fail = nil
+			// A new fetcher over the same Pebble: a restarted process.
+			if err := e.fetcher(nil).Pass(context.Background()); err != nil {
+				t.Fatalf("resumed Pass: %v", err)
+			}
+			ins := e.inputs()
+			sameSet(t, "entities", entities(t, ins), allEntities(e))
+			seen, twice := map[string]bool{}, 0
+			for _, in := range ins {
+				k := githubapi.Key(in.Repo, in.URL, in.Body)
+				if seen[k] {
+					twice++
+				}
+				seen[k] = true
+			}
+			want := 0
+			if c.afterWrite {
+				want = 1
+			}
+			if twice != want {
+				t.Errorf("%d pages fetched twice, want %d", twice, want)
+			}
+		})
+	}
+}
+
+// A cancelled context stops the pass; the next one completes it.
+func TestCancelledPassResumes(t *testing.T) {
+	e := newEnv(t, fakegithub.Options{}, smallRepo)
+	ctx, cancel := context.WithCancel(context.Background())
+	e.fail = func(n int, _ githubapi.Input) error {
+		if n == 6 {
+			cancel()
+			return context.Canceled
+		}
+		return nil
+	}
+	if err := e.fetcher(nil).Pass(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Pass = %v, want context.Canceled", err)
+	}
+	e.fail = nil
+	if err := e.fetcher(nil).Pass(context.Background()); err != nil {
+		t.Fatalf("Pass: %v", err)
+	}
+	sameSet(t, "entities", entities(t, e.inputs()), allEntities(e))
+}
+
+// Lookback bounds the first pass to recent history; MaxItems cuts each
+// list per pass and the next pass carries on where it stopped.
+func TestLookbackAndMaxItems(t *testing.T) {
+	spec := fakegithub.RepoSpec{ID: 7, Issues: 60, Commits: 60}
+	e := newEnv(t, fakegithub.Options{}, spec)
+	// Issue n is updated at Base+n h+30 min, commit i dated Base+i h.
+	e.clock = fakegithub.NewClock(fakegithub.DefaultBase.Add(72 * time.Hour))
+	f := e.fetcher(func(c *backfill.Config) { c.LookbackDays = 1; c.MaxItems = 6 })
+	ctx := context.Background()
+	if err := f.Pass(ctx); err != nil {
+		t.Fatalf("Pass: %v", err)
+	}
+	first := entities(t, e.inputs())
+	issues := 0
+	for k := range first {
+		if strings.HasPrefix(k, "issue:") {
+			issues++
+		}
+	}
+	if issues != 6 {
+		t.Errorf("first pass fetched %d issues, want MaxItems=6", issues)
+	}
+	for i := 0; i < 5; i++ {
+		if err := f.Pass(ctx); err != nil {
+			t.Fatalf("Pass: %v", err)
+		}
+	}
+	got := entities(t, e.inputs())
+	for n := 1; n <= 60; n++ {
+		// since = now-1d = Base+48h: issues 48..60 (updated n h+30 min).
+		if want := n >= 48; got["issue:"+itoa(n)] != want {
+			t.Errorf("issue %d fetched = %v, want %v", n, got["issue:"+itoa(n)], want)
+		}
+	}
+	shas := e.gh.CommitSHAs(repoName)
+	for i, s := range shas {
+		if want := i+1 >= 48; got["commit:"+s] != want {
+			t.Errorf("commit %d fetched = %v, want %v", i+1, got["commit:"+s], want)
+		}
+	}
+}
+
+// SetSince makes the next pass walk the lists again from the date given.
+func TestSetSince(t *testing.T) {
+	e := newEnv(t, fakegithub.Options{}, smallRepo)
+	f := e.fetcher(nil)
+	ctx := context.Background()
+	if err := f.Pass(ctx); err != nil {
+		t.Fatalf("Pass: %v", err)
+	}
+	e.reset()
+	// Issue n is updated at Base+n h 30 min: since Base+4h covers 4..9.
+	if err := f.SetSince(repoName, fakegithub.DefaultBase.Add(4*time.Hour)); err != nil {
+		t.Fatalf("SetSince: %v", err)
+	}
+	if err := f.Pass(ctx); err != nil {
+		t.Fatalf("Pass: %v", err)
+	}
+	got := entities(t, e.inputs())
+	for n := 1; n <= 9; n++ {
+		if want := n >= 4; got["issue:"+itoa(n)] != want {
+			t.Errorf("issue %d refetched = %v, want %v", n, got["issue:"+itoa(n)], want)
+		}
+	}
+}
