@@ -82,6 +82,9 @@ type Config struct {
 	// Streams configures the stream listener (GitPubSub/PyPubSub streams,
 	// the publish intake) and its replay hub.
 	Streams StreamsConfig
+	// Backfill configures the GitHub backfill (the github-api source): the
+	// monitored repositories, fetched at start and on a schedule.
+	Backfill BackfillConfig
 	// KOI holds the node's part in a KOI-net network: its node type, first
 	// contact, interests and outbound queues.
 	KOI KOIConfig
@@ -162,6 +165,7 @@ func (c *Config) SetDefaults() {
 	}
 	c.KOI.setDefaults()
 	c.Streams.setDefaults()
+	c.Backfill.setDefaults()
 }
 
 // Validate reports the first problem that would stop a node from starting.
@@ -207,6 +211,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.KOI.Validate(); err != nil {
 		return err
+	}
+	if err := c.Backfill.Validate(); err != nil {
+		return fmt.Errorf("github backfill: %w", err)
 	}
 	if err := c.Streams.Validate(); err != nil {
 		return err

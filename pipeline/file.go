@@ -161,10 +161,10 @@ var usedKoiNetKeys = map[string]bool{
 }
 
 // NotYetUsed returns the keys the file gives that koistream reads and
-// checks but does not act on yet, in file order: koi_net.* (the KOI-net
-// node role), github.* (backfill) and env.* other than
-// env.github_webhook_secret. A start-up log line names them, so nobody
-// mistakes a key that is accepted for one that works.
+// checks but does not act on yet, in file order: koi_net.* keys other than
+// usedKoiNetKeys, github.* keys other than usedGitHubKeys, and env.* other
+// than the variables koistream reads. A start-up log line names them, so
+// nobody mistakes a key that is accepted for one that works.
 func (f *File) NotYetUsed() []string {
 	var out []string
 	for _, k := range f.keys {
@@ -178,9 +178,11 @@ func (f *File) NotYetUsed() []string {
 				out = append(out, k.Path)
 			}
 		case "github":
-			out = append(out, k.Path)
+			if !usedGitHubKeys[key] {
+				out = append(out, k.Path)
+			}
 		case "env":
-			if key != "github_webhook_secret" && key != "priv_key_password" {
+			if key != "github_webhook_secret" && key != "priv_key_password" && key != "github_token" {
 				out = append(out, k.Path)
 			}
 		}
@@ -255,5 +257,6 @@ func (f *File) Apply(cfg *Config) error {
 	if k.Segments != nil { // `segments: []` means no stages
 		cfg.Segments = k.Segments
 	}
+	f.GitHub.apply(&cfg.Backfill)
 	return k.Streams.apply(&cfg.Streams)
 }
