@@ -75,7 +75,7 @@ func FuzzParseRate(f *testing.F) {
 		}
 		now := time.Unix(1767225600, 0)
 		d, ok := backfill.ParseRetryAfter(retry, now)
-		if ok && (d < 0 || d > 24*time.Hour+time.Duration(1<<62)) {
+		if ok && (d < 0 || d > 24*time.Hour) {
 			t.Errorf("Retry-After %q read as %v", retry, d)
 		}
 		if n, err := strconv.Atoi(strings.TrimSpace(retry)); err == nil && n >= 0 && n <= 3600 && (!ok || d != time.Duration(n)*time.Second) {

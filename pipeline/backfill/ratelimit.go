@@ -43,8 +43,9 @@ func ParseRate(h http.Header) Rate {
 }
 
 // ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP
-// date (relative to now). ok is false when it is absent or unusable; a
-// date in the past reads as zero.
+// date (relative to now). ok is false when it is absent, unusable or more
+// than a day away (then the caller's own rule applies); a date in the past
+// reads as zero.
 func ParseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -56,7 +57,7 @@ func ParseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 		}
 		return time.Duration(s) * time.Second, true
 	}
-	if t, err := http.ParseTime(v); err == nil {
+	if t, err := http.ParseTime(v); err == nil && t.Sub(now) <= 24*time.Hour {
 		return max(0, t.Sub(now)), true
 	}
 	return 0, false
