@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/koistream/koistream/pipeline"
 	"github.com/koistream/koistream/stages"
@@ -63,8 +64,9 @@ func TestLoadFileSensorKeys(t *testing.T) {
 			"koi_net.cache_directory_path",
 			"koi_net.private_key_pem_path", "koi_net.event_worker", "koi_net.kobj_worker",
 			"env.GITHUB_API_TOKEN",
-			"github.api_token", "github.repositories", "github.poll_interval_seconds", "github.state_path",
 		}},
+		{"backfill repositories", cfg.Backfill.Repos, []string{"octo/hello", "octo/world"}},
+		{"backfill interval", cfg.Backfill.Interval, 600 * time.Second},
 	})
 }
 
@@ -88,10 +90,11 @@ func TestLoadFileSeedConfigs(t *testing.T) {
 			{"secret variable", f.WebhookSecretEnv(), "GITHUB_WEBHOOK_SECRET"},
 			{"not yet used", f.NotYetUsed(), []string{
 				"koi_net.node_rid", "koi_net.cache_directory_path",
-				"koi_net.event_queues_path", "env.github_token",
-				"github.api_url", "github.monitored_repositories", "github.backfill_max_items",
-				"github.backfill_lookback_days", "github.backfill_state_file_path",
+				"koi_net.event_queues_path",
 			}},
+			{"backfill of the monitored repositories", cfg.Backfill.Repos, []string{"blockscience/koi-net", "blockscience/rid-lib"}},
+			{"backfill bounds", []int{cfg.Backfill.MaxItems, cfg.Backfill.LookbackDays}, []int{50, 30}},
+			{"token variable", f.GitHubTokenEnv(), "GITHUB_TOKEN"},
 		})
 	})
 	t.Run("koi-net 2.1 node", func(t *testing.T) {

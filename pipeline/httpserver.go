@@ -46,6 +46,12 @@ func (n *Node) serveHTTP(runCtx context.Context) error {
 			Background: func(name string, fn func(ctx context.Context) error) {
 				n.background("source "+src.Kind+" "+name, func() error { return fn(runCtx) })
 			},
+			Meter: n.tel.Meter("koistream/source/" + src.Kind),
+			Cached: func(rid string) (bool, error) {
+				_, found, err := n.cache.Manifest(rid)
+				return found, err
+			},
+			Dereference: func(d koiapi.Dereferencer) { n.deref = d },
 		})
 		if err != nil {
 			return fmt.Errorf("source %s: %w", src.Kind, err)
@@ -90,13 +96,15 @@ func (n *Node) koiServer(runCtx context.Context, mux *http.ServeMux) (*koiapi.Se
 	n.profileManifest, n.profileBundle = manifest, bundle
 	self := &koiapi.Self{RID: n.id.RID, Key: n.id.Key, PublicKey: n.id.PublicKey, Manifest: manifest, Bundle: bundle}
 	cfg := koiapi.Config{
-		Cache:             n.cache,
-		Queues:            n.Queues(),
-		Logger:            n.log,
-		Self:              self,
-		RequireSignatures: n.cfg.RequireSignatures,
-		Publisher:         progressPublisher{Publisher: n.pub, p: n.ready.part("intake")},
-		RawTopic:          n.names.Raw,
+		Cache:              n.cache,
+		Queues:             n.Queues(),
+		Logger:             n.log,
+		Self:               self,
+		RequireSignatures:  n.cfg.RequireSignatures,
+		Publisher:          progressPublisher{Publisher: n.pub, p: n.ready.part("intake")},
+		RawTopic:           n.names.Raw,
+		Dereferencer:       n.deref,
+		DereferenceTimeout: n.cfg.Backfill.DereferenceTimeout,
 	}
 	if err := n.startNetwork(runCtx, mux, self, &cfg); err != nil {
 		return nil, err

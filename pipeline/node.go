@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/koistream/koistream/pipeline/httpjson"
+	"github.com/koistream/koistream/pipeline/koiapi"
 	"github.com/koistream/koistream/pipeline/koinet"
 	"github.com/koistream/koistream/pipeline/telemetry"
 	"github.com/koistream/koistream/projections"
@@ -37,8 +38,9 @@ type Node struct {
 	admin  *kadm.Client // for Drained, which benchmarks poll every few ms
 
 	state    *pebble.DB
-	instance string // the data folder's instance ID
-	boot     string // new at every start: with instance, names the transactional producers
+	deref    koiapi.Dereferencer // the backfill, when it runs (source_githubapi.go)
+	instance string              // the data folder's instance ID
+	boot     string              // new at every start: with instance, names the transactional producers
 	store    *projections.Store
 	cache    *projections.Cache
 	graph    *projections.Graph

@@ -6,7 +6,10 @@ import (
 	"net/http"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/koistream/koistream/pipeline/koiapi"
 )
 
 // A source takes input in and appends it to the raw topic, one record per
@@ -40,6 +43,16 @@ type SourceDeps struct {
 	// node shuts down; fn then returns nil. Any other error is fatal to the
 	// node.
 	Background func(name string, fn func(ctx context.Context) error)
+	// Meter is the intake's own, for its metrics on /metrics.
+	Meter metric.Meter
+	// Cached reports whether the node's cache holds rid: what the node
+	// already knows, for an intake that asks others to resend what it
+	// missed (the backfill's delivery recovery).
+	Cached func(rid string) (bool, error)
+	// Dereference registers the intake as the fetcher of RIDs the KOI-net
+	// fetch endpoints are asked for and the cache lacks (koiapi.Config.
+	// Dereferencer). One intake at most may call it.
+	Dereference func(koiapi.Dereferencer)
 }
 
 // Source is one registered intake: its kind (the raw.HeaderSource value of

@@ -57,7 +57,7 @@ Exit codes: 0 success, 1 a runtime failure, 2 a usage or configuration mistake.`
 		SilenceUsage:  true,
 	}
 	root.AddCommand(newServeCmd(), newBrokerCmd(), newRebuildCmd(), newIdentityCmd(), newPeersCmd(), newBenchCmd(), newVersionCmd())
-	root.AddCommand(newReplayCmd(), newTailCmd(), newPublishCmd())
+	root.AddCommand(newReplayCmd(), newTailCmd(), newPublishCmd(), newBackfillCmd())
 	// cobra adds "completion" on Execute; add it now so it gets the fix
 	// below.
 	root.InitDefaultCompletionCmd()

@@ -41,7 +41,10 @@ serve KOI-net, /healthz, /readyz and /metrics, until SIGINT or SIGTERM.
 Settings come from the flags, then the --config file, then the defaults: a flag given on
 the command line wins over the file; a flag left out does not. The webhook secrets are read
 from GITHUB_WEBHOOK_SECRET (or the variable the file's env.github_webhook_secret names), a
-comma-separated list to rotate them. OTEL_EXPORTER_OTLP_ENDPOINT turns on trace export.`,
+comma-separated list to rotate them. With a GitHub token in GITHUB_TOKEN (or the variable
+env.github_token names; several comma-separated are used in turn) the repositories of the
+file's github block are backfilled at start and kept current every poll_interval_seconds
+(5 minutes by default). OTEL_EXPORTER_OTLP_ENDPOINT turns on trace export.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd, f) },
 	}
@@ -70,6 +73,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	secretEnv := pipeline.DefaultWebhookSecretEnv
 	passwordEnv := pipeline.PrivKeyPasswordEnv
 	tokenEnv := pipeline.DefaultPublishTokenEnv
+	githubTokenEnv := pipeline.DefaultGitHubTokenEnv
 	var notYetUsed []string
 	file, err := applyConfigFile(f.config, &cfg)
 	if err != nil {
@@ -79,6 +83,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		secretEnv = file.WebhookSecretEnv()
 		passwordEnv = file.PrivKeyPasswordEnv()
 		tokenEnv = file.PublishTokenEnv()
+		githubTokenEnv = file.GitHubTokenEnv()
 		notYetUsed = file.NotYetUsed()
 	}
 	// Only the flags given on the command line override the file; the
@@ -108,6 +113,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	cfg.WebhookSecrets = webhook.ParseSecrets(os.Getenv(secretEnv))
 	cfg.PrivKeyPassword = []byte(os.Getenv(passwordEnv))
 	cfg.Streams.PublishToken = []byte(os.Getenv(tokenEnv))
+	cfg.Backfill.Tokens = append(cfg.Backfill.Tokens, pipeline.ParseTokens(os.Getenv(githubTokenEnv))...)
 	cfg.Logger = logger
 	cfg.OTLP = telemetry.OTLPFromEnv()
 	// Check before anything starts, so a mistake is one line and exit 2.
