@@ -195,9 +195,7 @@ func TestServeSeedConfigs(t *testing.T) {
 	}{
 		{"sensor README", readmeConfig, []string{
 			"koi_net.node_rid", "koi_net.cache_directory_path",
-			"koi_net.event_queues_path", "env.github_token",
-			"github.api_url", "github.monitored_repositories", "github.backfill_max_items",
-			"github.backfill_lookback_days", "github.backfill_state_file_path",
+			"koi_net.event_queues_path",
 		}},
 		{"koi-net 2.1 node", koi21Config, []string{
 			"koi_net.node_rid",
