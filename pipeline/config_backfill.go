@@ -14,6 +14,11 @@ import (
 // bounded by how stale the node may be, not by the quota.
 const DefaultBackfillInterval = 5 * time.Minute
 
+// DefaultRecoveryInterval is how often failed webhook deliveries are
+// looked for: well inside GitHub's three-day redelivery window, and rare
+// enough that the requests it costs stay small beside a pass's free 304s.
+const DefaultRecoveryInterval = time.Hour
+
 // DefaultGitHubTokenEnv is the environment variable the GitHub token is
 // read from, as the sensor reads it (env.github_token names another).
 const DefaultGitHubTokenEnv = "GITHUB_TOKEN"
@@ -42,6 +47,12 @@ type BackfillConfig struct {
 	// Interval is the time between passes; DefaultBackfillInterval by
 	// default.
 	Interval time.Duration
+	// RecoveryInterval is the time between two recoveries of failed
+	// webhook deliveries (listing a repository's hooks and their
+	// deliveries costs requests no ETag saves, so not every pass);
+	// DefaultRecoveryInterval by default. GitHub keeps deliveries for
+	// three days.
+	RecoveryInterval time.Duration
 	// DereferenceTimeout bounds how long a KOI-net fetch waits for an
 	// entity fetched from GitHub; koiapi.DefaultDereferenceTimeout by
 	// default.
@@ -57,6 +68,9 @@ func (c BackfillConfig) Enabled() bool { return len(c.Tokens) > 0 }
 func (c *BackfillConfig) setDefaults() {
 	if c.Interval == 0 {
 		c.Interval = DefaultBackfillInterval
+	}
+	if c.RecoveryInterval == 0 {
+		c.RecoveryInterval = DefaultRecoveryInterval
 	}
 }
 

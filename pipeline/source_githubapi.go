@@ -19,7 +19,8 @@ import (
 // stages/github.ParseAPI. With a token (BackfillConfig.Enabled) it passes
 // over every monitored repository at start and then every
 // BackfillConfig.Interval, asks GitHub to redeliver the failed webhook
-// deliveries of the last three days the node does not have, and fetches
+// deliveries of the last three days the node does not have (at the first
+// pass and then every BackfillConfig.RecoveryInterval), and fetches
 // GitHub RIDs KOI-net peers ask for that the cache lacks. Without one it
 // only logs that it is off.
 func githubAPISource() Source {
@@ -62,8 +63,10 @@ func githubAPISource() Source {
 // once, then one every interval. A repository that fails is logged and
 // tried again at the next pass; the others go on.
 func runBackfill(ctx context.Context, b *githubBackfill, cfg BackfillConfig, d SourceDeps) {
+	var recovered time.Time // the last delivery recovery
 	for {
 		start := time.Now()
+		recover := start.Sub(recovered) >= cfg.RecoveryInterval
 		for _, repo := range cfg.Repos {
 			if ctx.Err() != nil {
 				return
@@ -71,7 +74,12 @@ func runBackfill(ctx context.Context, b *githubBackfill, cfg BackfillConfig, d S
 			if err := b.f.PassRepo(ctx, repo); err != nil && ctx.Err() == nil {
 				d.Logger.Error("backfill pass failed; next pass retries", "repository", repo, "err", err)
 			}
-			recoverDeliveries(ctx, b, repo, d)
+			if recover {
+				recoverDeliveries(ctx, b, repo, d)
+			}
+		}
+		if recover {
+			recovered = start
 		}
 		d.Logger.Info("backfill pass done", "repositories", len(cfg.Repos), "took", time.Since(start).Round(time.Millisecond))
 		select {
