@@ -22,25 +22,28 @@ func TestBackfillThroughANode(t *testing.T) {
 		c.Backfill = pipeline.BackfillConfig{APIURL: gh.URL, Repos: []string{"octo/hello"}, Tokens: []string{"t1"}}
 	})
 	want := []string{"orn:github.repo:octo/hello", "orn:github.issue:octo/hello:1", "orn:github.pr:octo/hello:4"}
+	commits := func() (count int, rids []string) {
+		rids, err := n.Cache().RIDs(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rids {
+			if strings.HasPrefix(r, "orn:github.commit:octo/hello:") {
+				count++
+			}
+		}
+		return count, rids
+	}
 	topicstest.WaitFor(t, 60*time.Second, "the backfilled entities in the cache", func() bool {
 		for _, rid := range want {
 			if _, found, err := n.Cache().Bundle(rid); err != nil || !found {
 				return false
 			}
 		}
-		return true
+		c, _ := commits()
+		return c >= 4
 	})
-	rids, err := n.Cache().RIDs(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var commits int
-	for _, r := range rids {
-		if strings.HasPrefix(r, "orn:github.commit:octo/hello:") {
-			commits++
-		}
-	}
-	if commits != 4 {
-		t.Errorf("%d commits cached, want 4 (%v)", commits, rids)
+	if c, rids := commits(); c != 4 {
+		t.Errorf("%d commits cached, want 4 (%v)", c, rids)
 	}
 }
