@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -82,6 +83,12 @@ type Config struct {
 	// Streams configures the stream listener (GitPubSub/PyPubSub streams,
 	// the publish intake) and its replay hub.
 	Streams StreamsConfig
+	// Sinks are the configured sinks (the file's sinks: list), started in
+	// order; Sources the configured intakes (sources:). See sinks.go.
+	Sinks, Sources []PluginSpec
+	// Getenv reads the environment for the secrets sinks and sources name
+	// with their *_env keys; os.Getenv by default.
+	Getenv func(string) string
 	// Backfill configures the GitHub backfill (the github-api source): the
 	// monitored repositories, fetched at start and on a schedule.
 	Backfill BackfillConfig
@@ -166,6 +173,9 @@ func (c *Config) SetDefaults() {
 	c.KOI.setDefaults()
 	c.Streams.setDefaults()
 	c.Backfill.setDefaults()
+	if c.Getenv == nil {
+		c.Getenv = os.Getenv
+	}
 }
 
 // Validate reports the first problem that would stop a node from starting.
@@ -212,6 +222,12 @@ func (c *Config) Validate() error {
 	if err := c.KOI.Validate(); err != nil {
 		return err
 	}
+	if err := validatePlugins("sink", c.Sinks); err != nil {
+		return err
+	}
+	if err := validatePlugins("source", c.Sources); err != nil {
+		return err
+	}
 	if err := c.Backfill.Validate(); err != nil {
 		return fmt.Errorf("github backfill: %w", err)
 	}
@@ -222,4 +238,20 @@ func (c *Config) Validate() error {
 		return nil // ingest only
 	}
 	return stages.ValidateSegments(c.Segments, c.Registry)
+}
+
+// validatePlugins checks that the entries of a sinks: or sources: list have
+// distinct names: a name is a consumer group and a metrics label.
+func validatePlugins(what string, specs []PluginSpec) error {
+	seen := map[string]bool{}
+	for _, p := range specs {
+		if p.Name == "" || p.Type == "" || p.Config == nil {
+			return fmt.Errorf("a %s needs a name, a type and its block", what)
+		}
+		if seen[p.Name] {
+			return p.Config.Errorf("two %ss are named %q", what, p.Name)
+		}
+		seen[p.Name] = true
+	}
+	return nil
 }

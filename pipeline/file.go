@@ -35,6 +35,10 @@ type File struct {
 	Env       map[string]EnvVar `yaml:"env"`
 	GitHub    GitHubSection     `yaml:"github"`
 	Koistream KoistreamSection  `yaml:"koistream"`
+	// Sinks and Sources place sinks and configurable intakes, each entry
+	// with its name, type and own keys (PluginSpec).
+	Sinks   []PluginSpec `yaml:"sinks"`
+	Sources []PluginSpec `yaml:"sources"`
 
 	keys []yamlconf.Key // the keys the file gave, in file order
 	// allRidTypes records rid_types_of_interest given as null (every
@@ -258,5 +262,7 @@ func (f *File) Apply(cfg *Config) error {
 		cfg.Segments = k.Segments
 	}
 	f.GitHub.apply(&cfg.Backfill)
+	cfg.Sinks = append(cfg.Sinks, f.Sinks...)
+	cfg.Sources = append(cfg.Sources, f.Sources...)
 	return k.Streams.apply(&cfg.Streams)
 }

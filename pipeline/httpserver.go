@@ -35,26 +35,43 @@ const (
 // mux and serves it on the configured address until Shutdown.
 func (n *Node) serveHTTP(runCtx context.Context) error {
 	mux := http.NewServeMux()
-	for _, src := range builtinSources() {
-		err := src.Start(SourceDeps{
+	deps := func(kind, name string) SourceDeps {
+		return SourceDeps{
 			Config:    n.cfg,
 			Publisher: progressPublisher{Publisher: n.pub, p: n.ready.part("intake")},
 			RawTopic:  n.names.Raw,
+			DeadTopic: n.names.Dead,
+			Getenv:    n.cfg.Getenv,
 			Mux:       mux,
-			Tracer:    n.tel.Tracer("koistream/source/" + src.Kind),
-			Logger:    n.log.With("source", src.Kind),
-			Background: func(name string, fn func(ctx context.Context) error) {
-				n.background("source "+src.Kind+" "+name, func() error { return fn(runCtx) })
+			Tracer:    n.tel.Tracer("koistream/source/" + kind),
+			Logger:    n.log.With("source", name),
+			Background: func(task string, fn func(ctx context.Context) error) {
+				n.background("source "+name+" "+task, func() error { return fn(runCtx) })
 			},
-			Meter: n.tel.Meter("koistream/source/" + src.Kind),
+			Meter: n.tel.Meter("koistream/source/" + kind),
 			Cached: func(rid string) (bool, error) {
 				_, found, err := n.cache.Manifest(rid)
 				return found, err
 			},
 			Dereference: func(d koiapi.Dereferencer) { n.deref = d },
-		})
-		if err != nil {
+		}
+	}
+	for _, src := range builtinSources() {
+		if err := src.Start(deps(src.Kind, src.Kind)); err != nil {
 			return fmt.Errorf("source %s: %w", src.Kind, err)
+		}
+	}
+	types := map[string]ConfigSource{}
+	for _, cs := range configSources() {
+		types[cs.Type] = cs
+	}
+	for _, spec := range n.cfg.Sources {
+		cs, ok := types[spec.Type]
+		if !ok {
+			return spec.Config.Errorf("source type %q is not one of the configurable sources", spec.Type)
+		}
+		if err := cs.Start(deps(cs.Kind, spec.Name), spec); err != nil {
+			return fmt.Errorf("source %s: %w", spec.Name, err)
 		}
 	}
 	// Listening before the KOI-net API is built gives the default base_url

@@ -190,6 +190,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		})
 	}
 	n.background("projections", func() error { return n.runner.Run(runCtx) })
+	if err = n.startSinks(runCtx); err != nil {
+		return n, err
+	}
 	n.background("projections progress", func() error {
 		watchStall(runCtx, n.ready.part("projections"), time.Second, n.projectionPosition)
 		return nil

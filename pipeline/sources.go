@@ -31,6 +31,12 @@ type SourceDeps struct {
 	Publisher message.Publisher
 	// RawTopic is the full name of the raw topic.
 	RawTopic string
+	// DeadTopic is the full name of the dead-letter topic, where an
+	// intake keeps input it cannot take in (topics/dead's headers and the
+	// reason), through Publisher.
+	DeadTopic string
+	// Getenv reads the environment (secrets named by *_env keys).
+	Getenv func(string) string
 	// Mux is the node's HTTP listener; an intake that takes input over HTTP
 	// mounts its handlers here. Paths must not collide with other intakes,
 	// the KOI-net API, /healthz, /readyz or /metrics.
