@@ -108,7 +108,7 @@ func TestOpen(t *testing.T) {
 		name  string
 		codec *eventhive.Codec
 		in    string
-		how   eventhive.Verification
+		how   string
 		err   error
 	}{
 		{"plaintext without secret", plain, `{"a":1}`, eventhive.Unverified, nil},

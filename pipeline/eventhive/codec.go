@@ -12,18 +12,21 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	wire "github.com/koistream/koistream/topics/eventhive"
 )
 
-// Names of EventHive's wire format (PUBSUB.md 5.2, 5.3).
+// Names of EventHive's wire format (PUBSUB.md 5.2, 5.3), shared with the
+// raw format (topics/eventhive).
 const (
 	// Version is the EventHive version whose format this package speaks,
 	// written into the metadata's version member.
 	Version = "0.5.0"
 	// MetadataKey is the member EventHive adds to every message:
 	// {"time","version","event","id"}.
-	MetadataKey = "__eventhive__"
+	MetadataKey = wire.MetadataKey
 	// SignKey is the member holding the signature inside a signed message.
-	SignKey = "__sign__"
+	SignKey = wire.SignKey
 	// IVKey and CiphertextKey are the members of an encrypted message.
 	IVKey         = "iv"
 	CiphertextKey = "ciphertext"
@@ -32,8 +35,7 @@ const (
 // Errors Open returns, each wrapped with the detail; the text is what a
 // dead-lettered message's reason says.
 var (
-	// ErrNotObject: the message (or its decrypted plaintext) is not a
-	// JSON object.
+	// ErrNotObject: the message is not a JSON object.
 	ErrNotObject = errors.New("eventhive: message is not a JSON object")
 	// ErrDecrypt: an encrypted message whose iv or ciphertext is not
 	// standard base64, whose iv is not 16 bytes, or whose plaintext is
@@ -44,20 +46,18 @@ var (
 	ErrBadSignature = errors.New("eventhive: signature does not verify")
 )
 
-// Verification says how a message Open accepted was protected.
-type Verification string
-
-// The values of Verification.
+// How Open verified a message: the values of the raw records'
+// topics/eventhive.HeaderVerification.
 const (
 	// Unverified: no secret is configured; the message was taken as it
 	// came.
-	Unverified Verification = "none"
+	Unverified = wire.Unverified
 	// Signed: a plaintext message whose __sign__ verified (EventHive
 	// accepts these too, PUBSUB.md 5.3 step 7).
-	Signed Verification = "signed"
+	Signed = wire.Signed
 	// Encrypted: an {"iv","ciphertext"} message that decrypted to a
 	// message whose __sign__ verified.
-	Encrypted Verification = "encrypted"
+	Encrypted = wire.Encrypted
 )
 
 // DeriveKey returns EventHive's key for secret: the first 16 bytes of
@@ -167,18 +167,18 @@ func (c *Codec) SealWithIV(msg, iv []byte) ([]byte, error) {
 // message (decrypted or plaintext) must carry a __sign__ that is the
 // signature of the rest. It returns the message as the receiver's hook
 // gets it, the decrypted plaintext byte for byte (canonical JSON, __sign__
-// still in it) or wire itself, and how it was verified. Where EventHive
+// still in it) or msg itself, and how it was verified. Where EventHive
 // drops a message silently, Open fails with an error wrapping
 // ErrNotObject, ErrDecrypt or ErrBadSignature that says why.
-func (c *Codec) Open(wire []byte) ([]byte, Verification, error) {
-	n, err := parseObject(wire)
+func (c *Codec) Open(msg []byte) (body []byte, verification string, err error) {
+	n, err := parseObject(msg)
 	if err != nil {
 		return nil, "", err
 	}
 	if !c.Secret() {
-		return wire, Unverified, nil
+		return msg, Unverified, nil
 	}
-	plain, how := wire, Signed
+	plain, how := msg, Signed
 	iv, ivOK := stringMember(n, IVKey)
 	ct, ctOK := stringMember(n, CiphertextKey)
 	if ivOK && ctOK {
