@@ -6,9 +6,11 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/koistream/koistream/stages/eventhive"
 	"github.com/koistream/koistream/stages/github"
 	"github.com/koistream/koistream/stages/koinet"
 	"github.com/koistream/koistream/stages/publish"
+	eventhivewire "github.com/koistream/koistream/topics/eventhive"
 	ghwire "github.com/koistream/koistream/topics/github"
 	"github.com/koistream/koistream/topics/githubapi"
 	koinetwire "github.com/koistream/koistream/topics/koinet"
@@ -86,6 +88,7 @@ func BuiltinParsers() *Parsers {
 	p.mustRegister(githubapi.SourceKind, ParserFunc(github.ParseAPI))
 	p.mustRegister(koinetwire.SourceKind, ParserFunc(koinet.Parse))
 	p.mustRegister(publishwire.SourceKind, UniqueKeys(ParserFunc(publish.Parse)))
+	p.mustRegister(eventhivewire.SourceKind, ParserFunc(eventhive.Parse))
 	return p
 }
 
