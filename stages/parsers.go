@@ -81,7 +81,8 @@ func NewParsers() *Parsers {
 // "koi-net" (KOI-net input: pipeline/koiapi's /events/broadcast, polls,
 // fetches, the node's own knowledge) parsed by stages/koinet, and
 // "publish" (objects published to the stream listener, pipeline/streams)
-// parsed by stages/publish.
+// parsed by stages/publish, and "eventhive" (messages EventHive processes
+// publish over Redis, topics/eventhive) parsed by stages/eventhive.
 func BuiltinParsers() *Parsers {
 	p := NewParsers()
 	p.mustRegister(ghwire.SourceKind, ParserFunc(github.ParseWebhook))

@@ -11,9 +11,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/koistream/koistream/stages/eventhive"
+	wire "github.com/koistream/koistream/topics/eventhive"
 	"github.com/koistream/koistream/topics/observed"
 	"github.com/koistream/koistream/topics/raw"
-	wire "github.com/koistream/koistream/topics/eventhive"
 )
 
 const id = "d891d47f-64a4-4ecc-88ab-69249da31154"
