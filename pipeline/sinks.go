@@ -54,7 +54,9 @@ type Sink struct {
 // builtinSinks lists the sink types, each in its own file: a new sink is a
 // new file here plus one line.
 func builtinSinks() []Sink {
-	return []Sink{}
+	return []Sink{
+		eventHiveSink(),
+	}
 }
 
 // ConfigSource is an intake the configuration places with its sources:
@@ -76,7 +78,9 @@ type ConfigSource struct {
 
 // configSources lists the configurable intakes, each in its own file.
 func configSources() []ConfigSource {
-	return []ConfigSource{}
+	return []ConfigSource{
+		eventHiveSource(),
+	}
 }
 
 // sinkGroup is the consumer group of the sink named name.
