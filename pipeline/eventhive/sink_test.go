@@ -72,7 +72,17 @@ func TestFilter(t *testing.T) {
 // partition 0, offset off of the events topic.
 func eventMessage(t testing.TB, rid, routing string, source string, off int64) *message.Message {
 	t.Helper()
-	contents := []byte(`{"n":"é","f":1.5}`)
+	return newEvent(t, rid, routing, source, []byte(`{"n":"é","f":1.5}`), off)
+}
+
+// pushEvent is the evt.push event of rid with contents, at offset off.
+func pushEvent(t testing.TB, rid string, contents []byte, off int64) *message.Message {
+	t.Helper()
+	return newEvent(t, rid, "evt.push", "github-webhook", contents, off)
+}
+
+func newEvent(t testing.TB, rid, routing, source string, contents []byte, off int64) *message.Message {
+	t.Helper()
 	ev := koi.Event{RID: rid, EventType: koi.EventNew, Contents: contents,
 		Manifest: &koi.Manifest{RID: rid, Timestamp: "2026-11-29T00:00:00Z", SHA256Hash: strings.Repeat("0", 64)}}
 	m, err := events.NewMessage(ev, observed.Observation{RID: rid, Op: observed.OpUpsert, Contents: contents, Routing: routing,
