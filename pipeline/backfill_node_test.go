@@ -326,7 +326,9 @@ func waitCached(t *testing.T, n *pipeline.Node, rids ...string) {
 // TestBackfillAfterWebhookSameStateNoUpdate: an issue delivered by webhook
 // and then backfilled in the same state is announced once (one NEW, no
 // UPDATE): both views hash the same. An edit on GitHub, brought in by the
-// next pass, is exactly one UPDATE however many passes see it.
+// next pass, is exactly one UPDATE however many passes and webhooks see
+// it. The other order, a webhook of a state already backfilled, announces
+// nothing of the issue either.
 func TestBackfillAfterWebhookSameStateNoUpdate(t *testing.T) {
 	t.Parallel()
 	const secret = "backfill-webhook-secret"
@@ -357,6 +359,16 @@ func TestBackfillAfterWebhookSameStateNoUpdate(t *testing.T) {
 		}
 	}
 
+	// The other way round: a delivery of what the backfill brought in
+	// announces its event, not the issue again.
+	issue2 := gh.IssueRID("octo/hello", 2)
+	signedPost(t, n.Addr(), secret, "issues", "22222222-2222-2222-2222-222222222222", issuesPayload(fake, "labeled", 2))
+	waitCached(t, n, gh.EventRID("octo/hello", "22222222-2222-2222-2222-222222222222"))
+	waitDrained(t, n)
+	if got := nodeEvents(t, n)[issue2]; len(got) != 1 || got[0].typ != koinet.EventNew {
+		t.Errorf("events of %s after the backfill and a webhook of the same state: %v, want one NEW", issue2, got)
+	}
+
 	fake.EditIssue("octo/hello", 1, "Edited on GitHub")
 	edited := fake.Requests()
 	topicstest.WaitFor(t, 60*time.Second, "the edit backfilled", func() bool {
@@ -367,6 +379,10 @@ func TestBackfillAfterWebhookSameStateNoUpdate(t *testing.T) {
 	// that sees it again.
 	k := len(passStarts(edited)) + 2
 	waitPassDone(t, fake, k)
+	// The edit's webhook, arriving after the backfill saw it, changes
+	// nothing either.
+	signedPost(t, n.Addr(), secret, "issues", "33333333-3333-3333-3333-333333333333", issuesPayload(fake, "edited", 1))
+	waitCached(t, n, gh.EventRID("octo/hello", "33333333-3333-3333-3333-333333333333"))
 	waitDrained(t, n)
 	evs = nodeEvents(t, n)
 	got := evs[issue]

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -39,7 +40,8 @@ func githubConfig(t *testing.T, apiURL string, pollSeconds int, repos ...string)
 }
 
 // runBackfill runs "koistream backfill args..." with the environment
-// without any GITHUB_TOKEN plus env, and returns its output and exit code.
+// without any GITHUB_TOKEN plus env, and returns its stderr (where its
+// stats lines and errors go; stdout must stay empty) and exit code.
 func runBackfill(t *testing.T, env []string, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"backfill"}, args...)...)
@@ -49,15 +51,20 @@ func runBackfill(t *testing.T, env []string, args ...string) (string, int) {
 		}
 	}
 	cmd.Env = append(cmd.Env, env...)
-	out, err := cmd.CombinedOutput()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if stdout.Len() > 0 {
+		t.Errorf("koistream backfill wrote to stdout, want everything on stderr: %s", stdout.String())
+	}
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
-		return string(out), 0
+		return stderr.String(), 0
 	case errors.As(err, &exit):
-		return string(out), exit.ExitCode()
+		return stderr.String(), exit.ExitCode()
 	}
-	t.Fatalf("koistream backfill: %v\n%s", err, out)
+	t.Fatalf("koistream backfill: %v\n%s", err, stderr.String())
 	return "", -1
 }
 
