@@ -55,7 +55,7 @@ const typeGitHubEvent = "orn:github.event"
 //     with "Event" ("pull_request" → "PullRequestEvent"); actor the
 //     sender's id, login, display_login (the login), gravatar_id, url and
 //     avatar_url; repo the repository's id, full name (as name) and API
-//     url, null without a repository; public whether the repository is not
+//     url (from its commits_url), null without a repository; public whether the repository is not
 //     private; created_at CreatedAt in seconds, "2006-01-02T15:04:05Z"; org
 //     the organization's id, login, gravatar_id, url and avatar_url, left
 //     out when the delivery has none. The payload is the webhook payload
@@ -172,10 +172,22 @@ type webhookContents struct {
 }
 
 type webhookRepo struct {
-	ID       json.RawMessage `json:"id"`
-	FullName string          `json:"full_name"`
-	URL      string          `json:"url"`
-	Private  bool            `json:"private"`
+	ID         json.RawMessage `json:"id"`
+	FullName   string          `json:"full_name"`
+	URL        string          `json:"url"`
+	CommitsURL string          `json:"commits_url"`
+	Private    bool            `json:"private"`
+}
+
+// apiURL is the repository's REST API URL, what the Events API shows as
+// repo.url. Push deliveries put the web URL in url (a GitHub quirk), but
+// every delivery's commits_url is the API's, with "/commits{/sha}"
+// appended; on GitHub Enterprise Server it has the server's host.
+func (r *webhookRepo) apiURL() string {
+	if u, ok := strings.CutSuffix(r.CommitsURL, "/commits{/sha}"); ok {
+		return u
+	}
+	return r.URL
 }
 
 type webhookAccount struct {
@@ -283,7 +295,7 @@ func eventBody(rid string, contents []byte, created time.Time) ([]byte, error) {
 		ev.Org = &apiAccount{ID: o.ID, Login: o.Login, GravatarID: o.GravatarID, URL: o.URL, AvatarURL: o.AvatarURL}
 	}
 	if r := c.Repository; r != nil {
-		ev.Repo = &apiRepo{ID: r.ID, Name: r.FullName, URL: r.URL}
+		ev.Repo = &apiRepo{ID: r.ID, Name: r.FullName, URL: r.apiURL()}
 		ev.Public = !r.Private
 	}
 	var err error
@@ -308,8 +320,8 @@ func pushPayload(payload []byte, repo *webhookRepo) ([]byte, error) {
 	for _, c := range p.Commits {
 		ac := apiCommit{SHA: c.ID, Message: c.Message, Distinct: c.Distinct == nil || *c.Distinct, URL: c.URL}
 		ac.Author.Email, ac.Author.Name = c.Author.Email, c.Author.Name
-		if repo != nil && repo.URL != "" {
-			ac.URL = repo.URL + "/commits/" + c.ID // the API URL, as the Events API gives
+		if repo != nil && strings.HasSuffix(repo.CommitsURL, "/commits{/sha}") {
+			ac.URL = repo.apiURL() + "/commits/" + c.ID // the API URL, as the Events API gives
 		}
 		if ac.Distinct {
 			out.DistinctSize++

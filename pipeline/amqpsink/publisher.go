@@ -183,4 +183,3 @@ func (p *Publisher) Close() error {
 	p.resetLocked()
 	return nil
 }
-
