@@ -32,24 +32,38 @@ import (
 
 const amqpTestSecret = "amqp-sink-test-secret"
 
-// startAMQPNode starts a node with webhooks signed by amqpTestSecret and
-// one sink, "ght", of type amqp, whose entry's keys are the YAML block
+// amqpNodeConfig is a node's configuration with webhooks signed by
+// amqpTestSecret and a sink of type amqp per block, named "ght" for the
+// first and "ght<i>" for the others, whose entry's keys are the YAML
 // block; getenv is the node's environment.
-func startAMQPNode(t *testing.T, block string, getenv func(string) string) *pipeline.Node {
+func amqpNodeConfig(t *testing.T, getenv func(string) string, blocks ...string) pipeline.Config {
 	t.Helper()
-	var keys map[string]any
-	if err := yaml.Unmarshal([]byte(block), &keys); err != nil {
-		t.Fatal(err)
+	var sinks []pipeline.PluginSpec
+	for i, block := range blocks {
+		var keys map[string]any
+		if err := yaml.Unmarshal([]byte(block), &keys); err != nil {
+			t.Fatal(err)
+		}
+		name := "ght"
+		if i > 0 {
+			name += strconv.Itoa(i)
+		}
+		sinks = append(sinks, pipeline.PluginSpec{Name: name, Type: "amqp", Config: stages.ConfigOf(keys)})
 	}
-	cfg := pipeline.Config{
+	return pipeline.Config{
 		DataDir: t.TempDir(), Listen: "127.0.0.1:0", KafkaListen: "127.0.0.1:0", Partitions: 2,
 		WebhookSecrets: [][]byte{[]byte(amqpTestSecret)},
 		Streams:        pipeline.StreamsConfig{Listen: "127.0.0.1:0"},
-		Sinks:          []pipeline.PluginSpec{{Name: "ght", Type: "amqp", Config: stages.ConfigOf(keys)}},
+		Sinks:          sinks,
 		Getenv:         getenv,
 		Logger:         slog.New(slog.DiscardHandler),
 	}
-	n, err := pipeline.Start(context.Background(), cfg)
+}
+
+// startAMQPNode starts a node configured by amqpNodeConfig.
+func startAMQPNode(t *testing.T, getenv func(string) string, blocks ...string) *pipeline.Node {
+	t.Helper()
+	n, err := pipeline.Start(context.Background(), amqpNodeConfig(t, getenv, blocks...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,9 +121,16 @@ func readTestdata(t *testing.T, name string) []byte {
 	return b
 }
 
-// declareQueue declares the exchange as GHTorrent's consumers do (durable
+// declareQueue declares ght-streams as GHTorrent's consumers do (durable
 // topic) and a queue bound to it with pattern.
 func declareQueue(t *testing.T, url, queue, pattern string, durable bool) {
+	t.Helper()
+	declareQueueOn(t, url, queue, amqpsink.DefaultExchange, pattern, durable)
+}
+
+// declareQueueOn declares exchange (durable topic) and a queue bound to it
+// with pattern.
+func declareQueueOn(t *testing.T, url, queue, exchange, pattern string, durable bool) {
 	t.Helper()
 	conn, err := amqp.Dial(url)
 	if err != nil {
@@ -120,13 +141,13 @@ func declareQueue(t *testing.T, url, queue, pattern string, durable bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ch.ExchangeDeclare(amqpsink.DefaultExchange, "topic", true, false, false, false, nil); err != nil {
+	if err := ch.ExchangeDeclare(exchange, "topic", true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ch.QueueDeclare(queue, durable, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := ch.QueueBind(queue, pattern, amqpsink.DefaultExchange, false, nil); err != nil {
+	if err := ch.QueueBind(queue, pattern, exchange, false, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -321,7 +342,10 @@ func TestAMQPSinkBindings(t *testing.T) {
 	for _, q := range queues {
 		declareQueue(t, rmq.URL(), q.name, q.pattern, false)
 	}
-	n := startAMQPNode(t, "url: "+rmq.URL()+"\nexchange: ght-streams\n", nil)
+	// A second sink publishes only issue entities to another exchange.
+	declareQueueOn(t, rmq.URL(), "issues-only", "filtered", "#", false)
+	n := startAMQPNode(t, nil, "url: "+rmq.URL()+"\nexchange: ght-streams\n",
+		"url: "+rmq.URL()+"\nexchange: filtered\npersistent: false\nfilter: {rid_types: [orn:github.issue, orn:github.pr], keys: [\"ent.issues.*\"]}\n")
 	postSigned(t, n.Addr(), "push", "d-push", readTestdata(t, "push.multiple-commits.json"))
 	postSigned(t, n.Addr(), "issues", "d-open", issueDelivery(t, 7, "Sensor drifts", "opened"))
 	postSigned(t, n.Addr(), "issues", "d-edit", issueDelivery(t, 7, "Sensor drifts at night", "edited"))
@@ -359,6 +383,28 @@ func TestAMQPSinkBindings(t *testing.T) {
 			}
 		})
 	}
+	t.Run("filtered", func(t *testing.T) {
+		var wantIDs []string
+		for _, id := range ids {
+			if strings.HasPrefix(want[id].RID, "orn:github.issue:") && strings.HasPrefix(want[id].Key, "ent.issues.") {
+				wantIDs = append(wantIDs, id)
+			}
+		}
+		if len(wantIDs) != 2 {
+			t.Fatalf("%d issue entity events, want 2 (opened, edited)", len(wantIDs))
+		}
+		c := &collector{t: t, url: rmq.URL(), queue: "issues-only"}
+		topicstest.WaitFor(t, 20*time.Second, "the issue entity events on the filtered exchange", func() bool { return c.take() >= len(wantIDs) })
+		time.Sleep(200 * time.Millisecond)
+		c.take()
+		for i := range c.msgs {
+			if c.msgs[i].Persist {
+				t.Errorf("message %s is persistent; the entry says persistent: false", c.msgs[i].ID)
+			}
+			c.msgs[i].Persist = true // checkReceived checks the other sink's default
+		}
+		checkReceived(t, "issues-only", c.msgs, wantIDs, want, false)
+	})
 	delivered, ok := metricValue(t, n.Addr(), `koistream_sink_delivered_total\{sink="ght"\}`)
 	if !ok || delivered != float64(len(ids)) {
 		t.Errorf("koistream_sink_delivered_total{sink=\"ght\"} = %v (found %v), want %d", delivered, ok, len(ids))
@@ -381,7 +427,7 @@ func TestAMQPSinkSurvivesRestart(t *testing.T) {
 	rmq := topicstest.StartRabbitMQ(t)
 	declareQueue(t, rmq.URL(), "ght_queue", "#", true)
 	env := map[string]string{"GHT_AMQP_URL": rmq.URL()}
-	n := startAMQPNode(t, "url_env: GHT_AMQP_URL\n", func(k string) string { return env[k] })
+	n := startAMQPNode(t, func(k string) string { return env[k] }, "url_env: GHT_AMQP_URL\n")
 	c := &collector{t: t, url: rmq.URL(), queue: "ght_queue"}
 
 	for i := 1; i <= 10; i++ {
@@ -434,4 +480,31 @@ func TestAMQPSinkSurvivesRestart(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestAMQPSinkConfigErrors: a mistake in an amqp entry stops the node from
+// starting with an error naming the entry and what is wrong; RabbitMQ
+// itself is not needed to find it.
+func TestAMQPSinkConfigErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, block, want string }{
+		{"no url", "exchange: x\n", "url or url_env is required"},
+		{"unset variable", "url_env: NOT_SET_ANYWHERE\n", "NOT_SET_ANYWHERE, which is not set"},
+		{"unknown key", "url: amqp://127.0.0.1/\nexchnage: x\n", "exchnage"},
+		{"bad pattern", "url: amqp://127.0.0.1/\nfilter: {keys: [\"evt.\\x01\"]}\n", "filter.keys[0]"},
+		{"reserved exchange", "url: amqp://127.0.0.1/\nexchange: amq.topic\n", "reserved"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			n, err := pipeline.Start(context.Background(), amqpNodeConfig(t, func(string) string { return "" }, tt.block))
+			if err == nil {
+				_ = n.Shutdown(context.Background())
+				t.Fatalf("the node started with %q", tt.block)
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "ght") {
+				t.Fatalf("error %q, want one naming the sink and saying %q", err, tt.want)
+			}
+		})
+	}
 }

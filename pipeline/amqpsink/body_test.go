@@ -23,7 +23,7 @@ var receivedAt = time.Date(2025, 1, 2, 3, 4, 5, 600000000, time.UTC)
 
 // normalized returns the observations the webhook parser makes of the
 // delivery in testdata/<file>, sent as X-GitHub-Event event.
-func normalized(t *testing.T, event, file string) []observed.Observation {
+func normalized(t testing.TB, event, file string) []observed.Observation {
 	t.Helper()
 	body, err := os.ReadFile(filepath.Join("testdata", file))
 	if err != nil {
@@ -38,7 +38,7 @@ func normalized(t *testing.T, event, file string) []observed.Observation {
 
 // record returns the events record ridify writes for an event of type typ
 // about o: the real writer (events.NewMessage) read back by events.Parse.
-func record(t *testing.T, o observed.Observation, typ koi.EventType) events.Record {
+func record(t testing.TB, o observed.Observation, typ koi.EventType) events.Record {
 	t.Helper()
 	o.Source, o.SourceKey, o.ReceivedAt = "github-webhook", delivery, receivedAt
 	ev := koi.NewForgetEvent(o.RID)
@@ -60,7 +60,7 @@ func record(t *testing.T, o observed.Observation, typ koi.EventType) events.Reco
 }
 
 // find returns the observation of RID type typ.
-func find(t *testing.T, obs []observed.Observation, typ string) observed.Observation {
+func find(t testing.TB, obs []observed.Observation, typ string) observed.Observation {
 	t.Helper()
 	for _, o := range obs {
 		if amqpsink.RIDType(o.RID) == typ {
