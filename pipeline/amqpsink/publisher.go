@@ -3,6 +3,7 @@ package amqpsink
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -46,6 +47,7 @@ type Publisher struct {
 	mu   sync.Mutex
 	conn *amqp.Connection
 	ch   *amqp.Channel
+	raw  net.Conn // conn's socket
 }
 
 // NewPublisher returns a publisher to exchange, a durable topic exchange it
@@ -94,6 +96,13 @@ func (p *Publisher) Publish(ctx context.Context, msgs []Message, ids []string) (
 	if err := p.connectLocked(ctx); err != nil {
 		return 0, err
 	}
+	// A publish blocks in a socket write when the broker stops reading,
+	// as RabbitMQ does while a memory or disk alarm blocks publishers, and
+	// amqp091-go does not interrupt writes; closing the socket when ctx
+	// ends does, and the deferred reset then drops the connection.
+	raw := p.raw
+	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
+	defer stop()
 	pending := make([]*amqp.DeferredConfirmation, 0, len(msgs))
 	for i := range msgs {
 		m := &msgs[i]
@@ -135,10 +144,16 @@ func (p *Publisher) connectLocked(ctx context.Context) error {
 	if d, ok := ctx.Deadline(); ok {
 		dialTimeout = min(dialTimeout, time.Until(d))
 	}
+	dial := amqp.DefaultDial(dialTimeout)
+	var raw net.Conn
 	conn, err := amqp.DialConfig(p.url, amqp.Config{
-		Heartbeat:  10 * time.Second,
-		Locale:     "en_US",
-		Dial:       amqp.DefaultDial(dialTimeout),
+		Heartbeat: 10 * time.Second,
+		Locale:    "en_US",
+		Dial: func(network, addr string) (net.Conn, error) {
+			c, err := dial(network, addr)
+			raw = c
+			return c, err
+		},
 		Properties: amqp.Table{"connection_name": "koistream amqp sink"},
 	})
 	if err != nil {
@@ -155,7 +170,7 @@ func (p *Publisher) connectLocked(ctx context.Context) error {
 		_ = conn.Close()
 		return fmt.Errorf("amqpsink: open a confirm channel and declare exchange %s: %w", p.exchange, err)
 	}
-	p.conn, p.ch = conn, ch
+	p.conn, p.ch, p.raw = conn, ch, raw
 	return nil
 }
 
@@ -166,7 +181,7 @@ func (p *Publisher) resetLocked() {
 		// An error only says the connection was closed already.
 		_ = p.conn.CloseDeadline(time.Now().Add(2 * time.Second))
 	}
-	p.conn, p.ch = nil, nil
+	p.conn, p.ch, p.raw = nil, nil, nil
 }
 
 // Connected reports whether the publisher holds an open connection.
