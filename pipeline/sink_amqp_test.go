@@ -460,6 +460,12 @@ func TestAMQPSinkSurvivesRestart(t *testing.T) {
 	if !grew {
 		t.Fatal("no events were appended while RabbitMQ was down")
 	}
+	if lag, ok := metricValue(t, n.Addr(), `koistream_sink_lag\{sink="ght"\}`); !ok || lag <= 0 {
+		t.Errorf("koistream_sink_lag{sink=\"ght\"} = %v (found %v) with RabbitMQ down and events undelivered, want > 0", lag, ok)
+	}
+	if failed, ok := metricValue(t, n.Addr(), `koistream_sink_failed_total\{reason="unconfirmed",sink="ght"\}`); !ok || failed <= 0 {
+		t.Errorf("koistream_sink_failed_total{reason=\"unconfirmed\"} = %v (found %v) with RabbitMQ down, want > 0", failed, ok)
+	}
 
 	rmq.Start()
 	ids, want := wantMessages(t, n)
