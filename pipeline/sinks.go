@@ -54,7 +54,9 @@ type Sink struct {
 // builtinSinks lists the sink types, each in its own file: a new sink is a
 // new file here plus one line.
 func builtinSinks() []Sink {
-	return []Sink{}
+	return []Sink{
+		amqpSink(),
+	}
 }
 
 // ConfigSource is an intake the configuration places with its sources:
