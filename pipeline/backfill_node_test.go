@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -123,16 +122,6 @@ func waitPassDone(t *testing.T, fake *fakegithub.Server, k int) []fakegithub.Req
 		return len(starts) > k
 	})
 	return reqs[starts[k-1]:starts[k]]
-}
-
-// waitDrained waits until the node's stages and projection have handled
-// everything in the log.
-func waitDrained(t *testing.T, n *pipeline.Node) {
-	t.Helper()
-	topicstest.WaitFor(t, 60*time.Second, "the node drained", func() bool {
-		ok, err := n.Drained(context.Background())
-		return err == nil && ok
-	})
 }
 
 // nodeEvent is one record of the node's events topic.

@@ -208,14 +208,6 @@ func wantMessages(t *testing.T, n *pipeline.Node) (ids []string, byID map[string
 	return ids, byID
 }
 
-func waitDrained(t *testing.T, n *pipeline.Node) {
-	t.Helper()
-	topicstest.WaitFor(t, 20*time.Second, "the pipeline to drain", func() bool {
-		ok, err := n.Drained(context.Background())
-		return err == nil && ok
-	})
-}
-
 // collector accumulates what test consumers took from their queues.
 type collector struct {
 	t     *testing.T
