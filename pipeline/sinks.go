@@ -55,6 +55,7 @@ type Sink struct {
 // new file here plus one line.
 func builtinSinks() []Sink {
 	return []Sink{
+		amqpSink(),
 		eventHiveSink(),
 	}
 }

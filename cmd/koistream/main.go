@@ -10,6 +10,7 @@
 //	koistream replay [flags]      print the stream's history from a time or cursor as JSON lines
 //	koistream tail [flags]        follow the stream live
 //	koistream publish [flags]     publish a JSON object, or every new commit as a git hook
+//	koistream backfill [flags]    one pass of the GitHub backfill over the monitored repositories
 //	koistream version             print the version and VCS revision of this build
 //	koistream completion SHELL    print a completion script for bash, zsh, fish or powershell
 //

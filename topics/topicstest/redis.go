@@ -14,12 +14,6 @@ import (
 	"time"
 )
 
-// RequireServersEnv names the environment variable that, set to "1",
-// makes StartRedis fail a test instead of skipping it when redis-server is
-// not installed: CI sets it so that the sink tests run rather than pass
-// vacuously.
-const RequireServersEnv = "KOISTREAM_REQUIRE_SERVERS"
-
 // Redis is a redis-server a test started: on loopback, without
 // persistence, its working folder in tb.TempDir(). Its methods are safe
 // for concurrent use.

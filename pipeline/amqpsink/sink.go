@@ -1,0 +1,228 @@
+package amqpsink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/koistream/koistream/topics"
+	"github.com/koistream/koistream/topics/events"
+)
+
+// Deps is what a Sink runs with besides its Config.
+type Deps struct {
+	// Name is the sink's name (its sinks: entry's), the sink attribute of
+	// its metrics. Required.
+	Name string
+	// Brokers, EventsTopic and Group: the Kafka seed brokers, the events
+	// topic's full name and the sink's consumer group (its durable
+	// position). Required.
+	Brokers     []string
+	EventsTopic string
+	Group       string
+	// Getenv reads the variable Config.URLEnv names; os.Getenv's
+	// behaviour is the caller's to give. Required.
+	Getenv func(string) string
+	// Logger defaults to slog.Default(); Meter to a no-op meter.
+	Logger *slog.Logger
+	Meter  metric.Meter
+	// KgoOpts are extra options of the sink's Kafka clients (group
+	// timings in tests).
+	KgoOpts []kgo.Opt
+}
+
+// Metric names, each with the attribute sink=<name>.
+const (
+	// MetricDelivered counts messages RabbitMQ confirmed.
+	MetricDelivered = "koistream_sink_delivered"
+	// MetricFailed counts messages not delivered, by reason: "unconfirmed"
+	// (the publish failed or RabbitMQ did not confirm; the batch is sent
+	// again, so the same message can count more than once) and "invalid"
+	// (the events record cannot be made a message; it is skipped).
+	MetricFailed = "koistream_sink_failed"
+	// MetricLag is the events the sink has not committed yet: the events
+	// topic's end offsets minus the group's committed offsets.
+	MetricLag = "koistream_sink_lag"
+)
+
+// Sink publishes the events topic to an AMQP exchange; see the package
+// documentation. Create it with New and run it with Run.
+type Sink struct {
+	cfg      Config
+	d        Deps
+	log      *slog.Logger
+	pub      *Publisher
+	filter   *compiledFilter
+	consumer *topics.BatchConsumer
+
+	attrs       metric.MeasurementOption
+	invalid     metric.MeasurementOption
+	unconfirmed metric.MeasurementOption
+	delivered   metric.Int64Counter
+	failed      metric.Int64Counter
+	lagGauge    metric.Int64ObservableGauge
+}
+
+// New checks cfg (Config.Validate) and d and returns the sink. It does not
+// connect to RabbitMQ: a broker that is down at start only delays the
+// first delivery, as one that goes down later does.
+func New(cfg Config, d Deps) (*Sink, error) {
+	if d.Getenv == nil {
+		return nil, errors.New("amqpsink: Deps.Getenv is required")
+	}
+	if err := cfg.Validate(d.Getenv); err != nil {
+		return nil, err
+	}
+	if d.Name == "" {
+		return nil, errors.New("amqpsink: Deps.Name is required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Meter == nil {
+		d.Meter = noopMeter()
+	}
+	f, err := compileFilter(cfg.Filter)
+	if err != nil {
+		return nil, err
+	}
+	c, err := topics.NewBatchConsumer(topics.BatchConsumerConfig{
+		Brokers: d.Brokers, Group: d.Group, Topic: d.EventsTopic, Logger: d.Logger, KgoOpts: d.KgoOpts,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("amqpsink: %w", err)
+	}
+	s := &Sink{
+		cfg: cfg, d: d, log: d.Logger, filter: f, consumer: c,
+		pub: NewPublisher(cfg.URI(d.Getenv), cfg.Exchange, cfg.Persistent),
+	}
+	sink := attribute.String("sink", d.Name)
+	s.attrs = metric.WithAttributes(sink)
+	s.invalid = metric.WithAttributes(sink, attribute.String("reason", "invalid"))
+	s.unconfirmed = metric.WithAttributes(sink, attribute.String("reason", "unconfirmed"))
+	if s.delivered, err = d.Meter.Int64Counter(MetricDelivered,
+		metric.WithDescription("Events a sink delivered: messages its outside system confirmed.")); err != nil {
+		return nil, fmt.Errorf("amqpsink: %w", err)
+	}
+	if s.failed, err = d.Meter.Int64Counter(MetricFailed,
+		metric.WithDescription("Events a sink failed to deliver, by reason: unconfirmed ones are sent again, invalid ones skipped.")); err != nil {
+		return nil, fmt.Errorf("amqpsink: %w", err)
+	}
+	if s.lagGauge, err = d.Meter.Int64ObservableGauge(MetricLag,
+		metric.WithDescription("Events a sink has not committed yet: the events topic's end offsets minus the sink group's committed offsets.")); err != nil {
+		return nil, fmt.Errorf("amqpsink: %w", err)
+	}
+	return s, nil
+}
+
+// Run consumes the events topic and publishes it until ctx ends, then
+// commits what RabbitMQ confirmed, closes the connection and returns nil.
+// Failures to publish are retried, with a backoff, from the sink's
+// position; Run returns an error only when it cannot start consuming.
+func (s *Sink) Run(ctx context.Context) error {
+	adm, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.d.Brokers...)}, s.d.KgoOpts...)...)
+	if err != nil {
+		return fmt.Errorf("amqpsink: %w", err)
+	}
+	defer adm.Close()
+	reg, err := s.d.Meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		if lag, ok := s.lag(ctx, kadm.NewClient(adm)); ok {
+			o.ObserveInt64(s.lagGauge, lag, s.attrs)
+		}
+		return nil
+	}, s.lagGauge)
+	if err != nil {
+		return fmt.Errorf("amqpsink: %w", err)
+	}
+	defer func() { _ = reg.Unregister() }()
+	defer func() { _ = s.pub.Close() }()
+	s.log.Info("amqp sink started", "exchange", s.cfg.Exchange, "group", s.d.Group)
+	return s.consumer.Run(ctx, s.Handle)
+}
+
+// lag is the sink group's lag on the events topic, false when it cannot
+// be read within a second.
+func (s *Sink) lag(ctx context.Context, adm *kadm.Client) (int64, bool) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(ctx, s.d.EventsTopic)
+	if err != nil || ends.Error() != nil {
+		return 0, false
+	}
+	committed, err := adm.FetchOffsets(ctx, s.d.Group)
+	if err != nil {
+		committed = nil // a group that never committed: everything is lag
+	}
+	var lag int64
+	ends.Each(func(o kadm.ListedOffset) {
+		at := int64(0)
+		if c, ok := committed.Lookup(s.d.EventsTopic, o.Partition); ok && c.At >= 0 {
+			at = c.At
+		}
+		lag += max(o.Offset-at, 0)
+	})
+	return lag, true
+}
+
+// Ready reports whether the sink's consumer has joined its group.
+func (s *Sink) Ready() bool { return s.consumer.Ready() }
+
+// Handle is the sink's topics.BatchHandler: it makes each record of the
+// batches a message (Build), leaving out repeats (events.HeaderRepeat: an
+// event announced again for KOI-net peers, which is not new activity),
+// events the filter does not select and records that cannot be read
+// (counted as failed, reason invalid, and logged), publishes them in
+// order and returns nil only once RabbitMQ confirmed every one. Each
+// message's id is <events topic>/<partition>/<offset>, the same whenever
+// the record is sent again.
+func (s *Sink) Handle(ctx context.Context, batches []topics.Batch) error {
+	var msgs []Message
+	var ids []string
+	for _, b := range batches {
+		for _, wm := range b.Messages {
+			if wm.Metadata.Get(events.HeaderRepeat) == "true" {
+				continue
+			}
+			pos, _ := topics.PositionFromContext(wm.Context())
+			id := b.Topic + "/" + strconv.FormatInt(int64(b.Partition), 10) + "/" + strconv.FormatInt(pos.Offset, 10)
+			rec, err := events.Parse(wm)
+			var m Message
+			if err == nil {
+				if !s.filter.selects(RIDType(rec.Observation.RID), events.GHTorrentKey(rec.RoutingKey)) {
+					continue
+				}
+				m, err = Build(rec)
+			}
+			if err != nil {
+				s.failed.Add(ctx, 1, s.invalid)
+				s.log.Error("amqp sink: skipping an events record it cannot publish", "id", id, "err", err)
+				continue
+			}
+			msgs = append(msgs, m)
+			ids = append(ids, id)
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	n, err := s.pub.Publish(ctx, msgs, ids)
+	if n > 0 {
+		s.delivered.Add(ctx, int64(n), s.attrs)
+	}
+	if err != nil {
+		s.failed.Add(ctx, int64(len(msgs)-n), s.unconfirmed)
+		return err
+	}
+	return nil
+}
+
+func noopMeter() metric.Meter { return noop.NewMeterProvider().Meter("amqpsink") }
