@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -225,14 +226,12 @@ func TestPlaintextChannel(t *testing.T) {
 		}
 		return true
 	})
-	select {
-	case m := <-got:
-		if m.Channel != "koistream/koistream/x" { // our own PUBLISHes, heard by the catch-all receiver
-			t.Errorf("unexpected message on %s: %.200s", m.Channel, m.Payload)
-		}
-	default:
-	}
-	for len(got) > 0 {
+	checkMetrics(t, n.Addr(), map[string]func(float64) bool{
+		`koistream_sink_delivered_total{`:           func(v float64) bool { return v == 2 },
+		`koistream_sink_lag{`:                       func(v float64) bool { return v == 0 },
+		`koistream_eventhive_messages_taken_total{`: func(v float64) bool { return v >= 1 },
+	})
+	for len(got) > 0 { // our own PUBLISHes to the input channel, heard by the catch-all receiver
 		if m := <-got; m.Channel != "koistream/koistream/x" {
 			t.Errorf("unexpected message on %s: %.200s", m.Channel, m.Payload)
 		}
@@ -401,5 +400,37 @@ func TestSubscriberReconnects(t *testing.T) {
 	recs := topicstest.ReadAll(t, broker, "raw")
 	if len(recs) != 2 || string(recs[0].Value) != `{"n":1}` || string(recs[1].Value) != `{"n":2}` {
 		t.Errorf("raw topic holds %d records, want the two messages in order", len(recs))
+	}
+}
+
+// checkMetrics reads the node's /metrics and checks the value of the
+// first series starting with each prefix and naming sink or source hive.
+func checkMetrics(t *testing.T, addr string, want map[string]func(float64) bool) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	if _, err := body.ReadFrom(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	for prefix, ok := range want {
+		found := false
+		for _, line := range strings.Split(body.String(), "\n") {
+			if !strings.HasPrefix(line, prefix) || !(strings.Contains(line, `sink="hive"`) || strings.Contains(line, `source="hive-in"`)) {
+				continue
+			}
+			found = true
+			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			if err != nil || !ok(v) {
+				t.Errorf("metric %s", line)
+			}
+			break
+		}
+		if !found {
+			t.Errorf("no %s...} series on /metrics", prefix)
+		}
 	}
 }

@@ -9,9 +9,12 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -176,13 +179,28 @@ func (c PublisherConfig) Validate() error {
 // PUBLISHes them: the delivering half of a Sink, usable on its own. Safe
 // for concurrent use.
 type Publisher struct {
-	cfg    PublisherConfig
-	client redis.UniversalClient
-	codec  *Codec
-	attrs  metric.MeasurementOption
+	cfg                        PublisherConfig
+	client                     redis.UniversalClient
+	codec                      *Codec
+	attrs, invalid, unaccepted metric.MeasurementOption
 
-	delivered, failed, undeliverable metric.Int64Counter
+	delivered, failed metric.Int64Counter
 }
+
+// Metric names, each with the attribute sink=<name>: the AMQP sink's
+// (pipeline/amqpsink), so that /metrics reads alike for every sink.
+const (
+	// MetricDelivered counts messages Redis accepted.
+	MetricDelivered = "koistream_sink_delivered"
+	// MetricFailed counts messages not delivered, by reason: "unconfirmed"
+	// (the PUBLISH failed; the batch is sent again, so one message can
+	// count more than once) and "invalid" (the events record cannot be
+	// made a message; it is logged and skipped).
+	MetricFailed = "koistream_sink_failed"
+	// MetricLag is the events the sink has not committed yet: the events
+	// topic's end offsets minus the sink group's committed offsets.
+	MetricLag = "koistream_sink_lag"
+)
 
 // NewPublisher returns a publisher to client; the caller closes client.
 func NewPublisher(client redis.UniversalClient, cfg PublisherConfig) (*Publisher, error) {
@@ -190,18 +208,19 @@ func NewPublisher(client redis.UniversalClient, cfg PublisherConfig) (*Publisher
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	sink := attribute.String("sink", cfg.Name)
 	p := &Publisher{cfg: cfg, client: client, codec: NewCodec(cfg.Secret),
-		attrs: metric.WithAttributes(attribute.String("sink", cfg.Name))}
-	var err error
-	counter := func(name, desc string) metric.Int64Counter {
-		c, e := cfg.Meter.Int64Counter(name, metric.WithDescription(desc))
-		err = errors.Join(err, e)
-		return c
+		attrs:      metric.WithAttributes(sink),
+		invalid:    metric.WithAttributes(sink, attribute.String("reason", "invalid")),
+		unaccepted: metric.WithAttributes(sink, attribute.String("reason", "unconfirmed")),
 	}
-	p.delivered = counter("koistream_sink_delivered", "Events a sink delivered and the outside system accepted.")
-	p.failed = counter("koistream_sink_failed", "Deliveries that failed and will be retried (the outside system was unreachable or refused).")
-	p.undeliverable = counter("koistream_sink_undeliverable", "Events records a sink can never deliver (malformed), logged and skipped.")
-	if err != nil {
+	var err error
+	if p.delivered, err = cfg.Meter.Int64Counter(MetricDelivered,
+		metric.WithDescription("Events a sink delivered: messages its outside system confirmed.")); err != nil {
+		return nil, fmt.Errorf("eventhive sink metrics: %w", err)
+	}
+	if p.failed, err = cfg.Meter.Int64Counter(MetricFailed,
+		metric.WithDescription("Events a sink failed to deliver, by reason: unconfirmed ones are sent again, invalid ones skipped.")); err != nil {
 		return nil, fmt.Errorf("eventhive sink metrics: %w", err)
 	}
 	return p, nil
@@ -224,12 +243,16 @@ type Item struct {
 //	                  "event":"<network>/<channel>/<event>","id":<uuid>}}
 //
 // (manifest and contents absent for a FORGET), sealed with the secret when
-// one is set. Everything in it is a function of the record, the id a
+// one is set. Repeats (events.HeaderRepeat) are left out: they announce
+// nothing new. Everything in it is a function of the record, the id a
 // name-based UUID (version 5) of its topic, partition and offset, so a
 // retry publishes the same message again. Events that came from EventHive
 // on the publisher's own network are left out: its members have them. An
 // error means msg can never be encoded.
 func (p *Publisher) Encode(msg *message.Message) (Item, bool, error) {
+	if msg.Metadata.Get(events.HeaderRepeat) == "true" {
+		return Item{}, false, nil // a no-op re-announcement for KOI-net targets
+	}
 	rec, err := events.Parse(msg)
 	if err != nil {
 		return Item{}, false, err
@@ -327,7 +350,7 @@ func positionUUID(pos topics.Position) string {
 // Redis accepted every PUBLISH (then the consumer may commit them) and an
 // error otherwise (the consumer offers the same batches again, which are
 // published again with the same ids). Records that can never be encoded
-// are logged, counted as undeliverable and skipped, so that one malformed
+// are logged, counted as failed ("invalid") and skipped, so that one malformed
 // record does not stop the sink.
 func (p *Publisher) Deliver(ctx context.Context, batches []topics.Batch) error {
 	var items []Item
@@ -337,7 +360,7 @@ func (p *Publisher) Deliver(ctx context.Context, batches []topics.Batch) error {
 			if err != nil {
 				p.cfg.Logger.Error("event cannot be published to EventHive; skipped", "partition", b.Partition,
 					"key", m.Metadata.Get(topics.RecordKey), "err", err)
-				p.undeliverable.Add(ctx, 1, p.attrs)
+				p.failed.Add(ctx, 1, p.invalid)
 				continue
 			}
 			if ok {
@@ -353,7 +376,7 @@ func (p *Publisher) Deliver(ctx context.Context, batches []topics.Batch) error {
 		pipe.Publish(ctx, it.Channel, it.Payload)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		p.failed.Add(ctx, int64(len(items)), p.attrs)
+		p.failed.Add(ctx, int64(len(items)), p.unaccepted)
 		return fmt.Errorf("eventhive sink: publish %d messages: %w", len(items), err)
 	}
 	p.delivered.Add(ctx, int64(len(items)), p.attrs)
@@ -378,9 +401,11 @@ type SinkConfig struct {
 // Sink is a Publisher fed by a topics.BatchConsumer of the events topic.
 // Its methods are safe for concurrent use.
 type Sink struct {
+	cfg      SinkConfig
 	client   *redis.Client
 	pub      *Publisher
 	consumer *topics.BatchConsumer
+	lagGauge metric.Int64ObservableGauge
 }
 
 // NewSink checks cfg and returns the sink; Run starts it. It does not
@@ -404,7 +429,13 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 		client.Close()
 		return nil, err
 	}
-	return &Sink{client: client, pub: pub, consumer: bc}, nil
+	gauge, err := pub.cfg.Meter.Int64ObservableGauge(MetricLag,
+		metric.WithDescription("Events a sink has not committed yet: the events topic's end offsets minus the sink group's committed offsets."))
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("eventhive sink metrics: %w", err)
+	}
+	return &Sink{cfg: cfg, client: client, pub: pub, consumer: bc, lagGauge: gauge}, nil
 }
 
 // Ready reports whether the sink's consumer has joined its group.
@@ -416,5 +447,44 @@ func (s *Sink) Ready() bool { return s.consumer.Ready() }
 // nothing is skipped and the rest of the node is not slowed.
 func (s *Sink) Run(ctx context.Context) error {
 	defer s.client.Close()
+	adm, err := kgo.NewClient(kgo.SeedBrokers(s.cfg.Brokers...))
+	if err != nil {
+		return fmt.Errorf("eventhive sink: %w", err)
+	}
+	defer adm.Close()
+	reg, err := s.pub.cfg.Meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		if lag, ok := s.lag(ctx, kadm.NewClient(adm)); ok {
+			o.ObserveInt64(s.lagGauge, lag, s.pub.attrs)
+		}
+		return nil
+	}, s.lagGauge)
+	if err != nil {
+		return fmt.Errorf("eventhive sink: %w", err)
+	}
+	defer func() { _ = reg.Unregister() }()
 	return s.consumer.Run(ctx, s.pub.Deliver)
+}
+
+// lag is the sink group's lag on the events topic, false when it cannot
+// be read within a second.
+func (s *Sink) lag(ctx context.Context, adm *kadm.Client) (int64, bool) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(ctx, s.cfg.EventsTopic)
+	if err != nil || ends.Error() != nil {
+		return 0, false
+	}
+	committed, err := adm.FetchOffsets(ctx, s.cfg.Group)
+	if err != nil {
+		committed = nil // a group that never committed: everything is lag
+	}
+	var lag int64
+	ends.Each(func(o kadm.ListedOffset) {
+		at := int64(0)
+		if c, ok := committed.Lookup(s.cfg.EventsTopic, o.Partition); ok && c.At >= 0 {
+			at = c.At
+		}
+		lag += max(o.Offset-at, 0)
+	})
+	return lag, true
 }
