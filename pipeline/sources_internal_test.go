@@ -27,9 +27,15 @@ func TestEverySourceHasAParser(t *testing.T) {
 		}
 		kinds = append(kinds, src.Kind)
 	}
+	for _, cs := range configSources() {
+		if _, ok := parsers.Lookup(cs.Kind); !ok || cs.Start == nil {
+			t.Errorf("configurable source %q: parser registered %v, Start set %v", cs.Type, ok, cs.Start != nil)
+		}
+		kinds = append(kinds, cs.Kind)
+	}
 	for _, k := range parsers.Kinds() {
 		if !slices.Contains(kinds, k) {
-			t.Errorf("parser of kind %q has no intake in builtinSources", k)
+			t.Errorf("parser of kind %q has no intake in builtinSources or configSources", k)
 		}
 	}
 }

@@ -105,7 +105,7 @@ func TestNormalizeStageParsers(t *testing.T) {
 	if o.RID != "orn:pigeon.note:n-1" || o.Source != "carrier-pigeon" || o.SourceKey != "n-1" || o.RawPartition != 1 || o.RawOffset != 5 {
 		t.Errorf("observation %+v", o)
 	}
-	if kinds := stages.BuiltinParsers().Kinds(); !reflect.DeepEqual(kinds, []string{"github-api", ghwire.SourceKind, "koi-net", "publish"}) {
+	if kinds := stages.BuiltinParsers().Kinds(); !reflect.DeepEqual(kinds, []string{"eventhive", "github-api", ghwire.SourceKind, "koi-net", "publish"}) {
 		t.Errorf("builtin parsers %v", kinds)
 	}
 }
