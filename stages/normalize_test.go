@@ -120,7 +120,7 @@ func TestNormalizeStageRejects(t *testing.T) {
 		{"unknown source kind", func(ctx context.Context, m *message.Message) context.Context {
 			m.Metadata.Set(raw.HeaderSource, "carrier-pigeon")
 			return ctx
-		}, `unknown source kind "carrier-pigeon" (known: [github-api github-webhook koi-net publish])`},
+		}, `unknown source kind "carrier-pigeon" (known: [eventhive github-api github-webhook koi-net publish])`},
 		{"no source kind", func(ctx context.Context, m *message.Message) context.Context {
 			delete(m.Metadata, raw.HeaderSource)
 			return ctx
