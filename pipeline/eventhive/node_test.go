@@ -3,6 +3,7 @@ package eventhive_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -295,13 +296,34 @@ func TestSecretChannel(t *testing.T) {
 		return found
 	})
 
-	// Refused: a signed message altered after signing, and an array.
+	// Refused: a signed message altered after signing, the sealed message
+	// with one bit of its ciphertext flipped (CTR has no MAC of its own:
+	// "done" decrypts to "eone", and the signature catches it), and an
+	// array.
 	sig, err := codec.Signature([]byte(`{"job":"done"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
+	plain, _, err := codec.Open(sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w map[string]string
+	if err := json.Unmarshal(sealed, &w); err != nil {
+		t.Fatal(err)
+	}
+	ct, err := base64.StdEncoding.DecodeString(w["ciphertext"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct[bytes.Index(plain, []byte(`"done"`))+1] ^= 1
+	flipped, _ := json.Marshal(map[string]string{"iv": w["iv"], "ciphertext": base64.StdEncoding.EncodeToString(ct)})
+	if err := client.Publish(context.Background(), "koistream/in/flipped", flipped).Err(); err != nil {
+		t.Fatal(err)
+	}
 	refused := map[string]string{
 		"koistream/in/tampered": "signature does not verify",
+		"koistream/in/flipped":  "signature does not verify",
 		"koistream/in/array":    "not a JSON object",
 	}
 	if err := client.Publish(context.Background(), "koistream/in/tampered", `{"job":"undone","__sign__":"`+sig+`"}`).Err(); err != nil {
