@@ -398,6 +398,21 @@ type SinkConfig struct {
 	Publisher PublisherConfig
 }
 
+// Validate reports whether the configuration is complete: a URL
+// redis.ParseURL reads, the brokers, group and topic, and a valid
+// Publisher configuration (its defaults applied).
+func (c SinkConfig) Validate() error {
+	if _, err := redis.ParseURL(c.URL); err != nil {
+		return fmt.Errorf("url: %w", err)
+	}
+	if len(c.Brokers) == 0 || c.Group == "" || c.EventsTopic == "" {
+		return errors.New("eventhive sink: brokers, group and events topic are required")
+	}
+	pc := c.Publisher
+	pc.setDefaults()
+	return pc.Validate()
+}
+
 // Sink is a Publisher fed by a topics.BatchConsumer of the events topic.
 // Its methods are safe for concurrent use.
 type Sink struct {
@@ -412,6 +427,9 @@ type Sink struct {
 // connect to Redis: a Redis that is down at start is retried like one that
 // goes away later.
 func NewSink(cfg SinkConfig) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	opts, err := redis.ParseURL(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
