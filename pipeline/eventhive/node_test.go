@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/koistream/koistream/pipeline"
 	"github.com/koistream/koistream/pipeline/eventhive"
@@ -419,7 +420,11 @@ func TestSubscriberReconnects(t *testing.T) {
 	topicstest.WaitFor(t, waitLong, "the subscriber to notice", func() bool { return !sub.Subscribed() })
 	r.Restart()
 	publishUntilHeard(t, client, "koistream/koistream/two", []byte(`{"n":2}`))
-	recs := topicstest.ReadAll(t, broker, "raw")
+	var recs []*kgo.Record
+	topicstest.WaitFor(t, waitLong, "both messages in the raw topic", func() bool {
+		recs = topicstest.ReadAll(t, broker, "raw")
+		return len(recs) >= 2
+	})
 	if len(recs) != 2 || string(recs[0].Value) != `{"n":1}` || string(recs[1].Value) != `{"n":2}` {
 		t.Errorf("raw topic holds %d records, want the two messages in order", len(recs))
 	}

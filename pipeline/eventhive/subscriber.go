@@ -172,6 +172,9 @@ func (s *Subscriber) Run(ctx context.Context) error {
 func (s *Subscriber) session(ctx context.Context, client *redis.Client, ok func()) error {
 	ps := client.PSubscribe(ctx, s.Pattern())
 	defer ps.Close()
+	// go-redis does not end a blocking read when ctx ends: closing the
+	// subscription does, so that shutdown does not wait for PingInterval.
+	defer context.AfterFunc(ctx, func() { _ = ps.Close() })()
 	if _, err := ps.Receive(ctx); err != nil { // the confirmation
 		return err
 	}
