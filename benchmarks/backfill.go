@@ -98,6 +98,25 @@ func (p passRequests) String() string {
 	return b.String()
 }
 
+// byList counts the requests per list (the path without the query), in
+// the order first asked, like "/repos/o/r/issues 13".
+func (p passRequests) byList() string {
+	var order []string
+	count := map[string]int{}
+	for _, r := range p.log {
+		path, _, _ := strings.Cut(r.URI, "?")
+		if count[path] == 0 {
+			order = append(order, path)
+		}
+		count[path]++
+	}
+	parts := make([]string, 0, len(order))
+	for _, path := range order {
+		parts = append(parts, fmt.Sprintf("%s %d", path, count[path]))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // backfillRequestsResult is what measureBackfillRequests measured.
 type backfillRequestsResult struct {
 	first, second passRequests

@@ -40,12 +40,12 @@ func BenchmarkBackfillRequests(b *testing.B) {
 		second.requests += res.second.requests
 		second.notModified += res.second.notModified
 		second.conditional += res.second.conditional
-		second.log = res.second.log
+		first.log, second.log = res.first.log, res.second.log
 	}
 	b.StopTimer()
 	items := float64(s.items() * b.N)
-	b.Logf("repository: %s (%d items); first pass %d requests, %d answered 304; second pass:\n%s",
-		s, s.items(), first.requests/b.N, first.notModified/b.N, second)
+	b.Logf("repository: %s (%d items); first pass %d requests (%s), %d answered 304; second pass:\n%s",
+		s, s.items(), first.requests/b.N, first.byList(), first.notModified/b.N, second)
 	b.ReportMetric(float64(first.requests)/items, "req/item")
 	b.ReportMetric(float64(first.requests)/float64(b.N), "pass1-requests")
 	b.ReportMetric(float64(second.requests)/items, "pass2-req/item")
