@@ -8,9 +8,11 @@ import (
 	"testing"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/koistream/koistream/pipeline"
 	"github.com/koistream/koistream/pipeline/amqpsink"
+	"github.com/koistream/koistream/pipeline/eventhive"
 	"github.com/koistream/koistream/topics/topicstest"
 )
 
@@ -47,6 +49,76 @@ func BenchmarkSinkAMQP(b *testing.B) {
 		}
 		reportSink(b, res)
 	}
+}
+
+// BenchmarkSinkEventHive is BenchmarkSinkAMQP for the EventHive sink: the
+// events topic PUBLISHed to a real Redis, counted by a PSUBSCRIBE client,
+// plaintext and sealed (signed and encrypted).
+func BenchmarkSinkEventHive(b *testing.B) {
+	rds := topicstest.StartRedis(b)
+	c := benchCorpus(b)
+	for _, secret := range []string{"", "m1s3cr3t"} {
+		name := "plaintext"
+		if secret != "" {
+			name = "sealed"
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				var got atomic.Int64
+				res, err := measureSinkBacklog(context.Background(), b.TempDir(), c, sinkDeliveries,
+					func(ctx context.Context, node *pipeline.Node) error {
+						if err := countRedis(ctx, rds.URL, &got); err != nil {
+							return err
+						}
+						s, err := eventhive.NewSink(eventhive.SinkConfig{
+							URL: rds.URL, Brokers: node.KafkaAddrs(), Group: "bench.sink.eventhive." + name,
+							EventsTopic: node.Topics().Events,
+							Publisher:   eventhive.PublisherConfig{Network: "bench", Secret: secret, Name: "bench", Logger: slog.New(slog.DiscardHandler)},
+						})
+						if err != nil {
+							return err
+						}
+						return s.Run(ctx)
+					}, got.Load, slog.New(slog.DiscardHandler))
+				if err != nil {
+					b.Fatal(err)
+				}
+				reportSink(b, res)
+			}
+		})
+	}
+}
+
+// countRedis subscribes to every channel of the benchmark's network and
+// counts the messages until ctx ends; it returns once subscribed.
+func countRedis(ctx context.Context, url string, n *atomic.Int64) error {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return err
+	}
+	cl := redis.NewClient(opts)
+	ps := cl.PSubscribe(ctx, "bench/*")
+	if _, err := ps.Receive(ctx); err != nil {
+		cl.Close()
+		return err
+	}
+	go func() {
+		defer cl.Close()
+		defer ps.Close()
+		ch := ps.Channel(redis.WithChannelSize(1 << 16))
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-ch:
+				if !ok {
+					return
+				}
+				n.Add(1)
+			}
+		}
+	}()
+	return nil
 }
 
 // countAMQP declares a queue bound with "#" to the benchmark's exchange
