@@ -127,7 +127,7 @@ func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, build fu
 	}
 	items := 0
 	for {
-		r, err := f.get(ctx, repo, resource, st.Next, true)
+		r, err := f.get(ctx, repo, resource, st.Next, !st.Refetch)
 		if err != nil {
 			return err
 		}
@@ -153,8 +153,9 @@ func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, build fu
 		case st.Max.After(st.Since):
 			st.Since = st.Max
 			st.Next = build(st.Since)
+			st.Refetch = false // a new walk: conditional again
 		default:
-			st.Next = ""
+			st.Next, st.Refetch = "", false
 		}
 		if err := f.store.save(repo, resource, st, r); err != nil {
 			return err
@@ -236,7 +237,7 @@ func (f *Fetcher) passPulls(ctx context.Context, repo string) error {
 	}
 	items := 0
 	for {
-		r, err := f.get(ctx, repo, githubapi.ResourcePulls, st.Next, true)
+		r, err := f.get(ctx, repo, githubapi.ResourcePulls, st.Next, !st.Refetch)
 		if err != nil {
 			return err
 		}
@@ -264,7 +265,7 @@ func (f *Fetcher) passPulls(ctx context.Context, repo string) error {
 		f.update(repo, func(s *RepoStats) { s.Items += len(prs) })
 		next := ParseLink(r.header.Get("Link"))["next"]
 		if stop || next == "" {
-			st.Since, st.Next = st.Max, ""
+			st.Since, st.Next, st.Refetch = st.Max, "", false
 		} else {
 			st.Next = next
 		}

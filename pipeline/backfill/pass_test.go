@@ -304,3 +304,64 @@ func TestSetSince(t *testing.T) {
 		}
 	}
 }
+
+// SetSince re-walks a list from the date given even when the list has not
+// changed since the walk before: the earlier walk's validators (for the same
+// URLs) must not turn the re-walk into a 304 that skips what that walk never
+// reached (older than its lookback, or after the page where MaxItems cut it).
+func TestSetSinceRewalksUnchangedLists(t *testing.T) {
+	type tc struct {
+		name  string
+		spec  fakegithub.RepoSpec
+		mod   func(*backfill.Config)
+		since []time.Duration // SetSince(Base+d) then one Pass, in turn
+		want  func(kind string, n int) bool
+	}
+	cases := []tc{
+		{
+			// Pulls 3..62 are updated at Base+n h 30 min; the first pass
+			// (lookback 1 day from Base+72h) reaches back to 48.
+			name:  "pulls older than the first pass's lookback",
+			spec:  fakegithub.RepoSpec{ID: 7, Issues: 2, Pulls: 60},
+			mod:   func(c *backfill.Config) { c.LookbackDays = 1 },
+			since: []time.Duration{-1, 10 * time.Hour},
+			want:  func(kind string, n int) bool { return kind == "pull" && n >= 10 },
+		},
+		{
+			// The same --since twice: the first run was cut by MaxItems.
+			name:  "issues again from the same since after a cut walk",
+			spec:  fakegithub.RepoSpec{ID: 7, Issues: 30},
+			mod:   func(c *backfill.Config) { c.MaxItems = 6 },
+			since: []time.Duration{0, 0, -1, -1, -1, -1, -1, -1},
+			want:  func(kind string, n int) bool { return kind == "issue" },
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, fakegithub.Options{}, c.spec)
+			e.clock = fakegithub.NewClock(fakegithub.DefaultBase.Add(72 * time.Hour))
+			f := e.fetcher(c.mod)
+			ctx := context.Background()
+			for _, d := range c.since {
+				if d >= 0 {
+					if err := f.SetSince(repoName, fakegithub.DefaultBase.Add(d)); err != nil {
+						t.Fatalf("SetSince: %v", err)
+					}
+				}
+				if err := f.Pass(ctx); err != nil {
+					t.Fatalf("Pass: %v", err)
+				}
+			}
+			got := entities(t, e.inputs())
+			for n := 1; n <= c.spec.Issues+c.spec.Pulls; n++ {
+				kind := "issue"
+				if n > c.spec.Issues {
+					kind = "pull"
+				}
+				if c.want(kind, n) && !got[kind+":"+itoa(n)] {
+					t.Errorf("%s %d was never fetched", kind, n)
+				}
+			}
+		})
+	}
+}

@@ -36,6 +36,11 @@ type listState struct {
 	// Next is the URL of the next page of an unfinished walk (a Link URL
 	// verbatim, or the walk's first page); empty when idle.
 	Next string `json:"next,omitempty"`
+	// Refetch makes every request of the walk under way unconditional
+	// (set by SetSince): validators an earlier walk kept for the same URLs
+	// would answer 304 for pages that walk never went past, and the
+	// re-walk would stop there. It clears when the walk ends.
+	Refetch bool `json:"refetch,omitempty"`
 	// Max is the newest updated_at (or commit date) seen in the walk.
 	Max time.Time `json:"max,omitzero"`
 	// MaxID is the newest event id seen (events).
