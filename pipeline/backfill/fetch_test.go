@@ -22,10 +22,16 @@ func TestFetch(t *testing.T) {
 	cases := []struct {
 		rid, resource, contains string
 		notFound, invalid       bool
+		gone                    bool // GitHub answers 410: the issue was deleted
 	}{
 		{rid: "orn:github.repo:octo/hello", resource: githubapi.ResourceRepo, contains: `"full_name":"octo/hello"`},
 		{rid: "orn:github.issue:octo/hello:2", resource: githubapi.ResourceIssue, contains: `"number":2`},
-		{rid: "orn:github.issue:octo/hello:7", resource: githubapi.ResourceIssue, contains: `"pull_request"`},
+		// Number 7 is a pull request: GET /issues/7 answers it as an issue
+		// with a pull_request key, which the parser turns into nothing (the
+		// entity is orn:github.pr:octo/hello:7), so the issue RID is not
+		// found rather than fetched again at every ask and never cached.
+		{rid: "orn:github.issue:octo/hello:7", notFound: true},
+		{rid: "orn:github.issue:octo/hello:3", notFound: true, gone: true},
 		{rid: "orn:github.pr:octo/hello:7", resource: githubapi.ResourcePull, contains: `"merged":`},
 		{rid: "orn:github.commit:octo/hello:" + sha, resource: githubapi.ResourceCommit, contains: `"sha":"` + sha + `"`},
 		{rid: "orn:github.issue:octo/hello:99", notFound: true},
@@ -37,6 +43,10 @@ func TestFetch(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.rid, func(t *testing.T) {
+			if c.gone {
+				e.gh.Inject(fakegithub.Fault{PathContains: "/issues/3", Times: 1, Status: 410,
+					Body: `{"message":"This issue was deleted","documentation_url":"https://docs.github.com/rest/issues/issues#get-an-issue","status":"410"}`})
+			}
 			before := len(e.inputs())
 			in, err := f.Fetch(context.Background(), c.rid)
 			var nf *backfill.NotFoundError
