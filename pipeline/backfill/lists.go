@@ -38,7 +38,7 @@ func (f *Fetcher) passRepoObject(ctx context.Context, repo string) error {
 	if err := json.Unmarshal(r.body, &gr); err != nil {
 		return fmt.Errorf("decode repository: %w", err)
 	}
-	st.DefaultBranch, st.ID = gr.GetDefaultBranch(), gr.GetID()
+	st.DefaultBranch, st.ID, st.FullName = gr.GetDefaultBranch(), gr.GetID(), gr.GetFullName()
 	f.update(repo, func(s *RepoStats) { s.Items++ })
 	return f.store.save(repo, githubapi.ResourceRepo, st, r)
 }

@@ -138,3 +138,17 @@ func (f *Fetcher) SetSince(repo string, since time.Time) error {
 	}
 	return nil
 }
+
+// FullName returns repo ("owner/repo", in any case) as GitHub spells it
+// (after a rename, its new name), from the repository object the last
+// pass fetched; repo itself when no
+// pass has fetched it yet. The RIDs the webhook path makes carry GitHub's
+// spelling, so what is looked up by RID (a delivery's event RID, say)
+// needs it, not the configured name.
+func (f *Fetcher) FullName(repo string) string {
+	st, err := f.store.state(repo, githubapi.ResourceRepo)
+	if err != nil || st.FullName == "" {
+		return repo
+	}
+	return st.FullName
+}

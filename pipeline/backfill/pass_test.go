@@ -365,3 +365,23 @@ func TestSetSinceRewalksUnchangedLists(t *testing.T) {
 		})
 	}
 }
+
+// FullName is the repository as GitHub spells it once a pass fetched it,
+// whatever the case it was configured in; the configured name before.
+func TestFullName(t *testing.T) {
+	for _, configured := range []string{"octo/hello", "OCTO/Hello", "Octo/HELLO"} {
+		t.Run(configured, func(t *testing.T) {
+			e := newEnv(t, fakegithub.Options{}, smallRepo)
+			f := e.fetcher(func(c *backfill.Config) { c.Repos = []string{configured} })
+			if got := f.FullName(configured); got != configured {
+				t.Errorf("FullName before a pass = %q, want %q", got, configured)
+			}
+			if err := f.Pass(context.Background()); err != nil {
+				t.Fatalf("Pass: %v", err)
+			}
+			if got := f.FullName(configured); got != repoName {
+				t.Errorf("FullName = %q, want GitHub's %q", got, repoName)
+			}
+		})
+	}
+}

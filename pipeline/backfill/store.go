@@ -49,9 +49,11 @@ type listState struct {
 	WalkMaxID int64 `json:"walk_max_id,omitempty"`
 	// PollAfter is when the events feed may be polled again.
 	PollAfter time.Time `json:"poll_after,omitzero"`
-	// DefaultBranch and ID are the repository's (repo).
+	// DefaultBranch and ID are the repository's (repo); FullName is its
+	// full_name, as GitHub spells it.
 	DefaultBranch string `json:"default_branch,omitempty"`
 	ID            int64  `json:"id,omitempty"`
+	FullName      string `json:"full_name,omitempty"`
 	// LegacyUpdatedAt is the repository's updated_at an old sensor's
 	// state file recorded (repo); informational.
 	LegacyUpdatedAt string `json:"legacy_updated_at,omitempty"`
