@@ -113,7 +113,17 @@ func okOnly(r *response) *response {
 // starts a new walk at since=<newest>, which re-reads only the overlap and
 // whose first page's ETag makes the next pass over an unchanged list one
 // 304. Pages are followed by Link; the state moves only after the sink.
-func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, build func(since time.Time) string,
+//
+// byUpdate is set for a list ordered by updated_at ascending (issues),
+// whose Link pages are offsets: an item already read that changes moves to
+// the end and every later item one place up, so across a pause of the walk
+// (a MaxItems cut, a stop) the item first on the next page would slip onto
+// a page already read and be skipped for good. Such a walk resumes from
+// the newest updated_at it read (every item not yet read is at least as
+// new) with a new since query, not from the stored offset. Commits,
+// newest first, only move down as commits are added: their Link is
+// followed.
+func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, byUpdate bool, build func(since time.Time) string,
 	stamps func(body []byte) ([]time.Time, error)) error {
 	st, err := f.store.state(repo, resource)
 	if err != nil {
@@ -122,8 +132,13 @@ func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, build fu
 	if !st.Started {
 		st.Started, st.Since = true, f.lookback()
 	}
-	if st.Next == "" {
+	switch {
+	case st.Next == "":
 		st.Next, st.Max = build(st.Since), st.Since
+	case byUpdate && st.Max.After(st.Since):
+		// A paused walk that read items: go on from the newest read.
+		st.Since = st.Max
+		st.Next = build(st.Since)
 	}
 	items := 0
 	for {
@@ -174,7 +189,7 @@ func (f *Fetcher) passIssues(ctx context.Context, repo string) error {
 		}
 		return f.repoURL(repo, "/issues", q)
 	}
-	return f.sinceWalk(ctx, repo, githubapi.ResourceIssues, build, func(b []byte) ([]time.Time, error) {
+	return f.sinceWalk(ctx, repo, githubapi.ResourceIssues, true, build, func(b []byte) ([]time.Time, error) {
 		var is []github.Issue
 		if err := json.Unmarshal(b, &is); err != nil {
 			return nil, err
@@ -202,7 +217,7 @@ func (f *Fetcher) passCommits(ctx context.Context, repo string) error {
 		}
 		return f.repoURL(repo, "/commits", q)
 	}
-	err = f.sinceWalk(ctx, repo, githubapi.ResourceCommits, build, func(b []byte) ([]time.Time, error) {
+	err = f.sinceWalk(ctx, repo, githubapi.ResourceCommits, false, build, func(b []byte) ([]time.Time, error) {
 		var cs []github.RepositoryCommit
 		if err := json.Unmarshal(b, &cs); err != nil {
 			return nil, err
