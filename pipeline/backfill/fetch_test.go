@@ -184,6 +184,7 @@ func TestImportStateFile(t *testing.T) {
 }
 
 func TestParseRID(t *testing.T) {
+	const sha40 = "0123456789abcdef0123456789abcdef01234567"
 	cases := []struct {
 		rid  string
 		want backfill.EntityRef
@@ -192,7 +193,14 @@ func TestParseRID(t *testing.T) {
 		{"orn:github.repo:a/b", backfill.EntityRef{Type: "orn:github.repo", Repo: "a/b"}, true},
 		{"orn:github.issue:a/b:12", backfill.EntityRef{Type: "orn:github.issue", Repo: "a/b", Number: 12}, true},
 		{"orn:github.pr:a/b.c:3", backfill.EntityRef{Type: "orn:github.pr", Repo: "a/b.c", Number: 3}, true},
-		{"orn:github.commit:a/b:ABCDEF0", backfill.EntityRef{Type: "orn:github.commit", Repo: "a/b", SHA: "abcdef0"}, true},
+		{"orn:github.commit:a/b:" + sha40, backfill.EntityRef{Type: "orn:github.commit", Repo: "a/b", SHA: sha40}, true},
+		{"orn:github.commit:a/b:" + sha40 + sha40[:24], backfill.EntityRef{Type: "orn:github.commit", Repo: "a/b", SHA: sha40 + sha40[:24]}, true},
+		// A short or upper-case SHA names no RID the node can hold: the
+		// webhook path and the parser make commit RIDs of the full
+		// lower-case SHA only, so fetching one would be deferred at every
+		// ask, a request each time, and never answered.
+		{"orn:github.commit:a/b:abcdef0", backfill.EntityRef{}, false},
+		{"orn:github.commit:a/b:" + strings.ToUpper(sha40), backfill.EntityRef{}, false},
 		{"orn:github.issue:a/b:012", backfill.EntityRef{}, false},
 		{"orn:github.issue:a/b:0", backfill.EntityRef{}, false},
 		{"orn:github.issue:a/b", backfill.EntityRef{}, false},
