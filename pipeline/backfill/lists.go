@@ -120,7 +120,8 @@ func okOnly(r *response) *response {
 // (a MaxItems cut, a stop) the item first on the next page would slip onto
 // a page already read and be skipped for good. Such a walk resumes from
 // the newest updated_at it read (every item not yet read is at least as
-// new) with a new since query, not from the stored offset. Commits,
+// new; a second earlier for ties) with a new since query, not from the
+// stored offset. Commits,
 // newest first, only move down as commits are added: their Link is
 // followed.
 func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, byUpdate bool, build func(since time.Time) string,
@@ -135,10 +136,16 @@ func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, byUpdate
 	switch {
 	case st.Next == "":
 		st.Next, st.Max = build(st.Since), st.Since
-	case byUpdate && st.Max.After(st.Since):
-		// A paused walk that read items: go on from the newest read.
-		st.Since = st.Max
-		st.Next = build(st.Since)
+	case byUpdate && st.Max.Add(-time.Second).After(st.Since):
+		// A paused walk that read past its since: go on from the newest
+		// item read, a second early, so that an unread item updated in
+		// the same second is in the window whether GitHub's since
+		// ("updated after") is inclusive or not. Since only grows this
+		// way, so a walk paused after every page still progresses; the
+		// rest of the walk is unconditional, as no 304 of an earlier
+		// query at that since can say this walk is done.
+		st.Since = st.Max.Add(-time.Second)
+		st.Next, st.Refetch = build(st.Since), true
 	}
 	items := 0
 	for {

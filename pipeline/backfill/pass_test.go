@@ -401,14 +401,21 @@ func TestIssueWalkResumedAfterAnEditSkipsNothing(t *testing.T) {
 		edit   []int // issues edited while the walk is paused
 		cutAt  int   // MaxItems
 		issues int
+		ties   []int // issues edited in one second before the first pass
 	}{
-		{"the first issue of the first page", []int{1}, 3, 12},
-		{"two issues of the first page", []int{1, 2}, 3, 12},
-		{"the last issue read", []int{6}, 6, 12},
+		{"the first issue of the first page", []int{1}, 3, 12, nil},
+		{"two issues of the first page", []int{1, 2}, 3, 12, nil},
+		{"the last issue read", []int{6}, 6, 12, nil},
+		// Pages of issues updated in the same second, the walk paused
+		// after each: it still gets past them.
+		{"pages of ties", nil, 3, 12, []int{1, 2, 3, 4, 5, 6, 7}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, fakegithub.Options{}, fakegithub.RepoSpec{ID: 7, Issues: c.issues})
+			for _, n := range c.ties {
+				e.gh.EditIssue(repoName, n, "bulk edit")
+			}
 			f := e.fetcher(func(cfg *backfill.Config) { cfg.MaxItems = c.cutAt })
 			ctx := context.Background()
 			if err := f.Pass(ctx); err != nil {
