@@ -102,7 +102,7 @@ const repoPath = "/repos/octo/hello"
 func passStarts(reqs []fakegithub.Request) []int {
 	var out []int
 	for i, r := range reqs {
-		if r.Method == http.MethodGet && r.URI == repoPath {
+		if r.Method == http.MethodGet && strings.EqualFold(r.URI, repoPath) { // as configured, in any case
 			out = append(out, i)
 		}
 	}
@@ -409,8 +409,22 @@ func newWebhookForwarder(t *testing.T) *webhookForwarder {
 // one the node lacks; the node's pass asks GitHub to redeliver exactly the
 // two failed ones it lacks, they reach the cache as event RIDs, and later
 // passes ask for nothing more. Nothing is announced twice.
+//
+// The repository may be configured in another case than GitHub spells it
+// (the README's blockscience/koi-net is GitHub's BlockScience/koi-net):
+// the delivery's event RID is GitHub's spelling, and the node still knows
+// what it has.
 func TestBackfillRecoversOnlyMissingDeliveries(t *testing.T) {
 	t.Parallel()
+	for _, configured := range []string{"octo/hello", "OCTO/Hello"} {
+		t.Run(configured, func(t *testing.T) {
+			t.Parallel()
+			testRecoversOnlyMissingDeliveries(t, configured)
+		})
+	}
+}
+
+func testRecoversOnlyMissingDeliveries(t *testing.T, configured string) {
 	const secret = "recovery-secret"
 	fw := newWebhookForwarder(t)
 	fake := fakegithub.New(fakegithub.Options{WebhookURL: fw.srv.URL + pipeline.DefaultWebhookPath, WebhookSecret: secret})
@@ -419,7 +433,7 @@ func TestBackfillRecoversOnlyMissingDeliveries(t *testing.T) {
 	gate := newGate(false, "")
 	n := startStreamsNode(t, func(c *pipeline.Config) {
 		c.WebhookSecrets = [][]byte{[]byte(secret)}
-		c.Backfill = pipeline.BackfillConfig{APIURL: fake.URL, Repos: []string{"octo/hello"}, Tokens: []string{"t1"},
+		c.Backfill = pipeline.BackfillConfig{APIURL: fake.URL, Repos: []string{configured}, Tokens: []string{"t1"},
 			Interval: time.Second, HTTPClient: &http.Client{Transport: gate}}
 	})
 	fw.target.Store(&url.URL{Scheme: "http", Host: n.Addr()})

@@ -18,8 +18,9 @@ type BackfillOptions struct {
 	// Repos are the repositories to pass over; empty means the
 	// configuration's (cfg.Backfill.Repos).
 	Repos []string
-	// Since, when not zero, starts the pass at this time instead of each
-	// list's watermark (the first pass still stops at the lookback).
+	// Since, when not zero, walks the issues, pulls and commits again
+	// from this time, whatever their watermark and the lookback, with
+	// unconditional requests (backfill.Fetcher.SetSince).
 	Since time.Time
 	// OnProgress, when set, receives a repository's statistics after
 	// every response and wait; it must not block.

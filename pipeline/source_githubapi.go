@@ -98,8 +98,11 @@ func recoverDeliveries(ctx context.Context, b *githubBackfill, repo string, d So
 	if d.Cached == nil || ctx.Err() != nil {
 		return
 	}
+	// Event RIDs carry GitHub's spelling of the repository, which the
+	// configured name may differ from in case.
+	name := b.f.FullName(repo)
 	have := func(guid string) bool {
-		found, err := d.Cached(gh.EventRID(repo, guid))
+		found, err := d.Cached(gh.EventRID(name, guid))
 		return err == nil && found
 	}
 	rec, err := b.f.RecoverDeliveries(ctx, repo, nil, have)

@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,7 +13,8 @@ import (
 )
 
 // NotFoundError is Fetch's error for an entity GitHub does not have (404,
-// or 422 for an unknown commit SHA). It wraps ErrNotFound.
+// 410 for a deleted issue, 422 for an unknown commit SHA, or an issue
+// number that is a pull request's). It wraps ErrNotFound.
 type NotFoundError struct {
 	// RID is the RID asked for.
 	RID string
@@ -48,10 +50,21 @@ func (f *Fetcher) Fetch(ctx context.Context, rid string) (githubapi.Input, error
 	u := f.repoURL(e.Repo, suffix, nil)
 	r, err := f.do(ctx, e.Repo, http.MethodGet, u, false)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) || (e.Type == gh.TypeCommit && isStatus(err, http.StatusUnprocessableEntity)) {
+		// 410: a deleted issue ("This issue was deleted"), which no retry
+		// brings back.
+		if errors.Is(err, ErrNotFound) || isStatus(err, http.StatusGone) ||
+			(e.Type == gh.TypeCommit && isStatus(err, http.StatusUnprocessableEntity)) {
 			return githubapi.Input{}, &NotFoundError{RID: rid}
 		}
 		return githubapi.Input{}, fmt.Errorf("backfill: fetch %s: %w", rid, err)
+	}
+	if e.Type == gh.TypeIssue && isPullRequest(r.body) {
+		// GET /issues/{n} answers a pull request's number too, as an
+		// issue with a pull_request key. No orn:github.issue exists for
+		// it (the parser makes nothing of it: the entity is the
+		// orn:github.pr), so it is not found, not fetched at every ask
+		// and never cached.
+		return githubapi.Input{}, &NotFoundError{RID: rid}
 	}
 	in := f.input(e.Repo, resource, u, r)
 	if err := f.sink(ctx, in); err != nil {
@@ -59,4 +72,13 @@ func (f *Fetcher) Fetch(ctx context.Context, rid string) (githubapi.Input, error
 	}
 	f.update(e.Repo, func(s *RepoStats) { s.Pages++; s.Items++ })
 	return in, nil
+}
+
+// isPullRequest reports whether an issue object has a non-null
+// pull_request member: a pull request seen through the issues endpoint.
+func isPullRequest(body []byte) bool {
+	var is struct {
+		PullRequest json.RawMessage `json:"pull_request"`
+	}
+	return json.Unmarshal(body, &is) == nil && len(is.PullRequest) > 0 && string(is.PullRequest) != "null"
 }

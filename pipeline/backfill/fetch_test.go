@@ -22,10 +22,16 @@ func TestFetch(t *testing.T) {
 	cases := []struct {
 		rid, resource, contains string
 		notFound, invalid       bool
+		gone                    bool // GitHub answers 410: the issue was deleted
 	}{
 		{rid: "orn:github.repo:octo/hello", resource: githubapi.ResourceRepo, contains: `"full_name":"octo/hello"`},
 		{rid: "orn:github.issue:octo/hello:2", resource: githubapi.ResourceIssue, contains: `"number":2`},
-		{rid: "orn:github.issue:octo/hello:7", resource: githubapi.ResourceIssue, contains: `"pull_request"`},
+		// Number 7 is a pull request: GET /issues/7 answers it as an issue
+		// with a pull_request key, which the parser turns into nothing (the
+		// entity is orn:github.pr:octo/hello:7), so the issue RID is not
+		// found rather than fetched again at every ask and never cached.
+		{rid: "orn:github.issue:octo/hello:7", notFound: true},
+		{rid: "orn:github.issue:octo/hello:3", notFound: true, gone: true},
 		{rid: "orn:github.pr:octo/hello:7", resource: githubapi.ResourcePull, contains: `"merged":`},
 		{rid: "orn:github.commit:octo/hello:" + sha, resource: githubapi.ResourceCommit, contains: `"sha":"` + sha + `"`},
 		{rid: "orn:github.issue:octo/hello:99", notFound: true},
@@ -37,6 +43,10 @@ func TestFetch(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.rid, func(t *testing.T) {
+			if c.gone {
+				e.gh.Inject(fakegithub.Fault{PathContains: "/issues/3", Times: 1, Status: 410,
+					Body: `{"message":"This issue was deleted","documentation_url":"https://docs.github.com/rest/issues/issues#get-an-issue","status":"410"}`})
+			}
 			before := len(e.inputs())
 			in, err := f.Fetch(context.Background(), c.rid)
 			var nf *backfill.NotFoundError
@@ -174,6 +184,7 @@ func TestImportStateFile(t *testing.T) {
 }
 
 func TestParseRID(t *testing.T) {
+	const sha40 = "0123456789abcdef0123456789abcdef01234567"
 	cases := []struct {
 		rid  string
 		want backfill.EntityRef
@@ -182,7 +193,14 @@ func TestParseRID(t *testing.T) {
 		{"orn:github.repo:a/b", backfill.EntityRef{Type: "orn:github.repo", Repo: "a/b"}, true},
 		{"orn:github.issue:a/b:12", backfill.EntityRef{Type: "orn:github.issue", Repo: "a/b", Number: 12}, true},
 		{"orn:github.pr:a/b.c:3", backfill.EntityRef{Type: "orn:github.pr", Repo: "a/b.c", Number: 3}, true},
-		{"orn:github.commit:a/b:ABCDEF0", backfill.EntityRef{Type: "orn:github.commit", Repo: "a/b", SHA: "abcdef0"}, true},
+		{"orn:github.commit:a/b:" + sha40, backfill.EntityRef{Type: "orn:github.commit", Repo: "a/b", SHA: sha40}, true},
+		{"orn:github.commit:a/b:" + sha40 + sha40[:24], backfill.EntityRef{Type: "orn:github.commit", Repo: "a/b", SHA: sha40 + sha40[:24]}, true},
+		// A short or upper-case SHA names no RID the node can hold: the
+		// webhook path and the parser make commit RIDs of the full
+		// lower-case SHA only, so fetching one would be deferred at every
+		// ask, a request each time, and never answered.
+		{"orn:github.commit:a/b:abcdef0", backfill.EntityRef{}, false},
+		{"orn:github.commit:a/b:" + strings.ToUpper(sha40), backfill.EntityRef{}, false},
 		{"orn:github.issue:a/b:012", backfill.EntityRef{}, false},
 		{"orn:github.issue:a/b:0", backfill.EntityRef{}, false},
 		{"orn:github.issue:a/b", backfill.EntityRef{}, false},

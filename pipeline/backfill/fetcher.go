@@ -31,9 +31,12 @@ type Fetcher struct {
 // token is one credential and what its last response said of its quota.
 type token struct {
 	value, scope string
-	// inflight serialises the token's requests: GitHub's best practices
-	// ask for serial requests per credential.
-	inflight sync.Mutex
+	// turn serialises the token's requests (GitHub's best practices ask
+	// for serial requests per credential): a request holds its one slot.
+	// A channel, not a mutex, so that waiting for the turn obeys the
+	// context: a dereference bounded to 3 s must not queue past that
+	// behind a pass's slow page.
+	turn chan struct{}
 	// remaining and reset are guarded by Fetcher.mu; remaining is -1 when
 	// unknown.
 	remaining int
@@ -54,7 +57,7 @@ func New(cfg Config, db *pebble.DB, prefix string, sink Sink) (*Fetcher, error) 
 	f := &Fetcher{cfg: cfg, store: store{db: db, prefix: prefix}, sink: sink, stats: map[string]*RepoStats{}}
 	for _, t := range cfg.Tokens {
 		h := sha256.Sum256([]byte(t))
-		f.tokens = append(f.tokens, &token{value: t, scope: hex.EncodeToString(h[:8]), remaining: -1})
+		f.tokens = append(f.tokens, &token{value: t, scope: hex.EncodeToString(h[:8]), remaining: -1, turn: make(chan struct{}, 1)})
 	}
 	for _, r := range cfg.Repos {
 		f.stat(r)

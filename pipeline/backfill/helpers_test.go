@@ -2,6 +2,7 @@ package backfill_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -168,3 +169,20 @@ type quietPebble struct{}
 func (quietPebble) Infof(string, ...any)           {}
 func (quietPebble) Errorf(string, ...any)          {}
 func (quietPebble) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
+
+// sightings counts the list items and objects the inputs hold, each time
+// it is held.
+func sightings(t *testing.T, ins []githubapi.Input) int {
+	t.Helper()
+	n := 0
+	for _, in := range ins {
+		if in.Resource == githubapi.ResourceRepo {
+			n++
+			continue
+		}
+		var items []json.RawMessage
+		mustJSON(t, in.Body, &items)
+		n += len(items)
+	}
+	return n
+}

@@ -38,7 +38,7 @@ func (f *Fetcher) passRepoObject(ctx context.Context, repo string) error {
 	if err := json.Unmarshal(r.body, &gr); err != nil {
 		return fmt.Errorf("decode repository: %w", err)
 	}
-	st.DefaultBranch, st.ID = gr.GetDefaultBranch(), gr.GetID()
+	st.DefaultBranch, st.ID, st.FullName = gr.GetDefaultBranch(), gr.GetID(), gr.GetFullName()
 	f.update(repo, func(s *RepoStats) { s.Items++ })
 	return f.store.save(repo, githubapi.ResourceRepo, st, r)
 }
@@ -113,7 +113,18 @@ func okOnly(r *response) *response {
 // starts a new walk at since=<newest>, which re-reads only the overlap and
 // whose first page's ETag makes the next pass over an unchanged list one
 // 304. Pages are followed by Link; the state moves only after the sink.
-func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, build func(since time.Time) string,
+//
+// byUpdate is set for a list ordered by updated_at ascending (issues),
+// whose Link pages are offsets: an item already read that changes moves to
+// the end and every later item one place up, so across a pause of the walk
+// (a MaxItems cut, a stop) the item first on the next page would slip onto
+// a page already read and be skipped for good. Such a walk resumes from
+// the newest updated_at it read (every item not yet read is at least as
+// new; a second earlier for ties) with a new since query, not from the
+// stored offset. Commits,
+// newest first, only move down as commits are added: their Link is
+// followed.
+func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, byUpdate bool, build func(since time.Time) string,
 	stamps func(body []byte) ([]time.Time, error)) error {
 	st, err := f.store.state(repo, resource)
 	if err != nil {
@@ -122,12 +133,23 @@ func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, build fu
 	if !st.Started {
 		st.Started, st.Since = true, f.lookback()
 	}
-	if st.Next == "" {
+	switch {
+	case st.Next == "":
 		st.Next, st.Max = build(st.Since), st.Since
+	case byUpdate && st.Max.Add(-time.Second).After(st.Since):
+		// A paused walk that read past its since: go on from the newest
+		// item read, a second early, so that an unread item updated in
+		// the same second is in the window whether GitHub's since
+		// ("updated after") is inclusive or not. Since only grows this
+		// way, so a walk paused after every page still progresses; the
+		// rest of the walk is unconditional, as no 304 of an earlier
+		// query at that since can say this walk is done.
+		st.Since = st.Max.Add(-time.Second)
+		st.Next, st.Refetch = build(st.Since), true
 	}
 	items := 0
 	for {
-		r, err := f.get(ctx, repo, resource, st.Next, true)
+		r, err := f.get(ctx, repo, resource, st.Next, !st.Refetch)
 		if err != nil {
 			return err
 		}
@@ -153,8 +175,9 @@ func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, build fu
 		case st.Max.After(st.Since):
 			st.Since = st.Max
 			st.Next = build(st.Since)
+			st.Refetch = false // a new walk: conditional again
 		default:
-			st.Next = ""
+			st.Next, st.Refetch = "", false
 		}
 		if err := f.store.save(repo, resource, st, r); err != nil {
 			return err
@@ -173,7 +196,7 @@ func (f *Fetcher) passIssues(ctx context.Context, repo string) error {
 		}
 		return f.repoURL(repo, "/issues", q)
 	}
-	return f.sinceWalk(ctx, repo, githubapi.ResourceIssues, build, func(b []byte) ([]time.Time, error) {
+	return f.sinceWalk(ctx, repo, githubapi.ResourceIssues, true, build, func(b []byte) ([]time.Time, error) {
 		var is []github.Issue
 		if err := json.Unmarshal(b, &is); err != nil {
 			return nil, err
@@ -201,7 +224,7 @@ func (f *Fetcher) passCommits(ctx context.Context, repo string) error {
 		}
 		return f.repoURL(repo, "/commits", q)
 	}
-	err = f.sinceWalk(ctx, repo, githubapi.ResourceCommits, build, func(b []byte) ([]time.Time, error) {
+	err = f.sinceWalk(ctx, repo, githubapi.ResourceCommits, false, build, func(b []byte) ([]time.Time, error) {
 		var cs []github.RepositoryCommit
 		if err := json.Unmarshal(b, &cs); err != nil {
 			return nil, err
@@ -236,7 +259,7 @@ func (f *Fetcher) passPulls(ctx context.Context, repo string) error {
 	}
 	items := 0
 	for {
-		r, err := f.get(ctx, repo, githubapi.ResourcePulls, st.Next, true)
+		r, err := f.get(ctx, repo, githubapi.ResourcePulls, st.Next, !st.Refetch)
 		if err != nil {
 			return err
 		}
@@ -264,7 +287,7 @@ func (f *Fetcher) passPulls(ctx context.Context, repo string) error {
 		f.update(repo, func(s *RepoStats) { s.Items += len(prs) })
 		next := ParseLink(r.header.Get("Link"))["next"]
 		if stop || next == "" {
-			st.Since, st.Next = st.Max, ""
+			st.Since, st.Next, st.Refetch = st.Max, "", false
 		} else {
 			st.Next = next
 		}

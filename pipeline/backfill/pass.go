@@ -122,17 +122,33 @@ func (f *Fetcher) perPage() string { return strconv.Itoa(f.cfg.PerPage) }
 
 // SetSince restarts repo's issues, pulls and commits at since (the
 // `koistream backfill --since DATE` override): the next pass walks each of
-// them from since, whatever watermark they had. Validators are kept; the
-// walk's URLs differ, so nothing is skipped. Do not call it while a pass
-// over repo runs.
+// them from since, whatever watermark they had. That walk's requests are
+// unconditional: the validators an earlier walk kept for the same URLs
+// (the pulls' pages always, the issues' and commits' when since is one
+// used before) would answer 304 for pages that walk never went past. Do not
+// call it while a pass over repo runs.
 func (f *Fetcher) SetSince(repo string, since time.Time) error {
 	if err := validRepo(repo); err != nil {
 		return fmt.Errorf("backfill: %w", err)
 	}
 	for _, res := range []string{githubapi.ResourceIssues, githubapi.ResourcePulls, githubapi.ResourceCommits} {
-		if err := f.store.save(repo, res, listState{Since: since.UTC().Truncate(time.Second), Started: true}, nil); err != nil {
+		if err := f.store.save(repo, res, listState{Since: since.UTC().Truncate(time.Second), Started: true, Refetch: true}, nil); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// FullName returns repo ("owner/repo", in any case) as GitHub spells it
+// (after a rename, its new name), from the repository object the last
+// pass fetched; repo itself when no
+// pass has fetched it yet. The RIDs the webhook path makes carry GitHub's
+// spelling, so what is looked up by RID (a delivery's event RID, say)
+// needs it, not the configured name.
+func (f *Fetcher) FullName(repo string) string {
+	st, err := f.store.state(repo, githubapi.ResourceRepo)
+	if err != nil || st.FullName == "" {
+		return repo
+	}
+	return st.FullName
 }

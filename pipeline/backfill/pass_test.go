@@ -164,7 +164,7 @@ func TestEditIsFetchedThenQuiet(t *testing.T) {
 
 // A pass that stops after k durable pages (the sink fails, or the process
 // dies after the sink returned but before the watermark moved) resumes
-// with no entity missing and at most one page fetched twice.
+// with no entity missing and at most one page's items fetched twice.
 func TestCrashResume(t *testing.T) {
 	type tc struct {
 		name       string
@@ -199,20 +199,21 @@ func TestCrashResume(t *testing.T) {
 			}
 			ins := e.inputs()
 			sameSet(t, "entities", entities(t, ins), allEntities(e))
-			seen, twice := map[string]bool{}, 0
-			for _, in := range ins {
-				k := githubapi.Key(in.Repo, in.URL, in.Body)
-				if seen[k] {
-					twice++
-				}
-				seen[k] = true
+			// Against an uninterrupted pass, the resumed one reads at
+			// most one page of items again (the durable page whose state
+			// had not moved), plus the one item a walk resumed from its
+			// newest updated_at reads again.
+			base := newEnv(t, fakegithub.Options{}, smallRepo)
+			if err := base.fetcher(nil).Pass(context.Background()); err != nil {
+				t.Fatalf("uninterrupted Pass: %v", err)
 			}
-			want := 0
+			extra := sightings(t, ins) - sightings(t, base.inputs())
+			want := 1
 			if c.afterWrite {
-				want = 1
+				want = 3 + 1 // PerPage
 			}
-			if twice != want {
-				t.Errorf("%d pages fetched twice, want %d", twice, want)
+			if extra < 0 || extra > want {
+				t.Errorf("%d items read again, want at most %d", extra, want)
 			}
 		})
 	}
@@ -302,5 +303,139 @@ func TestSetSince(t *testing.T) {
 		if want := n >= 4; got["issue:"+itoa(n)] != want {
 			t.Errorf("issue %d refetched = %v, want %v", n, got["issue:"+itoa(n)], want)
 		}
+	}
+}
+
+// SetSince re-walks a list from the date given even when the list has not
+// changed since the walk before: the earlier walk's validators (for the same
+// URLs) must not turn the re-walk into a 304 that skips what that walk never
+// reached (older than its lookback, or after the page where MaxItems cut it).
+func TestSetSinceRewalksUnchangedLists(t *testing.T) {
+	type tc struct {
+		name  string
+		spec  fakegithub.RepoSpec
+		mod   func(*backfill.Config)
+		since []time.Duration // SetSince(Base+d) then one Pass, in turn
+		want  func(kind string, n int) bool
+	}
+	cases := []tc{
+		{
+			// Pulls 3..62 are updated at Base+n h 30 min; the first pass
+			// (lookback 1 day from Base+72h) reaches back to 48.
+			name:  "pulls older than the first pass's lookback",
+			spec:  fakegithub.RepoSpec{ID: 7, Issues: 2, Pulls: 60},
+			mod:   func(c *backfill.Config) { c.LookbackDays = 1 },
+			since: []time.Duration{-1, 10 * time.Hour},
+			want:  func(kind string, n int) bool { return kind == "pull" && n >= 10 },
+		},
+		{
+			// The same --since twice: the first run was cut by MaxItems.
+			name:  "issues again from the same since after a cut walk",
+			spec:  fakegithub.RepoSpec{ID: 7, Issues: 30},
+			mod:   func(c *backfill.Config) { c.MaxItems = 6 },
+			since: []time.Duration{0, 0, -1, -1, -1, -1, -1, -1},
+			want:  func(kind string, n int) bool { return kind == "issue" },
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, fakegithub.Options{}, c.spec)
+			e.clock = fakegithub.NewClock(fakegithub.DefaultBase.Add(72 * time.Hour))
+			f := e.fetcher(c.mod)
+			ctx := context.Background()
+			for _, d := range c.since {
+				if d >= 0 {
+					if err := f.SetSince(repoName, fakegithub.DefaultBase.Add(d)); err != nil {
+						t.Fatalf("SetSince: %v", err)
+					}
+				}
+				if err := f.Pass(ctx); err != nil {
+					t.Fatalf("Pass: %v", err)
+				}
+			}
+			got := entities(t, e.inputs())
+			for n := 1; n <= c.spec.Issues+c.spec.Pulls; n++ {
+				kind := "issue"
+				if n > c.spec.Issues {
+					kind = "pull"
+				}
+				if c.want(kind, n) && !got[kind+":"+itoa(n)] {
+					t.Errorf("%s %d was never fetched", kind, n)
+				}
+			}
+		})
+	}
+}
+
+// FullName is the repository as GitHub spells it once a pass fetched it,
+// whatever the case it was configured in; the configured name before.
+func TestFullName(t *testing.T) {
+	for _, configured := range []string{"octo/hello", "OCTO/Hello", "Octo/HELLO"} {
+		t.Run(configured, func(t *testing.T) {
+			e := newEnv(t, fakegithub.Options{}, smallRepo)
+			f := e.fetcher(func(c *backfill.Config) { c.Repos = []string{configured} })
+			if got := f.FullName(configured); got != configured {
+				t.Errorf("FullName before a pass = %q, want %q", got, configured)
+			}
+			if err := f.Pass(context.Background()); err != nil {
+				t.Fatalf("Pass: %v", err)
+			}
+			if got := f.FullName(configured); got != repoName {
+				t.Errorf("FullName = %q, want GitHub's %q", got, repoName)
+			}
+		})
+	}
+}
+
+// Issues are walked oldest-updated first by page offset: an issue on a
+// page already read that is edited before the walk goes on moves to the
+// end, and every later issue moves one place up, so the issue that was
+// first on the next page would slip onto the page already read and be
+// skipped for good (its updated_at is older than where the walk ends).
+// A walk resumed after a pause (MaxItems cut it, or the process stopped)
+// therefore goes on from the newest updated_at it read, not from the
+// stored page offset.
+func TestIssueWalkResumedAfterAnEditSkipsNothing(t *testing.T) {
+	cases := []struct {
+		name   string
+		edit   []int // issues edited while the walk is paused
+		cutAt  int   // MaxItems
+		issues int
+		ties   []int // issues edited in one second before the first pass
+	}{
+		{"the first issue of the first page", []int{1}, 3, 12, nil},
+		{"two issues of the first page", []int{1, 2}, 3, 12, nil},
+		{"the last issue read", []int{6}, 6, 12, nil},
+		// Pages of issues updated in the same second, the walk paused
+		// after each: it still gets past them.
+		{"pages of ties", nil, 3, 12, []int{1, 2, 3, 4, 5, 6, 7}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, fakegithub.Options{}, fakegithub.RepoSpec{ID: 7, Issues: c.issues})
+			for _, n := range c.ties {
+				e.gh.EditIssue(repoName, n, "bulk edit")
+			}
+			f := e.fetcher(func(cfg *backfill.Config) { cfg.MaxItems = c.cutAt })
+			ctx := context.Background()
+			if err := f.Pass(ctx); err != nil {
+				t.Fatalf("Pass: %v", err)
+			}
+			e.clock.Advance(time.Hour)
+			for _, n := range c.edit {
+				e.gh.EditIssue(repoName, n, "edited")
+			}
+			for i := 0; i < c.issues; i++ {
+				if err := f.Pass(ctx); err != nil {
+					t.Fatalf("Pass: %v", err)
+				}
+			}
+			got := entities(t, e.inputs())
+			for n := 1; n <= c.issues; n++ {
+				if !got["issue:"+itoa(n)] {
+					t.Errorf("issue %d was never fetched", n)
+				}
+			}
+		})
 	}
 }

@@ -95,15 +95,19 @@ func (f *Fetcher) do(ctx context.Context, repo, method, url string, conditional 
 				req.Header["If-Modified-Since"] = []string{v.LastModified}
 			}
 		}
+		select {
+		case t.turn <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		f.update(repo, func(s *RepoStats) { s.Requests++ })
-		t.inflight.Lock()
 		resp, err := f.cfg.HTTPClient.Do(req)
 		var body []byte
 		if err == nil {
 			body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody))
 			resp.Body.Close()
 		}
-		t.inflight.Unlock()
+		<-t.turn
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()

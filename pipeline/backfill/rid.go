@@ -22,8 +22,8 @@ type EntityRef struct {
 
 // ParseRID parses an entity RID: orn:github.repo:<owner>/<repo>,
 // orn:github.issue:<owner>/<repo>:<number>, orn:github.pr:<owner>/<repo>:<number>
-// or orn:github.commit:<owner>/<repo>:<sha>. Other types (events) and
-// malformed references are errors.
+// or orn:github.commit:<owner>/<repo>:<sha> with the full lower-case sha.
+// Other types (events) and malformed references are errors.
 func ParseRID(rid string) (EntityRef, error) {
 	bad := func(why string) (EntityRef, error) {
 		return EntityRef{}, fmt.Errorf("backfill: RID %.120q %s", rid, why)
@@ -43,10 +43,14 @@ func ParseRID(rid string) (EntityRef, error) {
 			}
 			e.Repo, ref = ref[:i], ref[i+1:]
 			if typ == gh.TypeCommit {
-				if len(ref) < 7 || len(ref) > 64 || strings.Trim(strings.ToLower(ref), "0123456789abcdef") != "" {
-					return bad("has no hexadecimal SHA")
+				// The full lower-case SHA only (SHA-1 or SHA-256), as
+				// the webhook path and the parser spell commit RIDs: a
+				// short or upper-case one is never in the cache, so
+				// fetching it could only end deferred.
+				if (len(ref) != 40 && len(ref) != 64) || strings.Trim(ref, "0123456789abcdef") != "" {
+					return bad("has no full lower-case hexadecimal SHA")
 				}
-				e.SHA = strings.ToLower(ref)
+				e.SHA = ref
 			} else {
 				n, err := strconv.ParseInt(ref, 10, 64)
 				if err != nil || n < 1 || strconv.FormatInt(n, 10) != ref {

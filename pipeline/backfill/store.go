@@ -36,6 +36,11 @@ type listState struct {
 	// Next is the URL of the next page of an unfinished walk (a Link URL
 	// verbatim, or the walk's first page); empty when idle.
 	Next string `json:"next,omitempty"`
+	// Refetch makes every request of the walk under way unconditional
+	// (set by SetSince): validators an earlier walk kept for the same URLs
+	// would answer 304 for pages that walk never went past, and the
+	// re-walk would stop there. It clears when the walk ends.
+	Refetch bool `json:"refetch,omitempty"`
 	// Max is the newest updated_at (or commit date) seen in the walk.
 	Max time.Time `json:"max,omitzero"`
 	// MaxID is the newest event id seen (events).
@@ -44,9 +49,11 @@ type listState struct {
 	WalkMaxID int64 `json:"walk_max_id,omitempty"`
 	// PollAfter is when the events feed may be polled again.
 	PollAfter time.Time `json:"poll_after,omitzero"`
-	// DefaultBranch and ID are the repository's (repo).
+	// DefaultBranch and ID are the repository's (repo); FullName is its
+	// full_name, as GitHub spells it.
 	DefaultBranch string `json:"default_branch,omitempty"`
 	ID            int64  `json:"id,omitempty"`
+	FullName      string `json:"full_name,omitempty"`
 	// LegacyUpdatedAt is the repository's updated_at an old sensor's
 	// state file recorded (repo); informational.
 	LegacyUpdatedAt string `json:"legacy_updated_at,omitempty"`

@@ -39,7 +39,7 @@ type Dereferencer interface {
 // maxDereferences of them concurrently, and waits until the cache holds
 // them (lookup says found) or the timeout passes. It returns the RIDs now
 // held (got), those the origin does not have or nobody fetches (notFound),
-// and those still on their way (deferred).
+// and those still on their way or beyond the bound (deferred).
 func (s *Server) dereference(ctx context.Context, missing []string, lookup func(string) ([]byte, bool, error)) (got, notFound, deferred []string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.derefTimeout)
 	defer cancel()
@@ -54,8 +54,14 @@ func (s *Server) dereference(ctx context.Context, missing []string, lookup func(
 		n       int
 	)
 	for _, rid := range missing {
-		if !s.deref.Dereferences(rid) || n >= maxDereferences {
+		if !s.deref.Dereferences(rid) {
 			notFound = append(notFound, rid)
+			continue
+		}
+		if n >= maxDereferences {
+			// Never asked of the origin: it may well have it, so the
+			// peer is to ask again, not told it does not exist.
+			deferred = append(deferred, rid)
 			continue
 		}
 		n++

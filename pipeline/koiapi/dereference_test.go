@@ -141,3 +141,50 @@ func TestDereferenceOnlyForAllowedSenders(t *testing.T) {
 		t.Errorf("answer %s lacks the dereferenced bundle", payload)
 	}
 }
+
+// TestDereferenceBeyondTheBound: one request dereferences at most 32 RIDs;
+// the rest were never asked of the origin, so they are deferred (asked
+// again later), not declared not found, which a peer takes as the
+// origin's answer. A manifests payload has no deferred list: there they
+// stay not found.
+func TestDereferenceBeyondTheBound(t *testing.T) {
+	t.Parallel()
+	var rids []string
+	for n := 100; n < 140; n++ {
+		rids = append(rids, fmt.Sprintf("orn:github.issue:o/r:%d", n))
+	}
+	list, _ := json.Marshal(rids)
+	for _, tt := range []struct {
+		name, path, body          string
+		found, notFound, deferred int
+	}{
+		{"bundles", "/bundles/fetch", `{"type":"fetch_bundles","rids":` + string(list) + `}`, 32, 0, 8},
+		{"manifests", "/manifests/fetch", `{"type":"fetch_manifests","rids":` + string(list) + `}`, 32, 8, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newTestCache(t)
+			origin := &fakeOrigin{c: c}
+			srv := startSigned(t, koiapi.Config{Cache: c.cache, Dereferencer: origin, DereferenceTimeout: 2 * time.Second})
+			r := do(t, &http.Client{Timeout: 30 * time.Second}, http.MethodPost, srv.URL+"/koi-net"+tt.path, []byte(tt.body))
+			if r.status != http.StatusOK {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			var got struct {
+				Bundles   []json.RawMessage
+				Manifests []json.RawMessage
+				NotFound  []string `json:"not_found"`
+				Deferred  []string
+			}
+			if err := json.Unmarshal(r.body, &got); err != nil {
+				t.Fatalf("%v: %s", err, r.body)
+			}
+			if f := len(got.Bundles) + len(got.Manifests); f != tt.found || len(got.NotFound) != tt.notFound || len(got.Deferred) != tt.deferred {
+				t.Errorf("found %d, not found %d, deferred %d; want %d, %d, %d", f, len(got.NotFound), len(got.Deferred), tt.found, tt.notFound, tt.deferred)
+			}
+			if n := len(origin.calls()); n != 32 {
+				t.Errorf("origin asked %d times, want 32", n)
+			}
+		})
+	}
+}
