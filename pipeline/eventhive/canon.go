@@ -379,6 +379,39 @@ const hexDigits = "0123456789abcdef"
 // U+FFFF is written as its surrogate pair, and a lone surrogate as itself.
 func appendString(dst, lit []byte) []byte {
 	dst = append(dst, '"')
+	// Most bytes are printable ASCII without escapes, which ensure_ascii
+	// writes as they are: copied in runs, the per-unit path below only
+	// for the rest (it was most of a sealed message's cost).
+	for len(lit) > 0 {
+		i := 0
+		for i < len(lit) && lit[i] >= 0x20 && lit[i] < 0x7f && lit[i] != '"' && lit[i] != '\\' {
+			i++
+		}
+		dst = append(dst, lit[:i]...)
+		lit = lit[i:]
+		if len(lit) == 0 {
+			break
+		}
+		// One escape or one multi-byte character through units.
+		j := 1
+		if lit[0] == '\\' {
+			j = 2
+			if len(lit) > 1 && lit[1] == 'u' {
+				j = 6
+			}
+		} else if lit[0] >= utf8.RuneSelf {
+			_, j = utf8.DecodeRune(lit)
+		}
+		j = min(j, len(lit))
+		dst = appendUnits(dst, lit[:j])
+		lit = lit[j:]
+	}
+	return append(dst, '"')
+}
+
+// appendUnits appends the string body lit unit by unit as ensure_ascii
+// writes it.
+func appendUnits(dst, lit []byte) []byte {
 	units(lit, func(u uint16) {
 		switch {
 		case u == '"':
@@ -401,7 +434,7 @@ func appendString(dst, lit []byte) []byte {
 			dst = append(dst, byte(u))
 		}
 	})
-	return append(dst, '"')
+	return dst
 }
 
 // AppendFloat appends f as Python's repr(float) writes it, which is how
@@ -494,6 +527,24 @@ func appendCanonical(dst []byte, n *node) []byte {
 // lastOfEachName returns the members without those a later member of the
 // same name replaces, as a Python dict keeps the last value of a name.
 func lastOfEachName(ms []*node) []*node {
+	if len(ms) <= 16 {
+		// Few members, the usual case: comparing them pairwise is cheaper
+		// than a map of their names.
+		out := make([]*node, 0, len(ms))
+		for i, m := range ms {
+			later := false
+			for _, o := range ms[i+1:] {
+				if slices.Equal(m.key, o.key) {
+					later = true
+					break
+				}
+			}
+			if !later {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
 	seen := make(map[string]bool, len(ms))
 	out := make([]*node, 0, len(ms))
 	for i := len(ms) - 1; i >= 0; i-- {
