@@ -355,6 +355,20 @@ func units(lit []byte, fn func(u uint16)) {
 // json.loads makes them: a high surrogate followed by a low one is one code
 // point, a lone surrogate stays a code point of its own.
 func decodeRunes(lit []byte) []rune {
+	ascii := true
+	for _, c := range lit {
+		if c >= utf8.RuneSelf || c == '\\' {
+			ascii = false
+			break
+		}
+	}
+	if ascii { // member names almost always are: no decoding to do
+		out := make([]rune, len(lit))
+		for i, c := range lit {
+			out[i] = rune(c)
+		}
+		return out
+	}
 	var us []uint16
 	units(lit, func(u uint16) { us = append(us, u) })
 	out := make([]rune, 0, len(us))
