@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -149,28 +148,9 @@ func (s *Sink) Run(ctx context.Context) error {
 	return s.consumer.Run(ctx, s.Handle)
 }
 
-// lag is the sink group's lag on the events topic, false when it cannot
-// be read within a second.
+// lag is the sink group's lag on the events topic (topics.GroupLag).
 func (s *Sink) lag(ctx context.Context, adm *kadm.Client) (int64, bool) {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	ends, err := adm.ListEndOffsets(ctx, s.d.EventsTopic)
-	if err != nil || ends.Error() != nil {
-		return 0, false
-	}
-	committed, err := adm.FetchOffsets(ctx, s.d.Group)
-	if err != nil {
-		committed = nil // a group that never committed: everything is lag
-	}
-	var lag int64
-	ends.Each(func(o kadm.ListedOffset) {
-		at := int64(0)
-		if c, ok := committed.Lookup(s.d.EventsTopic, o.Partition); ok && c.At >= 0 {
-			at = c.At
-		}
-		lag += max(o.Offset-at, 0)
-	})
-	return lag, true
+	return topics.GroupLag(ctx, adm, s.d.Group, s.d.EventsTopic)
 }
 
 // Ready reports whether the sink's consumer has joined its group.
