@@ -60,6 +60,30 @@ func TestBackfillThroughANode(t *testing.T) {
 	if c, rids := commits(); c != 4 {
 		t.Errorf("%d commits cached, want 4 (%v)", c, rids)
 	}
+	// Requests, pages, quota and waits are on /metrics per repository.
+	resp, err := http.Get("http://" + n.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`koistream_backfill_requests_total{`, `koistream_backfill_pages_total{`, `koistream_backfill_items_total{`,
+		`koistream_backfill_not_modified_total{`, `koistream_backfill_waits_total{`, `koistream_backfill_waited_seconds_total{`,
+		`koistream_backfill_quota_remaining{`, `repository="octo/hello"`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	for _, line := range strings.Split(string(metrics), "\n") {
+		if strings.HasPrefix(line, "koistream_backfill_pages_total{") && strings.HasSuffix(line, " 0") {
+			t.Errorf("no page counted after a pass: %s", line)
+		}
+	}
 }
 
 // gateTransport is the fetcher's transport in tests that need the node up
