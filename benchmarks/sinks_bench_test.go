@@ -105,20 +105,25 @@ func countRedis(ctx context.Context, url string, n *atomic.Int64) error {
 	go func() {
 		defer cl.Close()
 		defer ps.Close()
-		ch := ps.Channel(redis.WithChannelSize(1 << 16))
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case _, ok := <-ch:
-				if !ok {
-					return
-				}
-				n.Add(1)
-			}
-		}
+		count(ctx, ps.Channel(redis.WithChannelSize(1<<16)), n)
 	}()
 	return nil
+}
+
+// count adds one to n for each value received on ch until ch closes or ctx
+// ends.
+func count[T any](ctx context.Context, ch <-chan T, n *atomic.Int64) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+			n.Add(1)
+		}
+	}
 }
 
 // countAMQP declares a queue bound with "#" to the benchmark's exchange
@@ -152,17 +157,7 @@ func countAMQP(ctx context.Context, url string, n *atomic.Int64) error {
 	}
 	go func() {
 		defer conn.Close()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case _, ok := <-msgs:
-				if !ok {
-					return
-				}
-				n.Add(1)
-			}
-		}
+		count(ctx, msgs, n)
 	}()
 	return nil
 }

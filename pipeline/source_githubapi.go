@@ -66,7 +66,7 @@ func runBackfill(ctx context.Context, b *githubBackfill, cfg BackfillConfig, d S
 	var recovered time.Time // the last delivery recovery
 	for {
 		start := time.Now()
-		recover := start.Sub(recovered) >= cfg.RecoveryInterval
+		recoverNow := start.Sub(recovered) >= cfg.RecoveryInterval
 		for _, repo := range cfg.Repos {
 			if ctx.Err() != nil {
 				return
@@ -74,11 +74,11 @@ func runBackfill(ctx context.Context, b *githubBackfill, cfg BackfillConfig, d S
 			if err := b.f.PassRepo(ctx, repo); err != nil && ctx.Err() == nil {
 				d.Logger.Error("backfill pass failed; next pass retries", "repository", repo, "err", err)
 			}
-			if recover {
+			if recoverNow {
 				recoverDeliveries(ctx, b, repo, d)
 			}
 		}
-		if recover {
+		if recoverNow {
 			recovered = start
 		}
 		d.Logger.Info("backfill pass done", "repositories", len(cfg.Repos), "took", time.Since(start).Round(time.Millisecond))
