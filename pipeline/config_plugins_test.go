@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,5 +53,23 @@ func TestPluginEntries(t *testing.T) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `two sinks are named "ght"`) {
 		t.Errorf("Validate of two sinks with one name: %v", err)
+	}
+}
+
+// TestParseTokens: GITHUB_TOKEN may hold several tokens, comma-separated,
+// used in turn; blanks around and between them are dropped.
+func TestParseTokens(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"ghp_a", []string{"ghp_a"}},
+		{" ghp_a , ghp_b,,", []string{"ghp_a", "ghp_b"}},
+	} {
+		if got := pipeline.ParseTokens(tt.in); !slices.Equal(got, tt.want) {
+			t.Errorf("ParseTokens(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
