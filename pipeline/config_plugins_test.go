@@ -54,4 +54,3 @@ func TestPluginEntries(t *testing.T) {
 		t.Errorf("Validate of two sinks with one name: %v", err)
 	}
 }
-
