@@ -57,7 +57,7 @@ func DecodeBody(contentType string, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !validJSON(payload) {
+	if !jsonscan.Valid(payload, maxDepth) {
 		return nil, fmt.Errorf("%w: payload is not valid JSON", ErrBadPayload)
 	}
 	return payload, nil

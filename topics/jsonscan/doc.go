@@ -1,7 +1,8 @@
 // Package jsonscan holds the JSON byte scanners every parser of ours uses:
 // whitespace skipping, finding the end of a string eight bytes at a time
 // (with or without checking its escapes), decoding a string's escapes, the
-// number grammar, and skipping a whole value without validating it.
+// number grammar, skipping a whole value without validating it, walking an
+// object's members (EachMember), and validating a whole document (Valid).
 //
 // The callers are the hot paths of the pipeline: the RFC 8785 canonicaliser
 // (topics/koi) hashes every observation, the webhook validator

@@ -6,30 +6,15 @@ package jsonscan
 // with false. The KOI-net API tells signed envelopes from bare payloads by
 // it, and the koi-net parser does the same with the bodies it reads back.
 func HasMember(b []byte, maxDepth int, names ...string) bool {
-	i := SkipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return false
-	}
-	var key []byte
-	i = SkipSpace(b, i+1)
-	for i < len(b) && b[i] != '}' {
-		end := StringEnd(b, i+1)
-		key = AppendUnescaped(key[:0], b[i+1:end-1])
+	found := false
+	_ = EachMember(b, maxDepth, func(m Member) bool {
 		for _, n := range names {
-			if string(key) == n {
-				return true
+			if string(m.Name) == n {
+				found = true
+				return false
 			}
 		}
-		i = SkipSpace(b, end)
-		i = SkipSpace(b, i+1) // past ':'
-		vend, err := ValueEnd(b, i, maxDepth)
-		if err != nil {
-			return false
-		}
-		i = SkipSpace(b, vend)
-		if i < len(b) && b[i] == ',' {
-			i = SkipSpace(b, i+1)
-		}
-	}
-	return false
+		return true
+	})
+	return found
 }

@@ -1,4 +1,4 @@
-package github
+package jsonscan
 
 import (
 	"encoding/json"
@@ -7,7 +7,10 @@ import (
 	"unicode/utf8"
 )
 
-func TestValidJSON(t *testing.T) {
+// testMaxDepth is the webhook parser's bound (koi.MaxNestingDepth).
+const testMaxDepth = 10000
+
+func TestValid(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		in   string
@@ -32,8 +35,8 @@ func TestValidJSON(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if got := validJSON([]byte(c.in)); got != c.want {
-				t.Fatalf("validJSON(%q) = %v, want %v", c.in, got, c.want)
+			if got := Valid([]byte(c.in), testMaxDepth); got != c.want {
+				t.Fatalf("Valid(%q) = %v, want %v", c.in, got, c.want)
 			}
 			if c.want != reference([]byte(c.in)) && !strings.HasPrefix(c.in, "[[[") {
 				t.Fatalf("case disagrees with encoding/json: fix the case")
@@ -42,14 +45,14 @@ func TestValidJSON(t *testing.T) {
 	}
 }
 
-// reference is what validJSON must answer: encoding/json's grammar, and
+// reference is what Valid must answer: encoding/json's grammar, and
 // UTF-8 throughout (encoding/json.Valid lets invalid UTF-8 in strings pass;
 // webhook payloads are UTF-8 by GitHub's contract and precheck requires it).
 func reference(b []byte) bool { return json.Valid(b) && utf8.Valid(b) }
 
-// FuzzValidJSON: validJSON agrees with the reference on everything not
+// FuzzValid: Valid agrees with the reference on everything not
 // nested deeper than maxDepth.
-func FuzzValidJSON(f *testing.F) {
+func FuzzValid(f *testing.F) {
 	// A webhook-shaped seed: long plain strings take the eight-byte path.
 	f.Add([]byte(`{"ref":"refs/heads/main","commits":[{"id":"6113728f27ae82c7b1a177c8d03f9e96e0adf246","message":"` +
 		strings.Repeat("fix the pond sensor ", 20) + `","author":{"name":"Koi","email":"koi@example.com"}}],"forced":false,"size":1.5e3}`))
@@ -57,11 +60,11 @@ func FuzzValidJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if strings.Count(string(b), "[")+strings.Count(string(b), "{") > maxDepth {
+		if strings.Count(string(b), "[")+strings.Count(string(b), "{") > testMaxDepth {
 			return
 		}
-		if got, want := validJSON(b), reference(b); got != want {
-			t.Fatalf("validJSON(%q) = %v, encoding/json says %v", b, got, want)
+		if got, want := Valid(b, testMaxDepth), reference(b); got != want {
+			t.Fatalf("Valid(%q) = %v, encoding/json says %v", b, got, want)
 		}
 	})
 }
