@@ -23,6 +23,7 @@ type sinkBacklog struct {
 	records     int64         // events-topic records (transaction markers excluded)
 	e2e         time.Duration // first append to drained
 	sink        time.Duration // sink start to the last record delivered
+	first       time.Duration // sink start to the first record delivered
 	e2eRate     float64       // records/s
 	sinkRate    float64       // records/s
 	deliveries  int
@@ -69,6 +70,9 @@ func measureSinkBacklog(ctx context.Context, dir string, c *Corpus, n int, run f
 	go func() { done <- run(sctx, node) }()
 	deadline := time.After(10 * time.Minute)
 	for delivered() < res.records {
+		if res.first == 0 && delivered() > 0 {
+			res.first = time.Since(sinkStart)
+		}
 		select {
 		case err := <-done:
 			return res, fmt.Errorf("sink stopped after %d of %d records: %w", delivered(), res.records, err)

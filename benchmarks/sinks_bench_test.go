@@ -166,6 +166,6 @@ func reportSink(b *testing.B, res sinkBacklog) {
 	b.ReportMetric(res.e2eRate, "e2e_records/s")
 	b.ReportMetric(res.sinkRate, "sink_records/s")
 	b.ReportMetric(res.sinkRate/res.e2eRate, "sink/e2e")
-	b.Logf("%d deliveries, %d events records (%d dead letters): e2e %.0f records/s in %s, sink %.0f records/s in %s",
-		res.deliveries, res.records, res.deadLetters, res.e2eRate, res.e2e.Round(1e6), res.sinkRate, res.sink.Round(1e6))
+	b.Logf("%d deliveries, %d events records (%d dead letters): e2e %.0f records/s in %s, sink %.0f records/s in %s (first delivery after %s)",
+		res.deliveries, res.records, res.deadLetters, res.e2eRate, res.e2e.Round(1e6), res.sinkRate, res.sink.Round(1e6), res.first.Round(1e6))
 }

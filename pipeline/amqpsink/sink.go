@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
@@ -165,31 +166,35 @@ func (s *Sink) Ready() bool { return s.consumer.Ready() }
 // message's id is <events topic>/<partition>/<offset>, the same whenever
 // the record is sent again.
 func (s *Sink) Handle(ctx context.Context, batches []topics.Batch) error {
-	var msgs []Message
-	var ids []string
-	for _, b := range batches {
-		for _, wm := range b.Messages {
-			if wm.Metadata.Get(events.HeaderRepeat) == "true" {
-				continue
-			}
-			pos, _ := topics.PositionFromContext(wm.Context())
-			id := b.Topic + "/" + strconv.FormatInt(int64(b.Partition), 10) + "/" + strconv.FormatInt(pos.Offset, 10)
-			rec, err := events.Parse(wm)
-			var m Message
-			if err == nil {
-				if !s.filter.selects(RIDType(rec.Observation.RID), events.GHTorrentKey(rec.RoutingKey)) {
-					continue
-				}
-				m, err = Build(rec)
-			}
-			if err != nil {
-				s.failed.Add(ctx, 1, s.invalid)
-				s.log.Error("amqp sink: skipping an events record it cannot publish", "id", id, "err", err)
-				continue
-			}
-			msgs = append(msgs, m)
-			ids = append(ids, id)
+	type built struct {
+		m  Message
+		id string
+	}
+	out := topics.MapMessages(batches, 0, func(b *topics.Batch, wm *message.Message) (built, bool) {
+		if wm.Metadata.Get(events.HeaderRepeat) == "true" {
+			return built{}, false
 		}
+		pos, _ := topics.PositionFromContext(wm.Context())
+		id := b.Topic + "/" + strconv.FormatInt(int64(b.Partition), 10) + "/" + strconv.FormatInt(pos.Offset, 10)
+		rec, err := events.Parse(wm)
+		var m Message
+		if err == nil {
+			if !s.filter.selects(RIDType(rec.Observation.RID), events.GHTorrentKey(rec.RoutingKey)) {
+				return built{}, false
+			}
+			m, err = Build(rec)
+		}
+		if err != nil {
+			s.failed.Add(ctx, 1, s.invalid)
+			s.log.Error("amqp sink: skipping an events record it cannot publish", "id", id, "err", err)
+			return built{}, false
+		}
+		return built{m, id}, true
+	})
+	msgs := make([]Message, len(out))
+	ids := make([]string, len(out))
+	for i, o := range out {
+		msgs[i], ids[i] = o.m, o.id
 	}
 	if len(msgs) == 0 {
 		return nil

@@ -344,29 +344,25 @@ func positionUUID(pos topics.Position) string {
 	return string(s[:])
 }
 
-// Deliver is a topics.BatchHandler: it encodes every message of batches
-// and PUBLISHes them in one pipelined round trip, returning nil only once
-// Redis accepted every PUBLISH (then the consumer may commit them) and an
-// error otherwise (the consumer offers the same batches again, which are
-// published again with the same ids). Records that can never be encoded
-// are logged, counted as failed ("invalid") and skipped, so that one malformed
-// record does not stop the sink.
+// Deliver is a topics.BatchHandler: it encodes every message of batches,
+// on every core (topics.MapMessages), and PUBLISHes them in one pipelined
+// round trip, returning nil only once Redis accepted every PUBLISH (then
+// the consumer may commit them) and an error otherwise (the consumer
+// offers the same batches again, which are published again with the same
+// ids). Records that can never be encoded are logged, counted as failed
+// ("invalid") and skipped, so that one malformed record does not stop the
+// sink.
 func (p *Publisher) Deliver(ctx context.Context, batches []topics.Batch) error {
-	var items []Item
-	for _, b := range batches {
-		for _, m := range b.Messages {
-			it, ok, err := p.Encode(m)
-			if err != nil {
-				p.cfg.Logger.Error("event cannot be published to EventHive; skipped", "partition", b.Partition,
-					"key", m.Metadata.Get(topics.RecordKey), "err", err)
-				p.failed.Add(ctx, 1, p.invalid)
-				continue
-			}
-			if ok {
-				items = append(items, it)
-			}
+	items := topics.MapMessages(batches, 0, func(b *topics.Batch, m *message.Message) (Item, bool) {
+		it, ok, err := p.Encode(m)
+		if err != nil {
+			p.cfg.Logger.Error("event cannot be published to EventHive; skipped", "partition", b.Partition,
+				"key", m.Metadata.Get(topics.RecordKey), "err", err)
+			p.failed.Add(ctx, 1, p.invalid)
+			return Item{}, false
 		}
-	}
+		return it, ok
+	})
 	if len(items) == 0 {
 		return nil
 	}
