@@ -61,7 +61,8 @@ const typeGitHubEvent = "orn:github.event"
 //     the organization's id, login, gravatar_id, url and avatar_url, left
 //     out when the delivery has none. The payload is the webhook payload
 //     without the members the envelope lifts out (sender, repository,
-//     organization, installation, enterprise), except for push, whose
+//     organization, installation, enterprise), its members in the
+//     webhook's order and byte for byte, except for push, whose
 //     payload is the Events API's: size, distinct_size, ref, head, before
 //     and commits [{sha, author{email,name}, message, distinct, url}] (no
 //     push_id: webhooks do not carry it);
@@ -72,10 +73,13 @@ const typeGitHubEvent = "orn:github.event"
 //     KOI-net nodes; published messages; events of other sources): the
 //     contents as stored, the entity document byte for byte.
 //
-// Strings keep their characters but not necessarily their escapes ('<' is
-// not escaped as \u003c). Build fails, with an error wrapping ErrBadRecord,
-// when the value is not an events value or a GitHub event's contents are
-// not such an object. It is safe for concurrent use.
+// Values taken from the webhook (the payload's members, the actor's, the
+// organization's and the repository's id and name) are its bytes; strings
+// Build writes itself keep their characters but not necessarily their
+// escapes ('<' is not escaped as \u003c). Build fails, with an error
+// wrapping ErrBadRecord, when the value is not an events value or a GitHub
+// event's contents are not such an object (or not JSON at all:
+// jsonscan.Valid). It is safe for concurrent use.
 func Build(rec events.Record) (Message, error) {
 	v, err := events.ParseValue(rec.Value)
 	if err != nil {

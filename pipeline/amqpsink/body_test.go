@@ -277,3 +277,38 @@ func TestRIDType(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildKeepsPayloadBytes: an event's payload reaches the exchange as
+// GitHub sent it, in its member order and with its values' bytes (escapes
+// included), less the envelope members; a decoder into a map would sort
+// the members and re-escape the strings.
+func TestBuildKeepsPayloadBytes(t *testing.T) {
+	t.Parallel()
+	ev := find(t, normalized(t, "issues", "issues.opened.json"), github.TypeEvent)
+	tests := []struct {
+		name, payload, want string
+	}{
+		{"order and escapes kept", `{"zeta":1,"sender":{"login":"s"},"alpha":"a\u00e9<\/","installation":{"id":4},"mid":[ 1 , 2 ]}`,
+			`{"zeta":1,"alpha":"a\u00e9<\/","mid":[ 1 , 2 ]}`},
+		{"only envelope members", `{"sender":null,"repository":{"id":1},"organization":{"id":2},"enterprise":{},"installation":{}}`, `{}`},
+		{"empty", `{}`, `{}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			o := ev
+			o.Contents = []byte(`{"webhook_event_type":"issues","action":"opened","repository":null,"payload":` + tt.payload + `}`)
+			m, err := amqpsink.Build(record(t, o, koi.EventNew))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body map[string]json.RawMessage
+			if err := json.Unmarshal(m.Body, &body); err != nil {
+				t.Fatalf("body is not JSON: %v\n%s", err, m.Body)
+			}
+			if got := string(body["payload"]); got != tt.want {
+				t.Errorf("payload\n got %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
