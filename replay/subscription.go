@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -198,12 +199,16 @@ func (s *Subscription) Ready() <-chan struct{} {
 		return closedChan
 	}
 	changed := h.changed
+	var next []int64
+	if !s.until.IsZero() {
+		next = slices.Clone(h.next) // the position of this ring end and of changed
+	}
 	h.mu.RUnlock()
 	if s.until.IsZero() {
 		return changed
 	}
 	if deadline := s.until.Add(untilGrace); !time.Now().Before(deadline) {
-		if h.caughtUp(context.Background(), deadline) {
+		if h.caughtUp(context.Background(), deadline, next) {
 			return closedChan // TryNext ends it
 		}
 		return changed // the hub is still reading what came before
@@ -359,11 +364,18 @@ func (s *Subscription) nextLive() (*Item, error) {
 			return nil, s.err
 		}
 		if s.seq == h.endSeq {
+			var next []int64
+			if !s.until.IsZero() {
+				next = slices.Clone(h.next) // the position of this ring end
+			}
 			h.mu.RUnlock()
+			if h.atRingEnd != nil {
+				h.atRingEnd()
+			}
 			// Past Until, the end of the ring is the end only once the hub
 			// has read the whole log as it stood after Until: right after
 			// a burst it may still be reading what was stamped before.
-			if !s.until.IsZero() && h.caughtUp(context.Background(), s.until.Add(untilGrace)) {
+			if !s.until.IsZero() && h.caughtUp(context.Background(), s.until.Add(untilGrace), next) {
 				s.err = io.EOF
 				return nil, s.err
 			}
