@@ -8,7 +8,14 @@
 // (state=all&sort=updated&direction=asc&since=<watermark>, pull requests
 // included), pull requests (state=all&sort=updated&direction=desc, stopping
 // at the watermark: pulls have no since) and the default branch's commits
-// (since=<watermark>). Pages are followed by their Link URLs verbatim;
+// (since=<watermark>). Pages are followed by their Link URLs verbatim,
+// except the issues': Link pages there are offsets into a list that an
+// edit reorders (the edited issue moves to the end, every later one a
+// place up, and the one first on the next page would slip onto a page
+// already read and be lost), so each next page of issues is a new since
+// query from the newest updated_at read, a second early, re-reading that
+// second's items (about one a page; dedupe drops them). Only a page that
+// falls within one second, where since cannot move, is followed by Link.
 // ETag and Last-Modified are kept per (token, URL) in Pebble and sent back
 // byte for byte, so a pass over an unchanged repository costs one
 // conditional request per list, each answered 304 (free when authorized).

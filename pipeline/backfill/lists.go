@@ -112,18 +112,39 @@ func okOnly(r *response) *response {
 // lookback; a finished walk whose newest item is newer than its since
 // starts a new walk at since=<newest>, which re-reads only the overlap and
 // whose first page's ETag makes the next pass over an unchanged list one
-// 304. Pages are followed by Link; the state moves only after the sink.
+// 304. The state moves only after the sink returned for the page.
+//
+// Commits, newest first, only move down as commits are added: their pages
+// are followed by Link.
 //
 // byUpdate is set for a list ordered by updated_at ascending (issues),
 // whose Link pages are offsets: an item already read that changes moves to
-// the end and every later item one place up, so across a pause of the walk
-// (a MaxItems cut, a stop) the item first on the next page would slip onto
-// a page already read and be skipped for good. Such a walk resumes from
-// the newest updated_at it read (every item not yet read is at least as
-// new; a second earlier for ties) with a new since query, not from the
-// stored offset. Commits,
-// newest first, only move down as commits are added: their Link is
-// followed.
+// the end and every later item one place up, so the item first on the
+// next page would slip onto a page already read and be skipped for good
+// (the walk's watermark then passes it). That can happen between any two
+// pages, fetched back to back or across a pause (a MaxItems cut, a stop).
+// So each next page of such a walk is the first page of a new since query
+// from the newest updated_at read so far, a second early (nextSince):
+// every item not yet read is at least as new, and the second covers an
+// unread item updated in the same second as the newest read whether
+// GitHub's since ("updated after") is inclusive or not. The first page of
+// a new query is offset 0 of the list as it is when asked for, so no edit
+// made before can have shifted an unread item out of it. The cost is the
+// overlap: the items of that last second are read twice (the parser's
+// dedupe drops the repeats), about one item a page, and a walk whose
+// first page lies within one second reads that page twice.
+//
+// When the newest item read is not a second past the current since (the
+// whole page falls within one second: a bulk edit or an import touched
+// more than a page of items in the same second), no since can get past
+// the page and Link is followed instead. That remaining exposure is
+// bounded: it lasts only for the Link hops across that run of same-second
+// items, requested back to back (the walk goes back to since queries at
+// the first page that reaches past the run); only an edit made during
+// those hops, of an item read in the same query (one of the run or of the
+// overlap at the query's start), shifts anything, and each such edit
+// pushes at most one unread item onto a page already read. Items read
+// before the query began are not in it: their edits shift nothing.
 func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, byUpdate bool, build func(since time.Time) string,
 	stamps func(body []byte) ([]time.Time, error)) error {
 	st, err := f.store.state(repo, resource)
@@ -133,19 +154,13 @@ func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, byUpdate
 	if !st.Started {
 		st.Started, st.Since = true, f.lookback()
 	}
-	switch {
-	case st.Next == "":
+	if st.Next == "" {
 		st.Next, st.Max = build(st.Since), st.Since
-	case byUpdate && st.Max.Add(-time.Second).After(st.Since):
-		// A paused walk that read past its since: go on from the newest
-		// item read, a second early, so that an unread item updated in
-		// the same second is in the window whether GitHub's since
-		// ("updated after") is inclusive or not. Since only grows this
-		// way, so a walk paused after every page still progresses; the
-		// rest of the walk is unconditional, as no 304 of an earlier
-		// query at that since can say this walk is done.
-		st.Since = st.Max.Add(-time.Second)
-		st.Next, st.Refetch = build(st.Since), true
+	} else if byUpdate {
+		// A paused walk goes on by the same rule as the next page of a
+		// walk under way (a state saved by an older build may hold a
+		// Link offset that the rule would not have followed).
+		nextSince(&st, build)
 	}
 	items := 0
 	for {
@@ -172,6 +187,9 @@ func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, byUpdate
 		switch {
 		case next != "":
 			st.Next = next
+			if byUpdate {
+				nextSince(&st, build)
+			}
 		case st.Max.After(st.Since):
 			st.Since = st.Max
 			st.Next = build(st.Since)
@@ -185,6 +203,22 @@ func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, byUpdate
 		if st.Next == "" || (f.cfg.MaxItems > 0 && items >= f.cfg.MaxItems) {
 			return nil
 		}
+	}
+}
+
+// nextSince replaces the next page of a walk ordered by updated_at
+// ascending by a since query from the newest item read, a second early,
+// when that since is later than the walk's (see sinceWalk); otherwise it
+// leaves st.Next (the Link offset) alone. Since only grows this way, so a
+// walk still progresses when it pauses after every page. The rest of the
+// walk is unconditional: its pages are read mid-walk, and a 304 (for a URL
+// an earlier walk asked for at the same since) would only say that page is
+// unchanged, not that this walk is done. The walk's first page stays
+// conditional; that is the one 304 of an unchanged pass.
+func nextSince(st *listState, build func(since time.Time) string) {
+	if s := st.Max.Add(-time.Second); s.After(st.Since) {
+		st.Since = s
+		st.Next, st.Refetch = build(s), true
 	}
 }
 

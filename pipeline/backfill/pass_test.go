@@ -48,8 +48,10 @@ func sameSet(t *testing.T, what string, got, want map[string]bool) {
 }
 
 // A first pass lands every entity, page by page as listed: issues 9 items
-// at 3 a page plus the since=<watermark> page, pulls 2 pages (desc, no
-// since), commits 3 pages plus the since page, events 2 pages, the repo.
+// at 3 a page, each page after the first a since query that reads the
+// last item of the page before again (1-3, 3-5, 5-7, 7-9), plus the
+// since=<watermark> page, pulls 2 pages (desc, no since), commits 3 pages
+// plus the since page, events 2 pages, the repo.
 func TestFirstPassPages(t *testing.T) {
 	e := newEnv(t, fakegithub.Options{}, smallRepo)
 	var progress []backfill.RepoStats
@@ -63,7 +65,7 @@ func TestFirstPassPages(t *testing.T) {
 		t.Errorf("OnProgress reported %d snapshots, the last %+v; want it to end at %+v", len(progress), progress[len(progress)-1:], f.Stats()[0])
 	}
 	ins := e.inputs()
-	wantPages := map[string]int{"repo": 1, "events": 2, "issues": 4, "pulls": 2, "commits": 4}
+	wantPages := map[string]int{"repo": 1, "events": 2, "issues": 5, "pulls": 2, "commits": 4}
 	if got := count(ins); fmt.Sprint(got) != fmt.Sprint(wantPages) {
 		t.Errorf("pages per resource = %v, want %v", got, wantPages)
 	}
@@ -252,11 +254,12 @@ func TestLookbackAndMaxItems(t *testing.T) {
 	if err := f.Pass(ctx); err != nil {
 		t.Fatalf("Pass: %v", err)
 	}
-	first := entities(t, e.inputs())
+	// MaxItems bounds the items fetched, the one read again where a page
+	// of issues overlaps the page before included.
 	issues := 0
-	for k := range first {
-		if strings.HasPrefix(k, "issue:") {
-			issues++
+	for _, in := range e.inputs() {
+		if in.Resource == githubapi.ResourceIssues {
+			issues += sightings(t, []githubapi.Input{in})
 		}
 	}
 	if issues != 6 {
@@ -330,10 +333,12 @@ func TestSetSinceRewalksUnchangedLists(t *testing.T) {
 		},
 		{
 			// The same --since twice: the first run was cut by MaxItems.
+			// A pass then gets 4 issues further (2 pages of 3, each
+			// overlapping the page before by one): 7 more passes.
 			name:  "issues again from the same since after a cut walk",
 			spec:  fakegithub.RepoSpec{ID: 7, Issues: 30},
 			mod:   func(c *backfill.Config) { c.MaxItems = 6 },
-			since: []time.Duration{0, 0, -1, -1, -1, -1, -1, -1},
+			since: []time.Duration{0, 0, -1, -1, -1, -1, -1, -1, -1},
 			want:  func(kind string, n int) bool { return kind == "issue" },
 		},
 	}
@@ -434,6 +439,101 @@ func TestIssueWalkResumedAfterAnEditSkipsNothing(t *testing.T) {
 			for n := 1; n <= c.issues; n++ {
 				if !got["issue:"+itoa(n)] {
 					t.Errorf("issue %d was never fetched", n)
+				}
+			}
+		})
+	}
+}
+
+// The same shift between two pages fetched back to back in one walk: an
+// issue already read is edited after page k was answered and before page
+// k+1 is asked for. Every issue must still be landed by that pass (the
+// walk asks for each next page by since, from the newest updated_at read,
+// not by the Link offset), and the pass after it, over the unchanged
+// list, must cost one conditional request per list, each a 304, as ever.
+func TestIssueEditedBetweenTwoPagesOfOneWalk(t *testing.T) {
+	cases := []struct {
+		name    string
+		perPage int
+		issues  int
+		after   int   // the edit comes after this many issues list requests
+		edit    []int // issues edited then
+		ties    []int // issues edited in one second before the pass
+		added   int   // issues added after the ties, an hour apart
+	}{
+		{"the first issue of page 1, before page 2", 3, 10, 1, []int{1}, nil, 0},
+		{"the last issue of page 1, before page 2", 3, 10, 1, []int{3}, nil, 0},
+		{"two issues of page 1, before page 2", 2, 9, 1, []int{1, 2}, nil, 0},
+		{"an issue of page 2, before page 3", 2, 9, 2, []int{3}, nil, 0},
+		{"every issue read, before page 3", 2, 9, 2, []int{1, 2, 3, 4}, nil, 0},
+		// Issues 1..4 updated in one second, then 7..9 added an hour
+		// apart: the list is 5 6 1 2 3 4 7 8 9. The run of ties, longer
+		// than a page, is crossed by Link (since cannot move inside one
+		// second); issue 6 is edited as the walk leaves the run.
+		{"after a run of ties longer than a page", 2, 6, 4, []int{6}, []int{1, 2, 3, 4}, 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			spec := fakegithub.RepoSpec{ID: 7, Issues: c.issues, Commits: 2, Events: 1}
+			e := newEnv(t, fakegithub.Options{}, spec)
+			total := c.issues
+			for _, n := range c.ties {
+				e.gh.EditIssue(repoName, n, "bulk edit")
+			}
+			for range c.added {
+				e.clock.Advance(time.Hour)
+				total = e.gh.AddIssue(repoName, "added", false)
+			}
+			e.clock.Advance(time.Hour)
+			e.gh.AfterRequests("/issues?", c.after, func() {
+				e.clock.Advance(time.Hour)
+				for _, n := range c.edit {
+					e.gh.EditIssue(repoName, n, "edited mid-walk")
+				}
+			})
+			f := e.fetcher(func(cfg *backfill.Config) { cfg.PerPage = c.perPage })
+			ctx := context.Background()
+			if err := f.Pass(ctx); err != nil {
+				t.Fatalf("Pass: %v", err)
+			}
+			got := entities(t, e.inputs())
+			for n := 1; n <= total; n++ {
+				if !got["issue:"+itoa(n)] {
+					t.Errorf("issue %d was never fetched", n)
+				}
+			}
+			if len(c.ties) > c.perPage {
+				linked := false
+				for _, r := range e.gh.Requests() {
+					linked = linked || strings.HasPrefix(r.URI, "/repositories/7/issues?")
+				}
+				if !linked {
+					t.Errorf("no issues page was asked for by its Link URL: the run of ties was not crossed by Link")
+				}
+			}
+			edited := 0
+			for _, in := range e.inputs() {
+				edited += strings.Count(string(in.Body), "edited mid-walk")
+			}
+			if edited == 0 {
+				t.Errorf("no page held an edited issue: the edit did not come mid-walk")
+			}
+
+			e.reset()
+			e.clock.Advance(time.Minute) // past X-Poll-Interval
+			if err := f.Pass(ctx); err != nil {
+				t.Fatalf("second Pass: %v", err)
+			}
+			if got := e.inputs(); len(got) != 0 {
+				t.Errorf("second pass wrote %d records, want 0", len(got))
+			}
+			reqs := e.gh.Requests()
+			if len(reqs) != 5 {
+				t.Errorf("second pass made %d requests, want 5 (repo, events, issues, pulls, commits): %+v", len(reqs), reqs)
+			}
+			for _, r := range reqs {
+				if !r.Conditional() || r.Status != 304 {
+					t.Errorf("second pass request %s: conditional %v status %d, want a conditional 304", r.URI, r.Conditional(), r.Status)
 				}
 			}
 		})

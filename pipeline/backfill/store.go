@@ -29,15 +29,18 @@ type validators struct {
 // listState is the resume point of one list of one repository.
 type listState struct {
 	// Since is the watermark: for issues and commits the since of the
-	// current walk, for pulls the updated_at where a walk stops.
+	// current query (an issues walk moves it up page by page, see
+	// sinceWalk), for pulls the updated_at where a walk stops.
 	Since time.Time `json:"since,omitzero"`
 	// Started is set once the first walk began (the lookback applied).
 	Started bool `json:"started,omitempty"`
 	// Next is the URL of the next page of an unfinished walk (a Link URL
-	// verbatim, or the walk's first page); empty when idle.
+	// verbatim, the walk's first page, or an issues walk's next since
+	// query); empty when idle.
 	Next string `json:"next,omitempty"`
 	// Refetch makes every request of the walk under way unconditional
-	// (set by SetSince): validators an earlier walk kept for the same URLs
+	// (set by SetSince, and by an issues walk from its first since query
+	// after page 1): validators an earlier walk kept for the same URLs
 	// would answer 304 for pages that walk never went past, and the
 	// re-walk would stop there. It clears when the walk ends.
 	Refetch bool `json:"refetch,omitempty"`

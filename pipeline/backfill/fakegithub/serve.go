@@ -56,6 +56,7 @@ func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
 	a, token := s.handle(req, &entry)
 	entry.Status = a.status
 	s.log = append(s.log, entry)
+	due := s.dueHooks(entry.URI)
 	h := w.Header()
 	for k, vs := range a.headers {
 		h[k] = vs
@@ -71,6 +72,11 @@ func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
 	s.mu.Unlock()
 	if a.after != nil {
 		a.after()
+	}
+	// A test's hooks run before the answer is written: the client cannot
+	// send its next request before they are done.
+	for _, f := range due {
+		f()
 	}
 	if a.etag != "" {
 		h.Set("ETag", a.etag)

@@ -101,6 +101,15 @@ type Server struct {
 	log         []Request
 	redelivered []string
 	nextDelID   int64
+	hooks       []*hook
+}
+
+// hook is a test's action to run after a number of matching requests
+// (see AfterRequests).
+type hook struct {
+	pathContains string
+	left         int
+	run          func()
 }
 
 // New starts a Server on 127.0.0.1:0. Close it when done.
@@ -222,6 +231,40 @@ func (s *Server) CommitSHAs(full string) []string {
 		out = append(out, c.sha)
 	}
 	return out
+}
+
+// AfterRequests runs f once, when the n-th request from now whose path
+// and query contain pathContains (any request when empty) has been
+// answered: the answer is decided and logged but not yet sent, so the
+// client has not seen it and whatever it asks next is answered after f's
+// changes. That is how a test acts between two requests of one client (an
+// edit between two pages of a walk, say). f runs without the server's lock
+// held and may call the Server's methods; the answer it follows is not
+// changed by it. Hooks match in the order they were added, each request
+// counting for every hook it matches. n < 1 counts as 1.
+func (s *Server) AfterRequests(pathContains string, n int, f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hooks = append(s.hooks, &hook{pathContains: pathContains, left: max(n, 1), run: f})
+}
+
+// dueHooks counts uri against every hook and returns, in order, those now
+// due (removing them). It is called under the lock.
+func (s *Server) dueHooks(uri string) []func() {
+	var due []func()
+	kept := s.hooks[:0]
+	for _, h := range s.hooks {
+		if strings.Contains(uri, h.pathContains) {
+			if h.left--; h.left == 0 {
+				due = append(due, h.run)
+				continue
+			}
+		}
+		kept = append(kept, h)
+	}
+	clear(s.hooks[len(kept):])
+	s.hooks = kept
+	return due
 }
 
 // Inject adds a fault (see Fault).

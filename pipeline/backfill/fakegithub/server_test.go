@@ -346,3 +346,55 @@ func TestEntityJSONHelpers(t *testing.T) {
 		}
 	}
 }
+
+// AfterRequests runs its action once, after the n-th matching request was
+// answered and before the client can send the next one: the answer it
+// follows shows the state before the action, the next request the state
+// after it; requests that do not match do not count.
+func TestAfterRequests(t *testing.T) {
+	const list = "/repos/o/r/issues?state=all&sort=updated&direction=asc"
+	for _, tc := range []struct {
+		name  string
+		path  string
+		n     int
+		asked []string // requests made in turn
+		want  []string // the numbers of each answer (fmt of []int)
+		runs  int
+	}{
+		{"after the second list request", "/issues?", 2,
+			[]string{"/repos/o/r", list, "/repos/o/r/issues/1", list, list, list},
+			[]string{"", "[1 2 3 4 5 6 7 8 9 10]", "", "[1 2 3 4 5 6 7 8 9 10]", "[2 3 4 5 6 7 8 9 10 1]", "[2 3 4 5 6 7 8 9 10 1]"}, 1},
+		{"after the first request of any path", "", 1,
+			[]string{"/repos/o/r", list},
+			[]string{"", "[2 3 4 5 6 7 8 9 10 1]"}, 1},
+		{"not yet due", "/issues?", 3,
+			[]string{list, list},
+			[]string{"[1 2 3 4 5 6 7 8 9 10]", "[1 2 3 4 5 6 7 8 9 10]"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, clock := setup(t, fakegithub.Options{})
+			runs := 0
+			c.srv.AfterRequests(tc.path, tc.n, func() {
+				runs++
+				clock.Advance(time.Hour)
+				c.srv.EditIssue("o/r", 1, "edited between two requests")
+			})
+			for i, p := range tc.asked {
+				resp, b := c.get(p)
+				if resp.StatusCode != 200 {
+					t.Fatalf("GET %s: %d", p, resp.StatusCode)
+				}
+				got := ""
+				if strings.Contains(p, "?") {
+					got = sprint(numbers(t, b))
+				}
+				if got != tc.want[i] {
+					t.Errorf("request %d (%s) answered %s, want %s", i+1, p, got, tc.want[i])
+				}
+			}
+			if runs != tc.runs {
+				t.Errorf("the action ran %d times, want %d", runs, tc.runs)
+			}
+		})
+	}
+}
