@@ -61,6 +61,11 @@ const (
 // return.
 var ErrInvalid = errors.New("eventhive: invalid record")
 
+// format is what topics/raw applies to every eventhive record: the source
+// kind, the content type (always application/json: an Input has none of its
+// own), and ErrInvalid around its errors.
+var format = raw.Format{Source: SourceKind, Invalid: ErrInvalid, ContentType: "application/json"}
+
 // Input is one eventhive raw record.
 type Input struct {
 	// Network and Channel are the connector's network and input channel:
@@ -212,22 +217,15 @@ func NewMessage(in Input) (*message.Message, error) {
 		HeaderNetwork: in.Network, HeaderChannel: in.Channel, HeaderEvent: in.Event,
 		HeaderVerification: in.Verification, topics.HeaderPartitionKey: Path(in.Network, in.Channel, in.Event),
 	}
-	m, err := raw.NewMessage(raw.Record{
-		Key: key, Source: SourceKind, ReceivedAt: in.ReceivedAt,
-		ContentType: "application/json", Body: in.Body, Metadata: md,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	return m, nil
+	return format.NewMessage(raw.Record{Key: key, ReceivedAt: in.ReceivedAt, Body: in.Body, Metadata: md})
 }
 
 // Parse reads an eventhive raw record. It fails, with an error wrapping
 // ErrInvalid, when the record is of another source kind, has no key, or
 // breaks a rule of the Input fields. The Input shares the record's body.
 func Parse(rec raw.Record) (Input, error) {
-	if rec.Source != SourceKind {
-		return Input{}, fmt.Errorf("%w: source kind %.80q", ErrInvalid, rec.Source)
+	if err := format.Check(rec); err != nil {
+		return Input{}, err
 	}
 	md := rec.Metadata
 	in := Input{

@@ -75,6 +75,10 @@ var resources = map[string]bool{
 // ErrInvalid is wrapped by every error NewMessage and Parse return.
 var ErrInvalid = errors.New("githubapi: invalid record")
 
+// format is what topics/raw applies to every github-api record: the source
+// kind, the default content type, and ErrInvalid around its errors.
+var format = raw.Format{Source: SourceKind, Invalid: ErrInvalid, ContentType: "application/json"}
+
 // Input is one github-api raw record.
 type Input struct {
 	// Repo is "owner/repo". Required.
@@ -165,26 +169,18 @@ func NewMessage(in Input) (*message.Message, error) {
 			md[h] = v
 		}
 	}
-	ct := in.ContentType
-	if ct == "" {
-		ct = "application/json"
-	}
-	m, err := raw.NewMessage(raw.Record{
-		Key: key, Source: SourceKind, ReceivedAt: in.ReceivedAt,
-		ContentType: ct, UserAgent: in.UserAgent, Body: in.Body, Metadata: md,
+	return format.NewMessage(raw.Record{
+		Key: key, ReceivedAt: in.ReceivedAt,
+		ContentType: in.ContentType, UserAgent: in.UserAgent, Body: in.Body, Metadata: md,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	return m, nil
 }
 
 // Parse reads a github-api raw record. It fails, with an error wrapping
 // ErrInvalid, when the record is of another source kind or breaks a rule of
 // the Input fields. The Input shares the record's body.
 func Parse(rec raw.Record) (Input, error) {
-	if rec.Source != SourceKind {
-		return Input{}, fmt.Errorf("%w: source kind %.80q", ErrInvalid, rec.Source)
+	if err := format.Check(rec); err != nil {
+		return Input{}, err
 	}
 	md := rec.Metadata
 	status, err := strconv.Atoi(md.Get(HeaderStatus))

@@ -55,6 +55,10 @@ const (
 // ErrInvalid is wrapped by every error NewMessage and Parse return.
 var ErrInvalid = errors.New("koinet: invalid record")
 
+// format is what topics/raw applies to every koi-net record: the source
+// kind, the default content type, and ErrInvalid around its errors.
+var format = raw.Format{Source: SourceKind, Invalid: ErrInvalid, ContentType: "application/json"}
+
 // Input is one koi-net raw record.
 type Input struct {
 	// Sender is the node the input came from; empty for local knowledge
@@ -150,26 +154,18 @@ func NewMessage(in Input) (*message.Message, error) {
 	if len(in.Targets) > 0 {
 		md[HeaderTargets] = strings.Join(in.Targets, ",")
 	}
-	ct := in.ContentType
-	if ct == "" {
-		ct = "application/json"
-	}
-	m, err := raw.NewMessage(raw.Record{
-		Key: key, Source: SourceKind, ReceivedAt: in.ReceivedAt,
-		ContentType: ct, UserAgent: in.UserAgent, Body: in.Body, Metadata: md,
+	return format.NewMessage(raw.Record{
+		Key: key, ReceivedAt: in.ReceivedAt,
+		ContentType: in.ContentType, UserAgent: in.UserAgent, Body: in.Body, Metadata: md,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	return m, nil
 }
 
 // Parse reads a koi-net raw record. It fails, with an error wrapping
 // ErrInvalid, when the record is of another source kind or breaks a rule of
 // the Input fields. The Input shares the record's body.
 func Parse(rec raw.Record) (Input, error) {
-	if rec.Source != SourceKind {
-		return Input{}, fmt.Errorf("%w: source kind %.80q", ErrInvalid, rec.Source)
+	if err := format.Check(rec); err != nil {
+		return Input{}, err
 	}
 	md := rec.Metadata
 	in := Input{

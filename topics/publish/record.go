@@ -32,6 +32,10 @@ const (
 // ErrInvalid is wrapped by every error NewMessage and Parse return.
 var ErrInvalid = errors.New("publish: invalid record")
 
+// format is what topics/raw applies to every publish record: the source
+// kind, the default content type, and ErrInvalid around its errors.
+var format = raw.Format{Source: SourceKind, Invalid: ErrInvalid, ContentType: "application/json"}
+
 // Input is one publish raw record.
 type Input struct {
 	// Path is the stream path published to: starts with '/' and follows
@@ -113,18 +117,10 @@ func NewMessage(in Input) (*message.Message, error) {
 	if in.Remote != "" {
 		md[HeaderRemote] = in.Remote
 	}
-	ct := in.ContentType
-	if ct == "" {
-		ct = "application/json"
-	}
-	m, err := raw.NewMessage(raw.Record{
-		Key: key, Source: SourceKind, ReceivedAt: in.ReceivedAt,
-		ContentType: ct, UserAgent: in.UserAgent, Body: in.Body, Metadata: md,
+	return format.NewMessage(raw.Record{
+		Key: key, ReceivedAt: in.ReceivedAt,
+		ContentType: in.ContentType, UserAgent: in.UserAgent, Body: in.Body, Metadata: md,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	return m, nil
 }
 
 // Parse reads a publish raw record. It fails, with an error wrapping
@@ -132,8 +128,8 @@ func NewMessage(in Input) (*message.Message, error) {
 // of the Input fields (a key that is not a ULID included). The Input
 // shares the record's body.
 func Parse(rec raw.Record) (Input, error) {
-	if rec.Source != SourceKind {
-		return Input{}, fmt.Errorf("%w: source kind %.80q", ErrInvalid, rec.Source)
+	if err := format.Check(rec); err != nil {
+		return Input{}, err
 	}
 	md := rec.Metadata
 	in := Input{

@@ -1,7 +1,10 @@
 // Package raw is the schema of the raw topic, koistream's system of record:
 // one record per input, exactly as a source received it, never rewritten.
 // Every source writes its records with [NewMessage] and every reader takes
-// them apart with [Parse].
+// them apart with [Parse]. A source kind with a package of its own
+// (topics/githubapi, topics/eventhive, topics/publish, topics/koinet)
+// declares a [Format] there, which writes its kind and default content type
+// and refuses other kinds' records with that package's error sentinel.
 //
 // A raw record is
 //
