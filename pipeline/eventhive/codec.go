@@ -123,10 +123,10 @@ func (c *Codec) sign(n *node) string {
 func (c *Codec) signedCanonical(n *node) []byte {
 	if len(n.members) == 0 {
 		sig := c.sign(n)
-		return appendCanonical(nil, &node{kind: '{', members: []*node{{kind: '"', lit: []byte(sig), key: []rune(SignKey), keyLit: []byte(SignKey)}}})
+		return appendCanonical(nil, &node{kind: '{', members: []*node{{kind: '"', lit: []byte(sig), plain: true, keyLit: []byte(SignKey)}}})
 	}
 	ms := lastOfEachName(n.members)
-	slices.SortStableFunc(ms, func(a, b *node) int { return slices.Compare(a.key, b.key) })
+	slices.SortStableFunc(ms, compareNames)
 	body := []byte{'{', '\n'}
 	ends := make([]int, len(ms)) // where member i's text ends in body
 	for i, m := range ms {
@@ -145,8 +145,8 @@ func (c *Codec) signedCanonical(n *node) []byte {
 	member := appendString(nil, []byte(SignKey))
 	member = append(member, ':')
 	member = appendString(member, []byte(sig))
-	signKey := []rune(SignKey)
-	at, _ := slices.BinarySearchFunc(ms, signKey, func(m *node, k []rune) int { return slices.Compare(m.key, k) })
+	signKey := &node{plain: true, keyLit: []byte(SignKey)}
+	at, _ := slices.BinarySearchFunc(ms, signKey, compareNames)
 	out := make([]byte, 0, len(body)+len(member)+2)
 	switch {
 	case at == 0:
@@ -292,10 +292,9 @@ func kindName(k byte) string {
 // withoutMember returns the object n without its members named name (what
 // Python's dict.pop leaves).
 func withoutMember(n *node, name string) *node {
-	want := []rune(name)
 	out := &node{kind: n.kind, members: make([]*node, 0, len(n.members))}
 	for _, m := range n.members {
-		if !slices.Equal(m.key, want) {
+		if !m.nameIs(name) {
 			out.members = append(out.members, m)
 		}
 	}
@@ -305,10 +304,9 @@ func withoutMember(n *node, name string) *node {
 // stringMember returns the decoded value of the object n's member name
 // (the last of that name) when it is a string.
 func stringMember(n *node, name string) (string, bool) {
-	want := []rune(name)
 	for i := len(n.members) - 1; i >= 0; i-- {
 		m := n.members[i]
-		if slices.Equal(m.key, want) {
+		if m.nameIs(name) {
 			if m.kind != '"' {
 				return "", false
 			}
