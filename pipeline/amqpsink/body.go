@@ -470,6 +470,9 @@ func stringRaw(v []byte, what string) ([]byte, error) {
 
 // stringValue decodes a JSON string; null and nothing are "".
 func stringValue(v []byte, what string) (string, error) {
+	if v == nil { // absent: the member was not there
+		return "", nil
+	}
 	raw, err := stringRaw(v, what)
 	if err != nil || raw == nil {
 		return "", err

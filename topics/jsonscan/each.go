@@ -43,7 +43,10 @@ func EachMember(b []byte, maxDepth int, fn func(Member) bool) error {
 	if i >= len(b) || b[i] != '{' {
 		return ErrNotObject
 	}
-	var name []byte
+	// name is the member's name; buf holds decoded names and is never the
+	// input, which a name without escapes aliases (decoding into it would
+	// write over the input).
+	var name, buf []byte
 	i = SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return nil
@@ -59,7 +62,8 @@ func EachMember(b []byte, maxDepth int, fn func(Member) bool) error {
 		}
 		body := b[i+1 : end-1]
 		if bytes.IndexByte(body, '\\') >= 0 {
-			name = AppendUnescaped(name[:0], body)
+			buf = AppendUnescaped(buf[:0], body)
+			name = buf
 		} else {
 			name = body
 		}

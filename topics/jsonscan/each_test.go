@@ -74,7 +74,7 @@ var errAny = errors.New("any error")
 // over exactly the members encoding/json's tokenizer reads, in order, with
 // values that decode to the same thing.
 func FuzzEachMember(f *testing.F) {
-	for _, s := range []string{`{"a":1,"b":[true,{"c":"}"}],"d\u0041":"x\"y"}`, `{}`, ` {"a" : null } `, `{"a":{"a":{"a":1}}}`} {
+	for _, s := range []string{`{"a":1,"b":[true,{"c":"}"}],"d\u0041":"x\"y"}`, `{}`, ` {"a" : null } `, `{"a":{"a":{"a":1}}}`, `{"a":1,"b\u0062":2}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -99,6 +99,7 @@ func FuzzEachMember(f *testing.F) {
 			want = append(want, name.(string)+"="+string(raw))
 		}
 		var got []string
+		orig := bytes.Clone(b)
 		err := jsonscan.EachMember(b, 8, func(m jsonscan.Member) bool {
 			var v any
 			if err := json.Unmarshal(m.Value, &v); err != nil {
@@ -110,6 +111,9 @@ func FuzzEachMember(f *testing.F) {
 		})
 		if err != nil {
 			t.Fatalf("EachMember(%q): %v", b, err)
+		}
+		if !bytes.Equal(b, orig) {
+			t.Fatalf("EachMember changed its input\n got %q\nwant %q", b, orig)
 		}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("EachMember(%q)\n%s\nwant\n%s", b, strings.Join(got, "\n"), strings.Join(want, "\n"))
