@@ -145,6 +145,17 @@ func okOnly(r *response) *response {
 // overlap at the query's start), shifts anything, and each such edit
 // pushes at most one unread item onto a page already read. Items read
 // before the query began are not in it: their edits shift nothing.
+//
+// Only a walk's first page is asked conditionally; every later page of an
+// issues walk is not, whether asked by since or by Link, since a 304 for
+// a later page would end the walk there with what follows it unread. A
+// 304 for the first page ends the pass (the list is unchanged) unless
+// that page, when last read, had a next page: a walk that ended on a run
+// of ties longer than a page starts its next walk at that second, whose
+// first page stays full and unchanged while issues updated later are
+// added past it, so the walk goes on at the page after it (First,
+// FirstNext). Such a run costs its pages past the first on every pass,
+// until an issue updated later moves the watermark past it.
 func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, byUpdate bool, build func(since time.Time) string,
 	stamps func(body []byte) ([]time.Time, error)) error {
 	st, err := f.store.state(repo, resource)
@@ -164,11 +175,18 @@ func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, byUpdate
 	}
 	items := 0
 	for {
-		r, err := f.get(ctx, repo, resource, st.Next, !st.Refetch)
+		conditional := !st.Refetch
+		r, err := f.get(ctx, repo, resource, st.Next, conditional)
 		if err != nil {
 			return err
 		}
 		if r.status == http.StatusNotModified {
+			if byUpdate && st.Next == st.First && st.FirstNext != "" {
+				// The walk's first page is unchanged but was not the
+				// whole list: what changed since is past it.
+				st.Next, st.Refetch = st.FirstNext, true
+				continue
+			}
 			// Unchanged: nothing to move.
 			return nil
 		}
@@ -184,11 +202,19 @@ func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, byUpdate
 		items += len(ts)
 		f.update(repo, func(s *RepoStats) { s.Items += len(ts) })
 		next := ParseLink(r.header.Get("Link"))["next"]
+		if byUpdate && conditional {
+			// Only a walk's first page is asked conditionally.
+			st.First, st.FirstNext = st.Next, next
+		}
 		switch {
 		case next != "":
 			st.Next = next
 			if byUpdate {
 				nextSince(&st, build)
+				// Unconditional also when Link is followed across a run
+				// of ties: a 304 to a later page would stop the walk there
+				// for good, with whatever comes after it unread.
+				st.Refetch = true
 			}
 		case st.Max.After(st.Since):
 			st.Since = st.Max

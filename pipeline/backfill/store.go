@@ -44,6 +44,14 @@ type listState struct {
 	// would answer 304 for pages that walk never went past, and the
 	// re-walk would stop there. It clears when the walk ends.
 	Refetch bool `json:"refetch,omitempty"`
+	// First and FirstNext (issues): the URL of the first page of the
+	// last walk whose first page was read with a 200, and that page's
+	// Link next then. A 304 to that URL says only that the page is
+	// unchanged: when it had a next page (more than a page of issues
+	// updated in the watermark's second, a bulk edit), issues added or
+	// changed since are past it, and the walk goes on at FirstNext.
+	First     string `json:"first,omitempty"`
+	FirstNext string `json:"first_next,omitempty"`
 	// Max is the newest updated_at (or commit date) seen in the walk.
 	Max time.Time `json:"max,omitzero"`
 	// MaxID is the newest event id seen (events).
