@@ -198,14 +198,20 @@ func (q *Queues) Notify() <-chan struct{} {
 // signal wakes Notify's waiters once the batch being staged is through:
 // the store holds its lock from Apply to the commit, so the goroutine
 // gets it only afterwards, and readers woken then see the entries.
+//
+// The channel is swapped there too, after the commit, not here: a reader
+// that called Notify between Apply and the commit, swapped early, got the
+// new channel, read nothing (the entries were not committed yet) and
+// waited on a channel only the next batch would close, up to the
+// delivery's poll interval late (TestNotifyBetweenApplyAndCommit).
 func (q *Queues) signal() {
-	q.notifyMu.Lock()
-	ch := q.notify
-	q.notify = make(chan struct{})
-	q.notifyMu.Unlock()
 	go func() {
 		q.store.mu.Lock()
 		q.store.mu.Unlock() //nolint:staticcheck // a barrier: wait for the batch's commit
+		q.notifyMu.Lock()
+		ch := q.notify
+		q.notify = make(chan struct{})
+		q.notifyMu.Unlock()
 		close(ch)
 	}()
 }
