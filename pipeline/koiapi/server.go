@@ -29,8 +29,9 @@ import (
 // as in the Python reference nodes.
 const DefaultPath = "/koi-net"
 
-// maxRequestBody bounds a fetch request. RID lists of thousands fit easily.
-const maxRequestBody = 8 << 20
+// DefaultMaxRequestBody bounds a fetch or poll request body: RID lists of
+// tens of thousands fit easily.
+const DefaultMaxRequestBody = 8 << 20
 
 // Server answers KOI-net fetch requests from a [projections.Cache] and,
 // when it has an identity ([Config.Self]), the node's own profile bundle.
@@ -90,8 +91,10 @@ type Server struct {
 	deref        Dereferencer
 	derefTimeout time.Duration
 
-	// budget bounds the request bodies held at once (body.go).
-	budget *bodybudget.Budget
+	// budget bounds the request bodies held at once (body.go);
+	// maxRequest bounds a fetch or poll body.
+	budget     *bodybudget.Budget
+	maxRequest int64
 }
 
 // Self is the node a Server answers as: its node RID and key, which sign
@@ -153,6 +156,9 @@ type Config struct {
 	// get 413. Defaults to DefaultMaxBroadcastBody, which must not be
 	// exceeded (the record would not fit the log).
 	MaxBroadcastBody int64
+	// MaxRequestBody bounds the body of a fetch or poll request, in
+	// bytes; larger bodies get 413. Defaults to DefaultMaxRequestBody.
+	MaxRequestBody int64
 	// PublishTimeout bounds the wait for the log's acknowledgement of a
 	// broadcast; past it the answer is 503. Defaults to
 	// DefaultPublishTimeout.
@@ -172,8 +178,8 @@ type Config struct {
 	// declared body (or a chunked body as it grows) does not fit is
 	// answered 503 {"error":"over_budget",…} with Retry-After rather than
 	// read, and a peer sends it again. At least the largest body an
-	// endpoint takes (MaxBroadcastBody with the broadcast intake, else 8
-	// MiB), so that a body of the largest size fits alone. Defaults to
+	// endpoint takes (MaxRequestBody, and MaxBroadcastBody with the
+	// broadcast intake), so that a body of the largest size fits alone. Defaults to
 	// DefaultBodyBudget.
 	BodyBudget int64
 }
@@ -182,6 +188,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.MaxBroadcastBody == 0 {
 		c.MaxBroadcastBody = DefaultMaxBroadcastBody
+	}
+	if c.MaxRequestBody == 0 {
+		c.MaxRequestBody = DefaultMaxRequestBody
 	}
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = DefaultPublishTimeout
@@ -197,12 +206,20 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// largestBody is the largest request body an endpoint of the server takes.
+// largestBody is the largest request body an endpoint of the server takes,
+// zero sizes read as their defaults.
 func (c Config) largestBody() int64 {
-	if c.Publisher != nil {
-		return max(c.MaxBroadcastBody, maxRequestBody)
+	orDefault := func(n, def int64) int64 {
+		if n == 0 {
+			return def
+		}
+		return n
 	}
-	return maxRequestBody
+	largest := orDefault(c.MaxRequestBody, DefaultMaxRequestBody)
+	if c.Publisher != nil {
+		largest = max(largest, orDefault(c.MaxBroadcastBody, DefaultMaxBroadcastBody))
+	}
+	return largest
 }
 
 // Validate reports the first setting a server cannot run with. Zero
@@ -219,6 +236,8 @@ func (c Config) Validate() error {
 		return errors.New("koiapi: the broadcast intake needs the node's identity and the raw topic")
 	case c.MaxBroadcastBody < 0 || c.MaxBroadcastBody > DefaultMaxBroadcastBody:
 		return fmt.Errorf("koiapi: max broadcast body %d is not within 1..%d", c.MaxBroadcastBody, DefaultMaxBroadcastBody)
+	case c.MaxRequestBody < 0:
+		return fmt.Errorf("koiapi: max request body must not be negative, got %d", c.MaxRequestBody)
 	case c.PublishTimeout < 0:
 		return fmt.Errorf("koiapi: publish timeout must not be negative, got %s", c.PublishTimeout)
 	case c.DereferenceTimeout < 0:
@@ -257,7 +276,7 @@ func NewServer(cfg Config) (*Server, error) {
 	return &Server{
 		cache: cfg.Cache, queues: cfg.Queues, logger: cfg.Logger, self: cfg.Self, selfHash: selfHash, require: cfg.RequireSignatures,
 		publisher: cfg.Publisher, rawTopic: cfg.RawTopic, resolve: cfg.Resolve, onBroadcast: cfg.OnBroadcast,
-		maxBroadcast: cfg.MaxBroadcastBody, publishTimeout: cfg.PublishTimeout,
+		maxBroadcast: cfg.MaxBroadcastBody, maxRequest: cfg.MaxRequestBody, publishTimeout: cfg.PublishTimeout,
 		deref: cfg.Dereferencer, derefTimeout: cfg.DereferenceTimeout,
 		budget: bodybudget.New(cfg.BodyBudget),
 	}, nil
@@ -320,7 +339,7 @@ var errBadPayload = errors.New("koiapi: bad request payload")
 // (koi.SealPrinted) rather than re-printed.
 func (s *Server) endpoint(reqType string, answer answerFunc, printed ...answerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, done, ok := s.readBody(w, r, maxRequestBody)
+		body, done, ok := s.readBody(w, r, s.maxRequest)
 		defer done()
 		if !ok {
 			return
