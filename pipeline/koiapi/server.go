@@ -54,8 +54,14 @@ const DefaultMaxRequestBody = 8 << 20
 // Python node answers them, whose msg says what is wrong in the peer's terms
 // (koi.PayloadError's Msg). Only canonical orn:github.* RIDs leave the
 // server (KOI-2.1.md 1e): a stored GitHub RID a 2.1 peer would refuse or
-// re-print is neither listed nor served. A Server is safe for concurrent
-// use.
+// re-print is neither listed nor served.
+//
+// Request bodies are read whole within the endpoint's largest size (413
+// {"detail":…}, decided from Content-Length before the body is read) and
+// within one memory budget shared by all endpoints, Config.BodyBudget: a
+// body that does not fit beside those in flight is answered 503
+// {"error":"over_budget","detail":…} with Retry-After before it is read
+// (see readBody). A Server is safe for concurrent use.
 type Server struct {
 	cache  *projections.Cache
 	queues *projections.Queues // /events/poll (poll.go); nil: not mounted
