@@ -185,8 +185,8 @@ type Config struct {
 	// answered 503 {"error":"over_budget",…} with Retry-After rather than
 	// read, and a peer sends it again. At least the largest body an
 	// endpoint takes (MaxRequestBody, and MaxBroadcastBody with the
-	// broadcast intake), so that a body of the largest size fits alone. Defaults to
-	// DefaultBodyBudget.
+	// broadcast intake), so that a body of the largest size fits alone.
+	// Defaults to DefaultBodyBudget.
 	BodyBudget int64
 }
 
