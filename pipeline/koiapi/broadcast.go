@@ -46,7 +46,10 @@ type BroadcastHook func(sender string, handshake bool, missing []string)
 type ResolveFunc func(ctx context.Context, rid string) (publicKey string, ok bool)
 
 // broadcast is the handler of POST <path>/events/broadcast. It is mounted
-// only when the server has a Publisher (and therefore an identity).
+// only when the server has a Publisher (and therefore an identity). Its
+// body is read within MaxBroadcastBody (else 413) and the server's body
+// budget (else 503 over_budget), and holds its share of the budget until
+// the handler returns (readBody).
 //
 // A signed envelope must parse and carry an events_payload as
 // stages/koinet.DecodePayload reads it (else 422, FastAPI-style, saying
