@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/koistream/koistream/pipeline/koiapi"
 	"github.com/koistream/koistream/topics/koi"
 )
 
@@ -56,6 +57,14 @@ type KOIConfig struct {
 	// QueueLimit bounds each subscriber's outbound queue, in events.
 	// Defaults to DefaultQueueLimit.
 	QueueLimit int
+	// BodyBudget bounds the bytes of request bodies the KOI-net API holds
+	// in memory at once across all its endpoints (koiapi.Config.BodyBudget):
+	// a request that does not fit beside those in flight is answered 503
+	// over_budget with Retry-After, and the peer sends it again. Zero
+	// means koiapi.DefaultBodyBudget (128 MiB); otherwise at least
+	// koiapi.DefaultMaxBroadcastBody, so that the largest broadcast fits
+	// alone.
+	BodyBudget int64
 }
 
 // The node types of a KOIConfig.
@@ -82,6 +91,9 @@ func (k *KOIConfig) setDefaults() {
 	}
 	if k.QueueLimit == 0 {
 		k.QueueLimit = DefaultQueueLimit
+	}
+	if k.BodyBudget == 0 {
+		k.BodyBudget = koiapi.DefaultBodyBudget
 	}
 }
 
@@ -117,6 +129,9 @@ func (k *KOIConfig) Validate() error {
 	}
 	if k.PollingInterval < 0 || k.QueueLimit < 0 {
 		return errors.New("config: koi_net polling interval and queue limit must not be negative")
+	}
+	if k.BodyBudget != 0 && k.BodyBudget < koiapi.DefaultMaxBroadcastBody {
+		return fmt.Errorf("config: koi_net body budget %d is smaller than a broadcast body may be (%d)", k.BodyBudget, koiapi.DefaultMaxBroadcastBody)
 	}
 	return nil
 }

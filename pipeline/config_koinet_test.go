@@ -1,12 +1,20 @@
 package pipeline_test
 
 import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/koistream/koistream/pipeline"
+	"github.com/koistream/koistream/pipeline/koiapi"
 )
 
 // koiFrom parses yaml as a configuration file, applies it to a Config and
@@ -33,6 +41,7 @@ func TestKOIConfigFromFile(t *testing.T) {
 	full := pipeline.KOIConfig{
 		NodeType: pipeline.NodeTypeFull, RidTypesOfInterest: []string{"orn:koi-net.node"},
 		PollingInterval: pipeline.DefaultPollingInterval, QueueLimit: pipeline.DefaultQueueLimit,
+		BodyBudget: koiapi.DefaultBodyBudget,
 	}
 	with := func(mod func(*pipeline.KOIConfig)) pipeline.KOIConfig {
 		k := full
@@ -69,6 +78,9 @@ func TestKOIConfigFromFile(t *testing.T) {
 			with(func(k *pipeline.KOIConfig) { k.Protocol = pipeline.ProtocolV1 })},
 		{"queue limit", "koi_net:\n  queue_limit: 500\n",
 			with(func(k *pipeline.KOIConfig) { k.QueueLimit = 500 })},
+		{"body budget", "koi_net:\n  body_budget: 67108864\n",
+			with(func(k *pipeline.KOIConfig) { k.BodyBudget = 64 << 20 })},
+		{"body budget 0: the default", "koi_net:\n  body_budget: 0\n", full},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,6 +142,8 @@ func TestKOIConfigValidate(t *testing.T) {
 		{"interest", func(k *pipeline.KOIConfig) { k.RidTypesOfInterest = []string{"not a type"} }, "rid type of interest"},
 		{"negative interval", func(k *pipeline.KOIConfig) { k.PollingInterval = -time.Second }, "must not be negative"},
 		{"negative queue limit", func(k *pipeline.KOIConfig) { k.QueueLimit = -1 }, "must not be negative"},
+		{"body budget under a broadcast", func(k *pipeline.KOIConfig) { k.BodyBudget = 1 << 20 }, "body budget 1048576 is smaller than a broadcast body may be (32505856)"},
+		{"negative body budget", func(k *pipeline.KOIConfig) { k.BodyBudget = -1 }, "body budget -1 is smaller"},
 	}
 	if err := func() *pipeline.KOIConfig { k := good(); return &k }().Validate(); err != nil {
 		t.Fatalf("good config: %v", err)
@@ -143,5 +157,82 @@ func TestKOIConfigValidate(t *testing.T) {
 				t.Errorf("err = %v, want one mentioning %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestKoiNetBodyBudgetReachesServer: koi_net.body_budget from the file is
+// the budget of the node's KOI-net API. With the smallest budget, one
+// stalled upload of the largest broadcast holds all of it, and any other
+// body is answered 503 over_budget with Retry-After; with the default
+// budget (four such uploads) the same body would be read.
+func TestKoiNetBodyBudgetReachesServer(t *testing.T) {
+	f, err := pipeline.ParseFile("config.yaml", fmt.Appendf(nil, "koi_net: {body_budget: %d}\n", koiapi.DefaultMaxBroadcastBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := pipeline.Config{
+		DataDir: t.TempDir(), Listen: "127.0.0.1:0", KafkaListen: "127.0.0.1:0", Partitions: 1,
+		Streams:  pipeline.StreamsConfig{Listen: "127.0.0.1:0"},
+		NodeName: "sensor", Logger: slog.New(slog.DiscardHandler),
+	}
+	if err := f.Apply(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	n, err := pipeline.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Shutdown(context.Background()) })
+	post := func(contentLength int) string {
+		return fmt.Sprintf("POST /koi-net/events/broadcast HTTP/1.1\r\nHost: koistream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", contentLength)
+	}
+	stall := func() net.Conn {
+		c, err := net.Dial("tcp", n.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if _, err := io.WriteString(c, post(koiapi.DefaultMaxBroadcastBody)+"{"); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	stalled := stall()
+	// The stalled upload's handler may not have reserved its bytes yet:
+	// until it has, the small body is read and taken. And when a small
+	// body came first, the stalled upload itself was refused: it is sent
+	// again.
+	small := `{"events":[]}`
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.Dial("tcp", n.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, post(len(small))+small); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = c.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			if ra := resp.Header.Get("Retry-After"); ra != "1" || !strings.Contains(string(body), `"error":"over_budget"`) ||
+				!strings.Contains(string(body), fmt.Sprintf("budget of %d bytes", koiapi.DefaultMaxBroadcastBody)) {
+				t.Fatalf("503 with Retry-After %q and body %s, want over_budget naming the configured budget", ra, body)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a small broadcast beside a stalled upload of the whole budget: %d %s, want 503 over_budget", resp.StatusCode, body)
+		}
+		_ = stalled.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if n, _ := stalled.Read(make([]byte, 1)); n > 0 {
+			_ = stalled.Close()
+			stalled = stall()
+		}
 	}
 }

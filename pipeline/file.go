@@ -239,6 +239,9 @@ func (f *File) Apply(cfg *Config) error {
 	if kn.QueueLimit != 0 {
 		cfg.KOI.QueueLimit = int(kn.QueueLimit)
 	}
+	if kn.BodyBudget != 0 {
+		cfg.KOI.BodyBudget = int64(kn.BodyBudget)
+	}
 	k := f.Koistream
 	if k.DataDir != "" {
 		cfg.DataDir = k.DataDir

@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/koistream/koistream/pipeline/koiapi"
 	"github.com/koistream/koistream/stages/yamlconf"
 	"github.com/koistream/koistream/topics/koi"
 )
@@ -51,6 +52,23 @@ type KoiNetSection struct {
 	// QueueLimit bounds each subscriber's outbound queue, in events
 	// (koistream's key; KOIConfig.QueueLimit, default DefaultQueueLimit).
 	QueueLimit Count `yaml:"queue_limit"`
+	// BodyBudget bounds the bytes of request bodies the KOI-net API holds
+	// at once (koistream's key; KOIConfig.BodyBudget, default
+	// koiapi.DefaultBodyBudget).
+	BodyBudget BodyBudget `yaml:"body_budget"`
+}
+
+// BodyBudget is koi_net.body_budget: bytes, 0 for the default or at least
+// the largest broadcast body, which must fit alone.
+type BodyBudget int64
+
+// Validate reports whether b is 0 or holds a broadcast of the largest size.
+func (b BodyBudget) Validate() error {
+	if b != 0 && b < koiapi.DefaultMaxBroadcastBody {
+		return fmt.Errorf("must be 0 (the default, %d) or at least %d bytes, the largest broadcast body, got %d",
+			koiapi.DefaultBodyBudget, koiapi.DefaultMaxBroadcastBody, int64(b))
+	}
+	return nil
 }
 
 // hexHash matches a koi-net 1.1+ node RID hash: a hex sha256.

@@ -122,6 +122,7 @@ func (n *Node) koiServer(runCtx context.Context, mux *http.ServeMux) (*koiapi.Se
 		RawTopic:           n.names.Raw,
 		Dereferencer:       n.deref,
 		DereferenceTimeout: n.cfg.Backfill.DereferenceTimeout,
+		BodyBudget:         n.cfg.KOI.BodyBudget,
 	}
 	if err := n.startNetwork(runCtx, mux, self, &cfg); err != nil {
 		return nil, err

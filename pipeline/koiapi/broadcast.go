@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"time"
@@ -47,7 +46,10 @@ type BroadcastHook func(sender string, handshake bool, missing []string)
 type ResolveFunc func(ctx context.Context, rid string) (publicKey string, ok bool)
 
 // broadcast is the handler of POST <path>/events/broadcast. It is mounted
-// only when the server has a Publisher (and therefore an identity).
+// only when the server has a Publisher (and therefore an identity). Its
+// body is read within MaxBroadcastBody (else 413) and the server's body
+// budget (else 503 over_budget), and holds its share of the budget until
+// the handler returns (readBody).
 //
 // A signed envelope must parse and carry an events_payload as
 // stages/koinet.DecodePayload reads it (else 422, FastAPI-style, saying
@@ -66,7 +68,8 @@ type ResolveFunc func(ctx context.Context, rid string) (publicKey string, ok boo
 // (same RID and hash) makes nothing new in ridify.
 func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 	began := time.Now()
-	body, ok := s.readBroadcast(w, r)
+	body, done, ok := s.readBody(w, r, s.maxBroadcast)
+	defer done()
 	if !ok {
 		return
 	}
@@ -306,24 +309,6 @@ func (s *Server) validate(ctx context.Context, env koi.SignedEnvelope) error {
 	return koi.ValidateEnvelope(env, s.self.RID, func(rid string) (string, bool) {
 		return pub, rid == env.SourceNode
 	})
-}
-
-// readBroadcast reads a broadcast body within s.maxBroadcast.
-func (s *Server) readBroadcast(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBroadcast))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			writeDetail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", s.maxBroadcast))
-			return nil, false
-		}
-		if be, ok := errors.AsType[*httpjson.BodyError](err); ok {
-			writeDetail(w, be.Status, be.Detail)
-			return nil, false
-		}
-		writeDetail(w, http.StatusBadRequest, "reading the body failed: "+err.Error())
-		return nil, false
-	}
-	return body, true
 }
 
 // writeBroadcastInvalid answers 422 for a payload stages/koinet refused,

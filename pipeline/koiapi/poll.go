@@ -23,7 +23,8 @@ import (
 // queue is touched: a poll acknowledges the previous page, which only the
 // poller itself may do.
 func (s *Server) pollEvents(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r)
+	body, done, ok := s.readBody(w, r, s.maxRequest)
+	defer done()
 	if !ok {
 		return
 	}

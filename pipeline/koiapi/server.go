@@ -7,10 +7,10 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +18,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/segmentio/encoding/json"
 
+	"github.com/koistream/koistream/pipeline/bodybudget"
 	"github.com/koistream/koistream/projections"
 	"github.com/koistream/koistream/stages/github"
 	"github.com/koistream/koistream/topics/jsonscan"
@@ -28,8 +29,9 @@ import (
 // as in the Python reference nodes.
 const DefaultPath = "/koi-net"
 
-// maxRequestBody bounds a fetch request. RID lists of thousands fit easily.
-const maxRequestBody = 8 << 20
+// DefaultMaxRequestBody bounds a fetch or poll request body: RID lists of
+// tens of thousands fit easily.
+const DefaultMaxRequestBody = 8 << 20
 
 // Server answers KOI-net fetch requests from a [projections.Cache] and,
 // when it has an identity ([Config.Self]), the node's own profile bundle.
@@ -52,8 +54,14 @@ const maxRequestBody = 8 << 20
 // Python node answers them, whose msg says what is wrong in the peer's terms
 // (koi.PayloadError's Msg). Only canonical orn:github.* RIDs leave the
 // server (KOI-2.1.md 1e): a stored GitHub RID a 2.1 peer would refuse or
-// re-print is neither listed nor served. A Server is safe for concurrent
-// use.
+// re-print is neither listed nor served.
+//
+// Request bodies are read whole within the endpoint's largest size (413
+// {"detail":…}, decided from Content-Length before the body is read) and
+// within one memory budget shared by all endpoints, Config.BodyBudget: a
+// body that does not fit beside those in flight is answered 503
+// {"error":"over_budget","detail":…} with Retry-After before it is read
+// (see readBody). A Server is safe for concurrent use.
 type Server struct {
 	cache  *projections.Cache
 	queues *projections.Queues // /events/poll (poll.go); nil: not mounted
@@ -88,6 +96,11 @@ type Server struct {
 	// found.
 	deref        Dereferencer
 	derefTimeout time.Duration
+
+	// budget bounds the request bodies held at once (body.go);
+	// maxRequest bounds a fetch or poll body.
+	budget     *bodybudget.Budget
+	maxRequest int64
 }
 
 // Self is the node a Server answers as: its node RID and key, which sign
@@ -149,6 +162,9 @@ type Config struct {
 	// get 413. Defaults to DefaultMaxBroadcastBody, which must not be
 	// exceeded (the record would not fit the log).
 	MaxBroadcastBody int64
+	// MaxRequestBody bounds the body of a fetch or poll request, in
+	// bytes; larger bodies get 413. Defaults to DefaultMaxRequestBody.
+	MaxRequestBody int64
 	// PublishTimeout bounds the wait for the log's acknowledgement of a
 	// broadcast; past it the answer is 503. Defaults to
 	// DefaultPublishTimeout.
@@ -163,6 +179,81 @@ type Config struct {
 	// dereferenced RIDs; those not cached by then are deferred.
 	// Defaults to DefaultDereferenceTimeout.
 	DereferenceTimeout time.Duration
+	// BodyBudget bounds the bytes of request bodies held at once by the
+	// requests in flight on every endpoint, in bytes: a request whose
+	// declared body (or a chunked body as it grows) does not fit is
+	// answered 503 {"error":"over_budget",…} with Retry-After rather than
+	// read, and a peer sends it again. At least the largest body an
+	// endpoint takes (MaxRequestBody, and MaxBroadcastBody with the
+	// broadcast intake), so that a body of the largest size fits alone.
+	// Defaults to DefaultBodyBudget.
+	BodyBudget int64
+}
+
+// setDefaults fills in the defaults of the settings left zero.
+func (c *Config) setDefaults() {
+	if c.MaxBroadcastBody == 0 {
+		c.MaxBroadcastBody = DefaultMaxBroadcastBody
+	}
+	if c.MaxRequestBody == 0 {
+		c.MaxRequestBody = DefaultMaxRequestBody
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = DefaultPublishTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.DereferenceTimeout == 0 {
+		c.DereferenceTimeout = DefaultDereferenceTimeout
+	}
+	if c.BodyBudget == 0 {
+		c.BodyBudget = max(DefaultBodyBudget, c.largestBody())
+	}
+}
+
+// largestBody is the largest request body an endpoint of the server takes,
+// zero sizes read as their defaults.
+func (c Config) largestBody() int64 {
+	orDefault := func(n, def int64) int64 {
+		if n == 0 {
+			return def
+		}
+		return n
+	}
+	largest := orDefault(c.MaxRequestBody, DefaultMaxRequestBody)
+	if c.Publisher != nil {
+		largest = max(largest, orDefault(c.MaxBroadcastBody, DefaultMaxBroadcastBody))
+	}
+	return largest
+}
+
+// Validate reports the first setting a server cannot run with. Zero
+// durations and sizes stand for their defaults (NewServer fills them in).
+func (c Config) Validate() error {
+	switch {
+	case c.Cache == nil:
+		return errors.New("koiapi: a cache is required")
+	case c.RequireSignatures && c.Self == nil:
+		return errors.New("koiapi: require_signatures needs the node's identity")
+	case c.Self != nil && (c.Self.Key == nil || c.Self.RID == ""):
+		return errors.New("koiapi: the identity needs a RID and a key")
+	case c.Publisher != nil && (c.Self == nil || c.RawTopic == ""):
+		return errors.New("koiapi: the broadcast intake needs the node's identity and the raw topic")
+	case c.MaxBroadcastBody < 0 || c.MaxBroadcastBody > DefaultMaxBroadcastBody:
+		return fmt.Errorf("koiapi: max broadcast body %d is not within 1..%d", c.MaxBroadcastBody, DefaultMaxBroadcastBody)
+	case c.MaxRequestBody < 0:
+		return fmt.Errorf("koiapi: max request body must not be negative, got %d", c.MaxRequestBody)
+	case c.PublishTimeout < 0:
+		return fmt.Errorf("koiapi: publish timeout must not be negative, got %s", c.PublishTimeout)
+	case c.DereferenceTimeout < 0:
+		return fmt.Errorf("koiapi: dereference timeout must not be negative, got %s", c.DereferenceTimeout)
+	case c.BodyBudget < 0:
+		return fmt.Errorf("koiapi: body budget must not be negative, got %d", c.BodyBudget)
+	case c.BodyBudget != 0 && c.BodyBudget < c.largestBody():
+		return fmt.Errorf("koiapi: body budget %d is smaller than the largest request body %d: a request of that size could never be taken", c.BodyBudget, c.largestBody())
+	}
+	return nil
 }
 
 // New returns a server reading from cache without an identity: bare
@@ -172,41 +263,14 @@ func New(cache *projections.Cache, logger *slog.Logger) *Server {
 	return s
 }
 
-// NewServer returns a server as cfg says. It fails when cfg.Cache is nil or
-// when RequireSignatures is set without an identity to verify with.
+// NewServer returns a server as cfg says, with the defaults filled in. It
+// fails when cfg does not pass Validate: when cfg.Cache is nil, when
+// RequireSignatures is set without an identity to verify with, or when a
+// bound is out of range.
 func NewServer(cfg Config) (*Server, error) {
-	if cfg.Cache == nil {
-		return nil, errors.New("koiapi: a cache is required")
-	}
-	if cfg.RequireSignatures && cfg.Self == nil {
-		return nil, errors.New("koiapi: require_signatures needs the node's identity")
-	}
-	if cfg.Self != nil && (cfg.Self.Key == nil || cfg.Self.RID == "") {
-		return nil, errors.New("koiapi: the identity needs a RID and a key")
-	}
-	if cfg.Publisher != nil && (cfg.Self == nil || cfg.RawTopic == "") {
-		return nil, errors.New("koiapi: the broadcast intake needs the node's identity and the raw topic")
-	}
-	if cfg.MaxBroadcastBody == 0 {
-		cfg.MaxBroadcastBody = DefaultMaxBroadcastBody
-	}
-	if cfg.MaxBroadcastBody < 0 || cfg.MaxBroadcastBody > DefaultMaxBroadcastBody {
-		return nil, fmt.Errorf("koiapi: max broadcast body %d is not within 1..%d", cfg.MaxBroadcastBody, DefaultMaxBroadcastBody)
-	}
-	if cfg.PublishTimeout == 0 {
-		cfg.PublishTimeout = DefaultPublishTimeout
-	}
-	if cfg.PublishTimeout < 0 {
-		return nil, fmt.Errorf("koiapi: publish timeout must not be negative, got %s", cfg.PublishTimeout)
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.DereferenceTimeout == 0 {
-		cfg.DereferenceTimeout = DefaultDereferenceTimeout
-	}
-	if cfg.DereferenceTimeout < 0 {
-		return nil, fmt.Errorf("koiapi: dereference timeout must not be negative, got %s", cfg.DereferenceTimeout)
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	var selfHash string
 	if cfg.Self != nil {
@@ -218,8 +282,9 @@ func NewServer(cfg Config) (*Server, error) {
 	return &Server{
 		cache: cfg.Cache, queues: cfg.Queues, logger: cfg.Logger, self: cfg.Self, selfHash: selfHash, require: cfg.RequireSignatures,
 		publisher: cfg.Publisher, rawTopic: cfg.RawTopic, resolve: cfg.Resolve, onBroadcast: cfg.OnBroadcast,
-		maxBroadcast: cfg.MaxBroadcastBody, publishTimeout: cfg.PublishTimeout,
+		maxBroadcast: cfg.MaxBroadcastBody, maxRequest: cfg.MaxRequestBody, publishTimeout: cfg.PublishTimeout,
 		deref: cfg.Dereferencer, derefTimeout: cfg.DereferenceTimeout,
+		budget: bodybudget.New(cfg.BodyBudget),
 	}, nil
 }
 
@@ -280,7 +345,8 @@ var errBadPayload = errors.New("koiapi: bad request payload")
 // (koi.SealPrinted) rather than re-printed.
 func (s *Server) endpoint(reqType string, answer answerFunc, printed ...answerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, ok := s.readBody(w, r)
+		body, done, ok := s.readBody(w, r, s.maxRequest)
+		defer done()
 		if !ok {
 			return
 		}
@@ -662,20 +728,6 @@ func (s *Server) bundle(rid string) ([]byte, bool, error) {
 	return s.cache.Bundle(rid)
 }
 
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeDetail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxRequestBody))
-			return nil, false
-		}
-		writeDetail(w, http.StatusBadRequest, "reading the body failed: "+err.Error())
-		return nil, false
-	}
-	return body, true
-}
-
 func (s *Server) internal(w http.ResponseWriter, err error) {
 	s.logger.Error("koi-net request failed", "err", err)
 	writeDetail(w, http.StatusInternalServerError, "internal error reading the cache")
@@ -732,11 +784,15 @@ func writeMissingEnvelope(w http.ResponseWriter, body []byte) {
 	_, _ = w.Write(b)
 }
 
+// writeDetail answers status with FastAPI's {"detail": detail}. The answer
+// declares its Content-Length, so that it is whole once flushed, before a
+// lingering close (see readBody).
 func writeDetail(w http.ResponseWriter, status int, detail string) {
 	b, _ := json.Marshal(struct {
 		Detail string `json:"detail"`
 	}{detail})
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

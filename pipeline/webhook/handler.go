@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	stdjson "encoding/json"
@@ -20,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/koistream/koistream/pipeline/bodybudget"
 	"github.com/koistream/koistream/pipeline/httpjson"
 	"github.com/koistream/koistream/topics/github"
 	"github.com/koistream/koistream/topics/raw"
@@ -34,10 +34,6 @@ const DefaultMaxBody = 25 << 20
 // node's 768 MiB soft memory limit. Without it, 64 concurrent 25 MiB
 // uploads took 904 MiB.
 const DefaultBodyBudget = 256 << 20
-
-// retryAfter is the Retry-After of a 503 for an exhausted budget: bodies in
-// flight are answered within seconds, so the budget frees as fast.
-const retryAfter = time.Second
 
 // A refusal decided before the body was read whole is followed by a
 // lingering close (httpjson.Linger): the rest of the body is read and
@@ -164,7 +160,7 @@ func (c Config) Validate() error {
 // answer is 503 and GitHub may redeliver.
 type Handler struct {
 	cfg    Config
-	budget budget
+	budget *bodybudget.Budget
 }
 
 // New returns a handler for cfg.
@@ -176,7 +172,7 @@ func New(cfg Config) (*Handler, error) {
 	if len(cfg.Secrets) == 0 {
 		cfg.Logger.Warn("no GitHub webhook secret configured: every delivery will be refused with 401 (set GITHUB_WEBHOOK_SECRET)")
 	}
-	return &Handler{cfg: cfg, budget: budget{limit: cfg.BodyBudget}}, nil
+	return &Handler{cfg: cfg, budget: bodybudget.New(cfg.BodyBudget)}, nil
 }
 
 // forwardedHeaders are the optional request headers kept on the raw record
@@ -259,7 +255,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, held, f, broken := h.readBody(r)
-	defer h.budget.release(held)
+	defer h.budget.Release(held)
 	readFailed = broken
 	if f != nil {
 		fail(*f)
@@ -335,67 +331,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusAccepted, Accepted{Status: "accepted", Delivery: delivery, Event: event})
 }
 
-// readBody reads the body within MaxBody and the budget. It returns the
-// body and the bytes of the budget it holds (to release once the body is
-// no longer needed, also on a refusal), or the refusal and whether it is
-// for a body that could not be read (rather than one refused as it
-// arrived).
+// readBody reads the body within MaxBody and the budget
+// (bodybudget.Budget.Read). It returns the body and the bytes of the
+// budget it holds (to release once the body is no longer needed, also on a
+// refusal), or the refusal and whether it is for a body that could not be
+// read (rather than one refused as it arrived).
 func (h *Handler) readBody(r *http.Request) (body []byte, held int64, f *refusal, broken bool) {
-	if n := r.ContentLength; n >= 0 {
-		// The declared size is reserved whole before the first byte is
-		// read, so a body that does not fit is refused without waiting for
-		// it.
-		if !h.budget.acquire(n) {
-			return nil, 0, h.overBudget(), false
-		}
-		body = make([]byte, n)
-		got, err := io.ReadFull(r.Body, body)
-		if err == nil {
-			// net/http ends a body at its Content-Length: this read only
-			// sees the end, which tells the body guard the body is whole.
-			var end [1]byte
-			_, err = r.Body.Read(end[:])
-			if errors.Is(err, io.EOF) {
-				err = nil
-			}
-		}
-		if err != nil {
-			return nil, n, readRefusal(err, int64(got), n), true
-		}
-		return body, n, nil, false
+	body, held, err := h.budget.Read(r.Body, r.ContentLength, h.cfg.MaxBody)
+	if err == nil {
+		return body, held, nil, false
 	}
-	// A chunked body is charged as its buffer grows, so it holds no more of
-	// the budget than it has sent (twice at most, while the buffer grows).
-	for {
-		if len(body) == cap(body) {
-			if int64(len(body)) == h.cfg.MaxBody {
-				// Full: one byte more is one too many.
-				var more [1]byte
-				n, err := io.ReadFull(r.Body, more[:])
-				if n > 0 {
-					return nil, held, ptr(h.tooLarge(-1)), false
-				}
-				if errors.Is(err, io.EOF) {
-					return body, held, nil, false
-				}
-				return nil, held, readRefusal(err, int64(len(body)), -1), true
-			}
-			grown := min(max(2*int64(cap(body)), 64<<10), h.cfg.MaxBody)
-			if !h.budget.acquire(grown - int64(cap(body))) {
-				return nil, held, h.overBudget(), false
-			}
-			held += grown - int64(cap(body))
-			body = append(make([]byte, 0, grown), body...)
-		}
-		n, err := r.Body.Read(body[len(body):cap(body)])
-		body = body[:len(body)+n]
-		if errors.Is(err, io.EOF) {
-			return body, held, nil, false
-		}
-		if err != nil {
-			return nil, held, readRefusal(err, int64(len(body)), -1), true
-		}
+	if errors.Is(err, bodybudget.ErrOverBudget) {
+		return nil, held, h.overBudget(), false
 	}
+	if tl, ok := errors.AsType[*bodybudget.TooLargeError](err); ok {
+		return nil, held, ptr(h.tooLarge(tl.Declared)), false
+	}
+	if re, ok := errors.AsType[*bodybudget.ReadError](err); ok {
+		return nil, held, readRefusal(re.Err, re.Read, re.Declared), true
+	}
+	return nil, held, readRefusal(err, 0, r.ContentLength), true
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -410,7 +365,7 @@ func (h *Handler) tooLarge(declared int64) refusal {
 
 func (h *Handler) overBudget() *refusal {
 	return &refusal{http.StatusServiceUnavailable, "over_budget", fmt.Sprintf(
-		"the node already holds webhook bodies close to its budget of %d bytes; retry in a moment", h.cfg.BodyBudget), retryAfter}
+		"the node already holds webhook bodies close to its budget of %d bytes; retry in a moment", h.cfg.BodyBudget), bodybudget.RetryAfter}
 }
 
 // readRefusal describes a body that could not be read. The node's body
@@ -486,28 +441,3 @@ func syntaxError(payload []byte) string {
 
 // seconds prints d as a client reads it: "8s", "0.5s".
 func seconds(d time.Duration) string { return fmt.Sprint(d.Seconds()) + "s" }
-
-// budget counts the bytes of bodies held by requests in flight.
-type budget struct {
-	limit int64
-	used  atomic.Int64
-}
-
-// acquire takes n bytes if they fit.
-func (b *budget) acquire(n int64) bool {
-	for {
-		used := b.used.Load()
-		if used+n > b.limit {
-			return false
-		}
-		if b.used.CompareAndSwap(used, used+n) {
-			return true
-		}
-	}
-}
-
-func (b *budget) release(n int64) {
-	if n != 0 {
-		b.used.Add(-n)
-	}
-}
