@@ -44,16 +44,26 @@ const (
 // decided before the body arrived whole, discards the rest of it. As a
 // deferred call it runs on every path, a panic included.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, maxBytes int64) (body []byte, done func(), ok bool) {
-	body, held, err := s.budget.Read(r.Body, r.ContentLength, maxBytes)
+	body, _, done, ok = s.readBodyHeld(w, r, maxBytes)
+	return body, done, ok
+}
+
+// readBodyHeld is readBody that also returns where the bytes the body
+// holds are counted: done gives back *held, so a caller that hands them
+// over (bodybudget.Budget.Publish sets *held to 0) leaves done nothing to
+// give back.
+func (s *Server) readBodyHeld(w http.ResponseWriter, r *http.Request, maxBytes int64) (body []byte, held *int64, done func(), ok bool) {
+	body, n, err := s.budget.Read(r.Body, r.ContentLength, maxBytes)
+	held = &n
 	linger := false
 	done = func() {
-		s.budget.Release(held)
+		s.budget.Release(*held)
 		if linger {
 			httpjson.Linger(w, r, max(lingerBytes, 2*maxBytes), lingerTime)
 		}
 	}
 	if err == nil {
-		return body, done, true
+		return body, held, done, true
 	}
 	// The rest of the body is not read: without it net/http would read up
 	// to 256 KiB of it before answering and keep the connection for a
@@ -65,12 +75,12 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, maxBytes int64
 		httpjson.Error(w, http.StatusServiceUnavailable, "over_budget", fmt.Sprintf(
 			"the node already holds KOI-net request bodies close to its budget of %d bytes; send the request again in a moment",
 			s.budget.Limit()))
-		return nil, done, false
+		return nil, held, done, false
 	}
 	if _, ok := errors.AsType[*bodybudget.TooLargeError](err); ok {
 		linger = true
 		writeDetail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxBytes))
-		return nil, done, false
+		return nil, held, done, false
 	}
 	// A body that could not be read has nothing more to give.
 	if be, ok := errors.AsType[*httpjson.BodyError](err); ok {
@@ -78,11 +88,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, maxBytes int64
 			w.Header().Set("Retry-After", fmt.Sprint(int((be.RetryAfter+time.Second-1)/time.Second)))
 		}
 		writeDetail(w, be.Status, be.Detail)
-		return nil, done, false
+		return nil, held, done, false
 	}
 	if re, ok := errors.AsType[*bodybudget.ReadError](err); ok {
 		err = re.Err
 	}
 	writeDetail(w, http.StatusBadRequest, "reading the body failed: "+err.Error())
-	return nil, done, false
+	return nil, held, done, false
 }

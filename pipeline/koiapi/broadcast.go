@@ -68,7 +68,7 @@ type ResolveFunc func(ctx context.Context, rid string) (publicKey string, ok boo
 // (same RID and hash) makes nothing new in ridify.
 func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 	began := time.Now()
-	body, done, ok := s.readBody(w, r, s.maxBroadcast)
+	body, held, done, ok := s.readBodyHeld(w, r, s.maxBroadcast)
 	defer done()
 	if !ok {
 		return
@@ -135,13 +135,15 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The append must not depend on the client staying connected (see
-	// pipeline/webhook): only PublishTimeout bounds it.
-	// PublishTimeout counts from the request's start: resolving an unknown
-	// sender may already have taken part of the peer's 5 s.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), max(s.publishTimeout-time.Since(began), 100*time.Millisecond))
-	defer cancel()
-	msg.SetContext(ctx)
-	if err := s.publisher.Publish(s.rawTopic, msg); err != nil {
+	// pipeline/webhook): only PublishTimeout bounds the wait, and not the
+	// record, whose share of the budget stays held until the log writes or
+	// refuses it (bodybudget.Budget.Publish). PublishTimeout counts from
+	// the request's start: resolving an unknown sender may already have
+	// taken part of the peer's 5 s.
+	msg.SetContext(context.WithoutCancel(r.Context()))
+	if err := s.budget.Publish(held, max(s.publishTimeout-time.Since(began), 100*time.Millisecond), func() error {
+		return s.publisher.Publish(s.rawTopic, msg)
+	}); err != nil {
 		s.logger.Error("koi-net broadcast not stored", "source_node", sender, "events", len(events), "err", err)
 		httpjson.Error(w, http.StatusServiceUnavailable, "log_unavailable", fmt.Sprintf(
 			"the log did not confirm storing the broadcast within %s; it may not be stored: send it again (a batch stored twice is processed once)",

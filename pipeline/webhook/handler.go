@@ -255,7 +255,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, held, f, broken := h.readBody(r)
-	defer h.budget.Release(held)
+	defer func() { h.budget.Release(held) }() // 0 once Publish took it over
 	readFailed = broken
 	if f != nil {
 		fail(*f)
@@ -315,11 +315,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// and when it half-closes the connection after the body, though it can
 	// still read the answer. The append must not depend on that: a
 	// cancelled wait answers 503 for a record the log then stores anyway.
-	// Only PublishTimeout bounds it; the trace context is kept.
-	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.PublishTimeout)
-	defer cancel()
-	msg.SetContext(pubCtx)
-	if err := h.cfg.Publisher.Publish(h.cfg.Topic, msg); err != nil {
+	// Only PublishTimeout bounds the wait, and not the record: the log
+	// client keeps a record it could not write yet for retry, and the
+	// body's share of the budget stays held until it is written or refused
+	// (bodybudget.Budget.Publish). The trace context is kept.
+	msg.SetContext(context.WithoutCancel(ctx))
+	if err := h.budget.Publish(&held, h.cfg.PublishTimeout, func() error {
+		return h.cfg.Publisher.Publish(h.cfg.Topic, msg)
+	}); err != nil {
 		span.RecordError(err)
 		h.cfg.Logger.Error("webhook not stored", "delivery", delivery, "event", event, "err", err)
 		fail(refusal{http.StatusServiceUnavailable, "log_unavailable", fmt.Sprintf(
