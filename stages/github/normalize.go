@@ -93,7 +93,15 @@ const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 //
 // Repository, orn:github.repo:<full_name>, emitted whenever the payload has a
 // repository object; a forget instead for the repository event with action
-// "deleted":
+// "deleted". The repository event with action "renamed" or "transferred"
+// adds, after the upsert, a forget of orn:github.repo:<previous full_name>,
+// where the previous full_name is full_name with its name replaced by
+// changes.repository.name.from and its owner by
+// changes.owner.from.user.login, else changes.owner.from.organization.login,
+// whichever of these are present and non-empty; routed ent.repo, its Path
+// is under the previous name. It is left out when changes lacks them or
+// they give the current name (GitHub's own renamed example does), and the
+// upsert is emitted either way (see movedRepo):
 //
 //	full_name, name, owner (login), description, private, fork, archived,
 //	html_url, default_branch, language, topics ([string]),
@@ -108,7 +116,14 @@ const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 //
 // Issue, orn:github.issue:<full_name>:<number>, from issues events (a forget
 // for action "deleted") and from issue_comment events whose issue is not a
-// pull request (issue.pull_request absent):
+// pull request (issue.pull_request absent). The issues event with action
+// "transferred", which GitHub sends to the repository the issue left, is a
+// forget of the issue's RID there followed, when changes.new_issue and
+// changes.new_repository (with a full_name) are present, by an upsert of
+// orn:github.issue:<changes.new_repository.full_name>:<changes.new_issue.number>
+// whose contents are written from changes.new_issue with these same fields
+// and whose Path is under the new repository; without them the forget is
+// emitted alone (see transferredIssue):
 //
 //	number, title, state, state_reason, body, user (login),
 //	labels ([name]), assignees ([login]), milestone (title),
@@ -122,12 +137,18 @@ const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 //	labels ([name]), assignees ([login]), head {ref, sha}, base {ref, sha},
 //	html_url, created_at, updated_at, closed_at, merged_at, merge_commit_sha
 //
+// Entities observed under a repository's old name (its issues, pull
+// requests, commits) keep their RIDs: only the renamed or transferred
+// repository or issue itself is forgotten.
+//
 // The same Input always yields byte-identical observations. Unknown members
-// are ignored. A payload that is not a JSON object, a repository without a
-// usable full_name, an issue or pull request without a positive number, a
-// commit without a hex sha, or a member of the wrong JSON type (for example
-// a string number, or commits that is not an array) is an error, never a
-// panic.
+// are ignored, and changes is read only for the actions above. A payload
+// that is not a JSON object, a repository without a usable full_name, an
+// issue or pull request without a positive number, a commit without a hex
+// sha, a member of the wrong JSON type (for example a string number,
+// commits that is not an array, or a changes of renamed, transferred that
+// is not an object), or a previous or new full name from changes that is
+// not <owner>/<repo> is an error, never a panic.
 //
 // Normalize is safe for concurrent use by multiple goroutines. It does not
 // modify or retain in.Body, and no returned slice aliases it.
