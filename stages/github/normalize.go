@@ -60,8 +60,9 @@ const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 // Normalize turns one webhook delivery into canonical observations. It
 // decodes the body with topics/github.DecodeBody's rules, parses the payload
 // once, and returns the event observation first, then entity observations
-// in payload order: the repository, then the push's commits, the issue or
-// the pull request. Every error wraps ErrBadPayload and is permanent.
+// in payload order: the repository (then the forget of its previous RID),
+// then the push's commits, the issue (a transferred issue's forget, then its
+// new RID) or the pull request. Every error wraps ErrBadPayload and is permanent.
 //
 // Normalize sets each observation's RID, Op, Contents, Routing, Immutable
 // and Path (see path.go); where it came from (source, source key, receive time, raw
@@ -101,7 +102,7 @@ const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 // whichever of these are present and non-empty; routed ent.repo, its Path
 // is under the previous name. It is left out when changes lacks them or
 // they give the current name (GitHub's own renamed example does), and the
-// upsert is emitted either way (see movedRepo):
+// upsert is emitted either way:
 //
 //	full_name, name, owner (login), description, private, fork, archived,
 //	html_url, default_branch, language, topics ([string]),
@@ -123,7 +124,7 @@ const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 // orn:github.issue:<changes.new_repository.full_name>:<changes.new_issue.number>
 // whose contents are written from changes.new_issue with these same fields
 // and whose Path is under the new repository; without them the forget is
-// emitted alone (see transferredIssue):
+// emitted alone (and should both RIDs be equal, only the upsert):
 //
 //	number, title, state, state_reason, body, user (login),
 //	labels ([name]), assignees ([login]), milestone (title),
@@ -146,9 +147,9 @@ const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 // that is not a JSON object, a repository without a usable full_name, an
 // issue or pull request without a positive number, a commit without a hex
 // sha, a member of the wrong JSON type (for example a string number,
-// commits that is not an array, or a changes of renamed, transferred that
-// is not an object), or a previous or new full name from changes that is
-// not <owner>/<repo> is an error, never a panic.
+// commits that is not an array, or the changes of a renamed or transferred
+// delivery that is not an object), or a previous or new full name from
+// changes that is not <owner>/<repo> is an error, never a panic.
 //
 // Normalize is safe for concurrent use by multiple goroutines. It does not
 // modify or retain in.Body, and no returned slice aliases it.
