@@ -18,9 +18,19 @@
 //     "payload"} with the payload embedded byte for byte;
 //   - a repository observation, orn:github.repo:<owner>/<repo>, whenever the
 //     payload carries a repository (a forget when the repository was deleted);
+//   - for a repository renamed or transferred, also a forget of the RID the
+//     repository had before, its owner and name taken from the payload's
+//     changes;
 //   - commit observations for push events, an issue observation for issues and
 //     issue_comment events, and a pull request observation for pull_request
-//     events.
+//     events; an issue transferred to another repository is a forget of its
+//     RID in the repository the delivery came from, plus an upsert under its
+//     new RID when changes carries the new issue and repository.
+//
+// Only the RID of the renamed repository or the transferred issue itself
+// moves: the issues, pull requests and commits observed under a
+// repository's old name keep their old RIDs (nothing here knows what was
+// observed before).
 //
 // Entity contents use a fixed, documented field set per entity type (see
 // [Normalize]) so that the REST API view of the same object can be mapped to

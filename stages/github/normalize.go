@@ -48,6 +48,8 @@ const (
 	eventPullRequest  = "pull_request"
 	eventRepository   = "repository"
 	actionDeleted     = "deleted"
+	actionRenamed     = "renamed"
+	actionTransferred = "transferred"
 )
 
 // parseFlags: strings and raw members may point into the payload (they are
@@ -58,8 +60,9 @@ const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 // Normalize turns one webhook delivery into canonical observations. It
 // decodes the body with topics/github.DecodeBody's rules, parses the payload
 // once, and returns the event observation first, then entity observations
-// in payload order: the repository, then the push's commits, the issue or
-// the pull request. Every error wraps ErrBadPayload and is permanent.
+// in payload order: the repository (then the forget of its previous RID),
+// then the push's commits, the issue (a transferred issue's forget, then its
+// new RID) or the pull request. Every error wraps ErrBadPayload and is permanent.
 //
 // Normalize sets each observation's RID, Op, Contents, Routing, Immutable
 // and Path (see path.go); where it came from (source, source key, receive time, raw
@@ -91,7 +94,15 @@ const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 //
 // Repository, orn:github.repo:<full_name>, emitted whenever the payload has a
 // repository object; a forget instead for the repository event with action
-// "deleted":
+// "deleted". The repository event with action "renamed" or "transferred"
+// adds, after the upsert, a forget of orn:github.repo:<previous full_name>,
+// where the previous full_name is full_name with its name replaced by
+// changes.repository.name.from and its owner by
+// changes.owner.from.user.login, else changes.owner.from.organization.login,
+// whichever of these are present and non-empty; routed ent.repo, its Path
+// is under the previous name. It is left out when changes lacks them or
+// they give the current name (GitHub's own renamed example does), and the
+// upsert is emitted either way:
 //
 //	full_name, name, owner (login), description, private, fork, archived,
 //	html_url, default_branch, language, topics ([string]),
@@ -106,7 +117,14 @@ const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 //
 // Issue, orn:github.issue:<full_name>:<number>, from issues events (a forget
 // for action "deleted") and from issue_comment events whose issue is not a
-// pull request (issue.pull_request absent):
+// pull request (issue.pull_request absent). The issues event with action
+// "transferred", which GitHub sends to the repository the issue left, is a
+// forget of the issue's RID there followed, when changes.new_issue and
+// changes.new_repository (with a full_name) are present, by an upsert of
+// orn:github.issue:<changes.new_repository.full_name>:<changes.new_issue.number>
+// whose contents are written from changes.new_issue with these same fields
+// and whose Path is under the new repository; without them the forget is
+// emitted alone (and should both RIDs be equal, only the upsert):
 //
 //	number, title, state, state_reason, body, user (login),
 //	labels ([name]), assignees ([login]), milestone (title),
@@ -120,12 +138,18 @@ const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 //	labels ([name]), assignees ([login]), head {ref, sha}, base {ref, sha},
 //	html_url, created_at, updated_at, closed_at, merged_at, merge_commit_sha
 //
+// Entities observed under a repository's old name (its issues, pull
+// requests, commits) keep their RIDs: only the renamed or transferred
+// repository or issue itself is forgotten.
+//
 // The same Input always yields byte-identical observations. Unknown members
-// are ignored. A payload that is not a JSON object, a repository without a
-// usable full_name, an issue or pull request without a positive number, a
-// commit without a hex sha, or a member of the wrong JSON type (for example
-// a string number, or commits that is not an array) is an error, never a
-// panic.
+// are ignored, and changes is read only for the actions above. A payload
+// that is not a JSON object, a repository without a usable full_name, an
+// issue or pull request without a positive number, a commit without a hex
+// sha, a member of the wrong JSON type (for example a string number,
+// commits that is not an array, or the changes of a renamed or transferred
+// delivery that is not an object), or a previous or new full name from
+// changes that is not <owner>/<repo> is an error, never a panic.
 //
 // Normalize is safe for concurrent use by multiple goroutines. It does not
 // modify or retain in.Body, and no returned slice aliases it.
@@ -162,7 +186,18 @@ func Normalize(in Input) ([]observed.Observation, error) {
 		if err := n.begin(&p.envelope, 1); err != nil {
 			return nil, err
 		}
-		n.issue(p.Issue)
+		n.issue(p.Issue, p.Changes)
+	case eventRepository:
+		var p repositoryPayload
+		if err := n.parse(&p); err != nil {
+			return nil, err
+		}
+		if err := n.begin(&p.envelope, 1); err != nil {
+			return nil, err
+		}
+		if err := n.movedRepo(p.Changes); err != nil {
+			return nil, err
+		}
 	case eventPullRequest:
 		var p pullRequestPayload
 		if err := n.parse(&p); err != nil {
@@ -216,6 +251,10 @@ type entity struct {
 	routing    string
 	op         observed.Op
 	start, end int
+	// fullName is the repository the entity belongs to when it is not the
+	// payload's (a renamed repository's old name, a transferred issue's new
+	// repository); "" means the payload's, normalizer.fullName.
+	fullName string
 }
 
 // normalizer carries the state of one Normalize call.
@@ -491,7 +530,9 @@ func isSHA(s string) bool {
 	return true
 }
 
-// issue emits the issue observation of an issues or issue_comment event.
+// issue emits the issue observation of an issues or issue_comment event;
+// changes is the payload's raw changes member, read only for the issues
+// event's transferred action (see transferredIssue).
 // Its contents are
 //
 //	{"number","title","state","state_reason","body","user","labels",
@@ -503,7 +544,7 @@ func isSHA(s string) bool {
 // The REST issue object (GET /repos/{owner}/{repo}/issues/{number}) has
 // the same members and maps the same way. Issues that are pull requests are
 // left to pullRequest, whose field set differs.
-func (n *normalizer) issue(is *issueWire) {
+func (n *normalizer) issue(is *issueWire, changes json.RawMessage) {
 	if n.w.err != nil {
 		return
 	}
@@ -527,11 +568,156 @@ func (n *normalizer) issue(is *issueWire) {
 		n.ents = append(n.ents, entity{rid: rid, routing: routingIssue, op: observed.OpForget})
 		return
 	}
+	if n.in.Event == eventIssues && n.action == actionTransferred {
+		n.transferredIssue(rid, changes)
+		return
+	}
 	w := &n.w
 	w.at("issue", -1)
 	start := len(w.b)
 	w.issueContents(is)
 	n.ents = append(n.ents, entity{rid: rid, routing: routingIssue, op: observed.OpUpsert, start: start, end: len(w.b)})
+}
+
+// transferredIssue emits the observations of an issues event with action
+// "transferred", which GitHub sends to the repository the issue left: a
+// forget of the issue's RID there, oldRID, and, when changes holds both
+// new_issue and new_repository (with a non-empty full_name), an upsert of
+// the issue under its RID in the repository it moved to, its contents
+// written from new_issue like any issue's. Without them (changes absent or
+// null, or either member absent or null) the forget is emitted alone: the
+// action by itself says the issue is no longer in this repository, and the
+// delivery is not lost for want of optional data. A changes member of the
+// wrong JSON type, a new_repository.full_name that is not <owner>/<repo>
+// or a new_issue.number that is not positive is an ErrBadPayload error, as
+// the same faults are anywhere else in a payload. Should both RIDs be the
+// same (GitHub never sends that: an issue cannot move to its own
+// repository), only the upsert is emitted, so the issue is not dropped.
+func (n *normalizer) transferredIssue(oldRID string, changes json.RawMessage) {
+	var (
+		next    *issueWire
+		newFull string
+		newRID  string
+	)
+	if !isNull(changes) {
+		if changes[0] != '{' {
+			n.w.err = fmt.Errorf("%w: changes: want object or null, got %s", ErrBadPayload, kindOf(changes))
+			return
+		}
+		var c issueChangesWire
+		if _, err := json.Parse(changes, &c, parseFlags); err != nil {
+			n.w.err = decodeError("changes", err)
+			return
+		}
+		if c.NewIssue != nil && c.NewRepository != nil && c.NewRepository.FullName != "" {
+			if !isFullName(c.NewRepository.FullName) {
+				n.w.err = fmt.Errorf("%w: changes.new_repository.full_name %q is not <owner>/<repo>",
+					ErrBadPayload, truncate(c.NewRepository.FullName, 100))
+				return
+			}
+			if c.NewIssue.Number <= 0 {
+				n.w.err = fmt.Errorf("%w: changes.new_issue.number %d is not positive", ErrBadPayload, c.NewIssue.Number)
+				return
+			}
+			next, newFull = c.NewIssue, c.NewRepository.FullName
+			newRID = IssueRID(newFull, next.Number)
+		}
+	}
+	if newRID != oldRID {
+		n.ents = append(n.ents, entity{rid: oldRID, routing: routingIssue, op: observed.OpForget})
+	}
+	if next == nil {
+		return
+	}
+	w := &n.w
+	w.at("changes.new_issue", -1)
+	start := len(w.b)
+	w.issueContents(next)
+	n.ents = append(n.ents, entity{rid: newRID, routing: routingIssue, op: observed.OpUpsert,
+		start: start, end: len(w.b), fullName: newFull})
+}
+
+// movedRepo emits, for a repository event with action "renamed" or
+// "transferred", a forget of the RID the repository had before; begin has
+// already emitted the upsert under its new RID. The previous full name is
+// the payload's repository.full_name with its name part replaced by
+// changes.repository.name.from (a rename) and its owner part by
+// changes.owner.from.user.login or, when that is absent,
+// changes.owner.from.organization.login (a transfer). The parts are taken
+// from full_name rather than from repository.name and owner.login because
+// full_name is what every RID of the repository was built from. Either
+// change is applied whatever the action says, as a transfer may also
+// rename. Nothing is emitted for other actions, without a repository, when
+// changes or the members above are absent, null or empty (the upsert
+// still goes out: the delivery is not lost for want of optional data), or
+// when the previous name equals the new one (GitHub's own renamed example
+// shows that; a forget would drop the repository). A changes member of the
+// wrong JSON type, or a previous name that is not <owner>/<repo>, is an
+// ErrBadPayload error.
+func (n *normalizer) movedRepo(changes json.RawMessage) error {
+	if (n.action != actionRenamed && n.action != actionTransferred) || n.fullName == "" || isNull(changes) {
+		return nil
+	}
+	if changes[0] != '{' {
+		return fmt.Errorf("%w: changes: want object or null, got %s", ErrBadPayload, kindOf(changes))
+	}
+	var c repoChangesWire
+	if _, err := json.Parse(changes, &c, parseFlags); err != nil {
+		return decodeError("changes", err)
+	}
+	owner, name, _ := strings.Cut(n.fullName, "/")
+	if c.Repository != nil && c.Repository.Name != nil {
+		from, err := optString(c.Repository.Name.From, "changes.repository.name.from")
+		if err != nil {
+			return err
+		}
+		if from != "" {
+			name = from
+		}
+	}
+	if c.Owner != nil && c.Owner.From != nil {
+		for _, u := range [...]struct {
+			path string
+			u    *loginWire
+		}{
+			{"changes.owner.from.user.login", c.Owner.From.User},
+			{"changes.owner.from.organization.login", c.Owner.From.Organization},
+		} {
+			if u.u == nil {
+				continue
+			}
+			login, err := optString(u.u.Login, u.path)
+			if err != nil {
+				return err
+			}
+			if login != "" {
+				owner = login
+				break
+			}
+		}
+	}
+	old := owner + "/" + name
+	if old == n.fullName {
+		return nil
+	}
+	if !isFullName(old) {
+		return fmt.Errorf("%w: previous full name %q (from changes) is not <owner>/<repo>", ErrBadPayload, truncate(old, 100))
+	}
+	n.ents = append(n.ents, entity{rid: RepoRID(old), routing: routingRepo, op: observed.OpForget, fullName: old})
+	return nil
+}
+
+// optString returns the string a raw member holds, "" when it is absent or
+// null, and an ErrBadPayload error naming path when it is another kind.
+func optString(raw json.RawMessage, path string) (string, error) {
+	if isNull(raw) {
+		return "", nil
+	}
+	s, ok := rawString(raw)
+	if !ok {
+		return "", fmt.Errorf("%w: %s: want string or null, got %s", ErrBadPayload, path, kindOf(raw))
+	}
+	return s, nil
 }
 
 // pullRequest emits the pull request observation of a pull_request event.
@@ -575,7 +761,11 @@ func (n *normalizer) finish() ([]observed.Observation, error) {
 	}
 	b := n.w.b
 	for _, e := range n.ents {
-		o := observed.Observation{RID: e.rid, Op: e.op, Routing: e.routing, Path: entityPath(n.fullName, e.routing)}
+		full := e.fullName
+		if full == "" {
+			full = n.fullName
+		}
+		o := observed.Observation{RID: e.rid, Op: e.op, Routing: e.routing, Path: entityPath(full, e.routing)}
 		if e.op == observed.OpUpsert {
 			o.Contents = b[e.start:e.end:e.end]
 		}

@@ -79,9 +79,49 @@ type personWire struct {
 }
 
 // issuesPayload is the payload of an issues or issue_comment event.
+// Changes is kept raw: only the issues event's transferred action reads it
+// (as issueChangesWire), and the other actions' changes (edited's
+// {"title":{"from"}}, ...) have other shapes that must not be type-checked.
 type issuesPayload struct {
 	envelope
-	Issue *issueWire `json:"issue"`
+	Issue   *issueWire      `json:"issue"`
+	Changes json.RawMessage `json:"changes"`
+}
+
+// issueChangesWire is the changes member of an issues event with action
+// "transferred": the issue as it is now, in the repository it was moved to.
+type issueChangesWire struct {
+	NewIssue      *issueWire `json:"new_issue"`
+	NewRepository *struct {
+		FullName string `json:"full_name"`
+	} `json:"new_repository"`
+}
+
+// repositoryPayload is the payload of a repository event. Changes is kept
+// raw for the same reason as issuesPayload's: only the renamed and
+// transferred actions read it (as repoChangesWire); edited's changes have
+// another shape.
+type repositoryPayload struct {
+	envelope
+	Changes json.RawMessage `json:"changes"`
+}
+
+// repoChangesWire is the changes member of a repository event with action
+// "renamed" ({"repository":{"name":{"from"}}}) or "transferred"
+// ({"owner":{"from":{"user"|"organization":{"login"}}}}): what the
+// repository's name or owner was before.
+type repoChangesWire struct {
+	Repository *struct {
+		Name *struct {
+			From json.RawMessage `json:"from"`
+		} `json:"name"`
+	} `json:"repository"`
+	Owner *struct {
+		From *struct {
+			User         *loginWire `json:"user"`
+			Organization *loginWire `json:"organization"`
+		} `json:"from"`
+	} `json:"owner"`
 }
 
 type issueWire struct {
