@@ -154,7 +154,10 @@ func okOnly(r *response) *response {
 // of ties longer than a page starts its next walk at that second, whose
 // first page stays full and unchanged while issues updated later are
 // added past it, so the walk goes on at the page after it (First,
-// FirstNext). Such a run costs its pages past the first on every pass,
+// FirstNext). A run exactly a page long fills the first page and leaves it
+// without a Link next: an issue updated later goes onto page 2 and leaves
+// page 1 and its ETag unchanged, so FirstNext is then that page's page 2.
+// Such a run costs its pages past the first on every pass,
 // until an issue updated later moves the watermark past it.
 func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, byUpdate bool, build func(since time.Time) string,
 	stamps func(body []byte) ([]time.Time, error)) error {
@@ -205,6 +208,11 @@ func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, byUpdate
 		if byUpdate && conditional {
 			// Only a walk's first page is asked conditionally.
 			st.First, st.FirstNext = st.Next, next
+			if next == "" && len(ts) >= f.cfg.PerPage {
+				// Full but last: an issue updated later goes onto page 2
+				// and leaves this page, and its ETag, unchanged.
+				st.FirstNext = withPage(st.Next, 2)
+			}
 		}
 		switch {
 		case next != "":
@@ -230,6 +238,19 @@ func (f *Fetcher) sinceWalk(ctx context.Context, repo, resource string, byUpdate
 			return nil
 		}
 	}
+}
+
+// withPage returns u with its page query parameter set to page (u as it is
+// when it does not parse).
+func withPage(u string, page int) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	q := p.Query()
+	q.Set("page", strconv.Itoa(page))
+	p.RawQuery = q.Encode()
+	return p.String()
 }
 
 // nextSince replaces the next page of a walk ordered by updated_at

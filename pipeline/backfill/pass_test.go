@@ -467,7 +467,10 @@ func TestIssueEditedBetweenTwoPagesOfOneWalk(t *testing.T) {
 	}{
 		{"the first issue of page 1, before page 2", 3, 10, 1, []int{1}, nil, 0, 0},
 		{"the last issue of page 1, before page 2", 3, 10, 1, []int{3}, nil, 0, 0},
-		{"two issues of page 1, before page 2", 2, 9, 1, []int{1, 2}, nil, 0, 0},
+		// The two edits share a second and end the list: a run of ties
+		// exactly a page long, whose page 2 is read for what was added
+		// past it (TestIssueAddedAfterExactlyAPageOfTies).
+		{"two issues of page 1, before page 2", 2, 9, 1, []int{1, 2}, nil, 0, 1},
 		{"an issue of page 2, before page 3", 2, 9, 2, []int{3}, nil, 0, 0},
 		// The four edits share a second and end the list: a run of ties
 		// longer than a page at the watermark.
@@ -538,7 +541,7 @@ func TestIssueEditedBetweenTwoPagesOfOneWalk(t *testing.T) {
 				t.Errorf("second pass made %d requests, want %d (repo, events, issues, pulls, commits, %d pages of ties): %+v", len(reqs), 5+c.tiedEnd, c.tiedEnd, reqs)
 			}
 			for _, r := range reqs {
-				if c.tiedEnd > 0 && strings.HasPrefix(r.URI, "/repositories/7/issues?") && !r.Conditional() && r.Status == 200 {
+				if c.tiedEnd > 0 && strings.Contains(r.URI, "/issues?") && !r.Conditional() && r.Status == 200 {
 					continue // a page of the run of ties past the first
 				}
 				if !r.Conditional() || r.Status != 304 {
