@@ -2,6 +2,8 @@ package bodybudget
 
 import (
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"time"
 )
 
@@ -24,21 +26,40 @@ var ErrNotConfirmed = errors.New("bodybudget: the log did not confirm in time")
 // answer, an intake refusing nothing filled memory with records its client
 // kept retrying.
 //
+// A panic of publish gives the bytes back too, and is raised again on the
+// caller's goroutine if it still waits (as if publish had run there, so
+// that net/http recovers it for the one request); after the wait it is
+// returned to no one, and the process is not taken down by it.
+//
 // It is safe for concurrent use, as b is; held must be the caller's own.
 func (b *Budget) Publish(held *int64, timeout time.Duration, publish func() error) error {
 	n := *held
 	*held = 0
-	errc := make(chan error, 1)
+	type result struct {
+		err      error
+		panicked bool
+		p        any
+	}
+	done := make(chan result, 1)
 	go func() {
-		err := publish()
-		b.Release(n)
-		errc <- err
+		var res result
+		defer func() {
+			if p := recover(); p != nil {
+				res = result{panicked: true, p: fmt.Sprintf("%v\n%s", p, debug.Stack())}
+			}
+			b.Release(n)
+			done <- res
+		}()
+		res.err = publish()
 	}()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
-	case err := <-errc:
-		return err
+	case res := <-done:
+		if res.panicked {
+			panic(res.p)
+		}
+		return res.err
 	case <-t.C:
 		return ErrNotConfirmed
 	}
