@@ -21,7 +21,10 @@ const RetryAfter = time.Second
 // [New]; the zero value has a limit of 0 and takes only empty bodies.
 type Budget struct {
 	limit int64
-	used  atomic.Int64
+	// reserve bytes of limit are for bodies of at most small bytes (see
+	// NewReserved); 0 without a reserve.
+	reserve, small int64
+	used           atomic.Int64
 }
 
 // New returns a budget of limit bytes. It panics if limit is negative,
@@ -33,6 +36,23 @@ func New(limit int64) *Budget {
 	return &Budget{limit: limit}
 }
 
+// NewReserved returns a budget of limit bytes whose last reserve bytes only
+// bodies of at most small bytes may take: while large bodies fill the rest,
+// small requests still pass. The KOI-net API keeps such a reserve so that
+// a peer's start-up broadcast of its profile (a few kilobytes, and a
+// koi-net 2.1 node aborts its start-up when it is refused) is not refused
+// because other peers' large broadcasts hold the budget. It panics if a
+// value is negative or reserve is larger than limit, configuration
+// mistakes its caller validates first.
+func NewReserved(limit, reserve, small int64) *Budget {
+	if reserve < 0 || small < 0 || reserve > limit {
+		panic(fmt.Sprintf("bodybudget: reserve %d for bodies of at most %d bytes in a limit of %d", reserve, small, limit))
+	}
+	b := New(limit)
+	b.reserve, b.small = reserve, small
+	return b
+}
+
 // Limit returns the budget's size in bytes.
 func (b *Budget) Limit() int64 { return b.limit }
 
@@ -40,13 +60,22 @@ func (b *Budget) Limit() int64 { return b.limit }
 // other requests may take or give back bytes as soon as it returns.
 func (b *Budget) Held() int64 { return b.used.Load() }
 
-// TryAcquire takes n bytes (n ≥ 0) if they fit within the limit together
-// with those already held, and reports whether it did. It takes nothing
-// when it returns false. Taking 0 bytes always succeeds.
-func (b *Budget) TryAcquire(n int64) bool {
+// TryAcquire takes n bytes (n ≥ 0) for a body of n bytes if they fit
+// within the limit together with those already held (for a body larger
+// than a reserved budget's small size: within the limit less the reserve),
+// and reports whether it did. It takes nothing when it returns false.
+// Taking 0 bytes always succeeds.
+func (b *Budget) TryAcquire(n int64) bool { return b.tryAcquire(n, n) }
+
+// tryAcquire takes n bytes for a body that then holds total bytes.
+func (b *Budget) tryAcquire(n, total int64) bool {
+	limit := b.limit
+	if total > b.small {
+		limit -= b.reserve
+	}
 	for {
 		used := b.used.Load()
-		if used+n > b.limit {
+		if used+n > limit {
 			return false
 		}
 		if b.used.CompareAndSwap(used, used+n) {

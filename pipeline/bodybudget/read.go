@@ -117,7 +117,7 @@ func (b *Budget) Read(body io.Reader, declared, maxBytes int64) (data []byte, he
 				return nil, held, &ReadError{Err: err, Read: int64(len(data)), Declared: -1}
 			}
 			grown := min(max(2*int64(cap(data)), 64<<10), maxBytes)
-			if !b.TryAcquire(grown - int64(cap(data))) {
+			if !b.tryAcquire(grown-int64(cap(data)), held+grown-int64(cap(data))) {
 				return nil, held, ErrOverBudget
 			}
 			held += grown - int64(cap(data))

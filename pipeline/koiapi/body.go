@@ -21,6 +21,19 @@ import (
 // sending large broadcasts at once could take all of it.
 const DefaultBodyBudget = 128 << 20
 
+// smallBody and smallReserve: the last smallReserve bytes of the body
+// budget (an eighth of the room beside the largest body when that is
+// less) are only for bodies of at most smallBody bytes
+// (bodybudget.NewReserved). A koi-net 2.1 node's start-up broadcast of its
+// own profile (FORGET and NEW, its public key: about 3 KB signed) aborts
+// its start-up when it is refused, so large broadcasts filling the budget
+// must not refuse it; 1 MiB holds 64 small bodies of the largest small
+// size and hundreds of such profiles.
+const (
+	smallBody    = 16 << 10
+	smallReserve = 1 << 20
+)
+
 // A refusal decided before a body was read whole (over the largest size or
 // the budget) is followed by a lingering close (httpjson.Linger): the rest
 // of the body is read and thrown away, at most lingerBytes (or twice the

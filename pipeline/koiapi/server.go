@@ -186,7 +186,10 @@ type Config struct {
 	// read, and a peer sends it again. At least the largest body an
 	// endpoint takes (MaxRequestBody, and MaxBroadcastBody with the
 	// broadcast intake), so that a body of the largest size fits alone.
-	// Defaults to DefaultBodyBudget.
+	// An eighth of the room beyond that, up to 1 MiB, is kept for bodies
+	// of at most 16 KiB (a peer's start-up broadcast of its profile among
+	// them), which larger bodies cannot take. Defaults to
+	// DefaultBodyBudget.
 	BodyBudget int64
 }
 
@@ -284,7 +287,7 @@ func NewServer(cfg Config) (*Server, error) {
 		publisher: cfg.Publisher, rawTopic: cfg.RawTopic, resolve: cfg.Resolve, onBroadcast: cfg.OnBroadcast,
 		maxBroadcast: cfg.MaxBroadcastBody, maxRequest: cfg.MaxRequestBody, publishTimeout: cfg.PublishTimeout,
 		deref: cfg.Dereferencer, derefTimeout: cfg.DereferenceTimeout,
-		budget: bodybudget.New(cfg.BodyBudget),
+		budget: bodybudget.NewReserved(cfg.BodyBudget, min(smallReserve, (cfg.BodyBudget-cfg.largestBody())/8), smallBody),
 	}, nil
 }
 
