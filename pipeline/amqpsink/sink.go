@@ -10,10 +10,10 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 
+	"github.com/koistream/koistream/pipeline/sinkmetrics"
 	"github.com/koistream/koistream/topics"
 	"github.com/koistream/koistream/topics/events"
 )
@@ -40,20 +40,6 @@ type Deps struct {
 	KgoOpts []kgo.Opt
 }
 
-// Metric names, each with the attribute sink=<name>.
-const (
-	// MetricDelivered counts messages RabbitMQ confirmed.
-	MetricDelivered = "koistream_sink_delivered"
-	// MetricFailed counts messages not delivered, by reason: "unconfirmed"
-	// (the publish failed or RabbitMQ did not confirm; the batch is sent
-	// again, so the same message can count more than once) and "invalid"
-	// (the events record cannot be made a message; it is skipped).
-	MetricFailed = "koistream_sink_failed"
-	// MetricLag is the events the sink has not committed yet: the events
-	// topic's end offsets minus the group's committed offsets.
-	MetricLag = "koistream_sink_lag"
-)
-
 // Sink publishes the events topic to an AMQP exchange; see the package
 // documentation. Create it with New and run it with Run.
 type Sink struct {
@@ -64,12 +50,7 @@ type Sink struct {
 	filter   *compiledFilter
 	consumer *topics.BatchConsumer
 
-	attrs       metric.MeasurementOption
-	invalid     metric.MeasurementOption
-	unconfirmed metric.MeasurementOption
-	delivered   metric.Int64Counter
-	failed      metric.Int64Counter
-	lagGauge    metric.Int64ObservableGauge
+	metrics *sinkmetrics.Metrics
 }
 
 // New checks cfg (Config.Validate) and d and returns the sink. It does not
@@ -105,20 +86,7 @@ func New(cfg Config, d Deps) (*Sink, error) {
 		cfg: cfg, d: d, log: d.Logger, filter: f, consumer: c,
 		pub: NewPublisher(cfg.URI(d.Getenv), cfg.Exchange, cfg.Persistent),
 	}
-	sink := attribute.String("sink", d.Name)
-	s.attrs = metric.WithAttributes(sink)
-	s.invalid = metric.WithAttributes(sink, attribute.String("reason", "invalid"))
-	s.unconfirmed = metric.WithAttributes(sink, attribute.String("reason", "unconfirmed"))
-	if s.delivered, err = d.Meter.Int64Counter(MetricDelivered,
-		metric.WithDescription("Events a sink delivered: messages its outside system confirmed.")); err != nil {
-		return nil, fmt.Errorf("amqpsink: %w", err)
-	}
-	if s.failed, err = d.Meter.Int64Counter(MetricFailed,
-		metric.WithDescription("Events a sink failed to deliver, by reason: unconfirmed ones are sent again, invalid ones skipped.")); err != nil {
-		return nil, fmt.Errorf("amqpsink: %w", err)
-	}
-	if s.lagGauge, err = d.Meter.Int64ObservableGauge(MetricLag,
-		metric.WithDescription("Events a sink has not committed yet: the events topic's end offsets minus the sink group's committed offsets.")); err != nil {
+	if s.metrics, err = sinkmetrics.New(d.Meter, d.Name); err != nil {
 		return nil, fmt.Errorf("amqpsink: %w", err)
 	}
 	return s, nil
@@ -134,12 +102,9 @@ func (s *Sink) Run(ctx context.Context) error {
 		return fmt.Errorf("amqpsink: %w", err)
 	}
 	defer adm.Close()
-	reg, err := s.d.Meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		if lag, ok := s.lag(ctx, kadm.NewClient(adm)); ok {
-			o.ObserveInt64(s.lagGauge, lag, s.attrs)
-		}
-		return nil
-	}, s.lagGauge)
+	reg, err := s.metrics.RegisterLag(s.d.Meter, func(ctx context.Context) (int64, bool) {
+		return s.lag(ctx, kadm.NewClient(adm))
+	})
 	if err != nil {
 		return fmt.Errorf("amqpsink: %w", err)
 	}
@@ -185,7 +150,7 @@ func (s *Sink) Handle(ctx context.Context, batches []topics.Batch) error {
 			m, err = Build(rec)
 		}
 		if err != nil {
-			s.failed.Add(ctx, 1, s.invalid)
+			s.metrics.AddInvalid(ctx, 1)
 			s.log.Error("amqp sink: skipping an events record it cannot publish", "id", id, "err", err)
 			return built{}, false
 		}
@@ -201,10 +166,10 @@ func (s *Sink) Handle(ctx context.Context, batches []topics.Batch) error {
 	}
 	n, err := s.pub.Publish(ctx, msgs, ids)
 	if n > 0 {
-		s.delivered.Add(ctx, int64(n), s.attrs)
+		s.metrics.AddDelivered(ctx, int64(n))
 	}
 	if err != nil {
-		s.failed.Add(ctx, int64(len(msgs)-n), s.unconfirmed)
+		s.metrics.AddUnconfirmed(ctx, int64(len(msgs)-n))
 		return err
 	}
 	return nil

@@ -14,10 +14,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 
+	"github.com/koistream/koistream/pipeline/sinkmetrics"
 	"github.com/koistream/koistream/topics"
 	wire "github.com/koistream/koistream/topics/eventhive"
 	"github.com/koistream/koistream/topics/events"
@@ -178,28 +178,11 @@ func (c PublisherConfig) Validate() error {
 // PUBLISHes them: the delivering half of a Sink, usable on its own. Safe
 // for concurrent use.
 type Publisher struct {
-	cfg                        PublisherConfig
-	client                     redis.UniversalClient
-	codec                      *Codec
-	attrs, invalid, unaccepted metric.MeasurementOption
-
-	delivered, failed metric.Int64Counter
+	cfg     PublisherConfig
+	client  redis.UniversalClient
+	codec   *Codec
+	metrics *sinkmetrics.Metrics
 }
-
-// Metric names, each with the attribute sink=<name>: the AMQP sink's
-// (pipeline/amqpsink), so that /metrics reads alike for every sink.
-const (
-	// MetricDelivered counts messages Redis accepted.
-	MetricDelivered = "koistream_sink_delivered"
-	// MetricFailed counts messages not delivered, by reason: "unconfirmed"
-	// (the PUBLISH failed; the batch is sent again, so one message can
-	// count more than once) and "invalid" (the events record cannot be
-	// made a message; it is logged and skipped).
-	MetricFailed = "koistream_sink_failed"
-	// MetricLag is the events the sink has not committed yet: the events
-	// topic's end offsets minus the sink group's committed offsets.
-	MetricLag = "koistream_sink_lag"
-)
 
 // NewPublisher returns a publisher to client; the caller closes client.
 func NewPublisher(client redis.UniversalClient, cfg PublisherConfig) (*Publisher, error) {
@@ -207,20 +190,10 @@ func NewPublisher(client redis.UniversalClient, cfg PublisherConfig) (*Publisher
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	sink := attribute.String("sink", cfg.Name)
-	p := &Publisher{cfg: cfg, client: client, codec: NewCodec(cfg.Secret),
-		attrs:      metric.WithAttributes(sink),
-		invalid:    metric.WithAttributes(sink, attribute.String("reason", "invalid")),
-		unaccepted: metric.WithAttributes(sink, attribute.String("reason", "unconfirmed")),
-	}
+	p := &Publisher{cfg: cfg, client: client, codec: NewCodec(cfg.Secret)}
 	var err error
-	if p.delivered, err = cfg.Meter.Int64Counter(MetricDelivered,
-		metric.WithDescription("Events a sink delivered: messages its outside system confirmed.")); err != nil {
-		return nil, fmt.Errorf("eventhive sink metrics: %w", err)
-	}
-	if p.failed, err = cfg.Meter.Int64Counter(MetricFailed,
-		metric.WithDescription("Events a sink failed to deliver, by reason: unconfirmed ones are sent again, invalid ones skipped.")); err != nil {
-		return nil, fmt.Errorf("eventhive sink metrics: %w", err)
+	if p.metrics, err = sinkmetrics.New(cfg.Meter, cfg.Name); err != nil {
+		return nil, fmt.Errorf("eventhive sink: %w", err)
 	}
 	return p, nil
 }
@@ -358,7 +331,7 @@ func (p *Publisher) Deliver(ctx context.Context, batches []topics.Batch) error {
 		if err != nil {
 			p.cfg.Logger.Error("event cannot be published to EventHive; skipped", "partition", b.Partition,
 				"key", m.Metadata.Get(topics.RecordKey), "err", err)
-			p.failed.Add(ctx, 1, p.invalid)
+			p.metrics.AddInvalid(ctx, 1)
 			return Item{}, false
 		}
 		return it, ok
@@ -371,10 +344,10 @@ func (p *Publisher) Deliver(ctx context.Context, batches []topics.Batch) error {
 		pipe.Publish(ctx, it.Channel, it.Payload)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		p.failed.Add(ctx, int64(len(items)), p.unaccepted)
+		p.metrics.AddUnconfirmed(ctx, int64(len(items)))
 		return fmt.Errorf("eventhive sink: publish %d messages: %w", len(items), err)
 	}
-	p.delivered.Add(ctx, int64(len(items)), p.attrs)
+	p.metrics.AddDelivered(ctx, int64(len(items)))
 	return nil
 }
 
@@ -415,7 +388,6 @@ type Sink struct {
 	client   *redis.Client
 	pub      *Publisher
 	consumer *topics.BatchConsumer
-	lagGauge metric.Int64ObservableGauge
 }
 
 // NewSink checks cfg and returns the sink; Run starts it. It does not
@@ -442,13 +414,7 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 		client.Close()
 		return nil, err
 	}
-	gauge, err := pub.cfg.Meter.Int64ObservableGauge(MetricLag,
-		metric.WithDescription("Events a sink has not committed yet: the events topic's end offsets minus the sink group's committed offsets."))
-	if err != nil {
-		client.Close()
-		return nil, fmt.Errorf("eventhive sink metrics: %w", err)
-	}
-	return &Sink{cfg: cfg, client: client, pub: pub, consumer: bc, lagGauge: gauge}, nil
+	return &Sink{cfg: cfg, client: client, pub: pub, consumer: bc}, nil
 }
 
 // Ready reports whether the sink's consumer has joined its group.
@@ -465,12 +431,9 @@ func (s *Sink) Run(ctx context.Context) error {
 		return fmt.Errorf("eventhive sink: %w", err)
 	}
 	defer adm.Close()
-	reg, err := s.pub.cfg.Meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		if lag, ok := s.lag(ctx, kadm.NewClient(adm)); ok {
-			o.ObserveInt64(s.lagGauge, lag, s.pub.attrs)
-		}
-		return nil
-	}, s.lagGauge)
+	reg, err := s.pub.metrics.RegisterLag(s.pub.cfg.Meter, func(ctx context.Context) (int64, bool) {
+		return s.lag(ctx, kadm.NewClient(adm))
+	})
 	if err != nil {
 		return fmt.Errorf("eventhive sink: %w", err)
 	}
